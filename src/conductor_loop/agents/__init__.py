@@ -1,0 +1,1 @@
+"""Agent backends behind one protocol (spec §5)."""

@@ -1,0 +1,125 @@
+"""Reading bus files without locks: all, since a message id, the last N, or follow."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from conductor_loop.bus.message import Message
+from conductor_loop.bus.parser import parse_records
+from conductor_loop.errors import UnknownMessageIdError
+from conductor_loop.storage.watch import wait_for_changes
+
+_RECORD_START = b"\n---\nmsg_id:"
+_TAIL_CHUNK = 64 * 1024
+
+
+def _decode(data: bytes) -> str:
+    # surrogateescape keeps one character per undecodable byte, so offsets stay exact.
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+def _byte_length(text: str, consumed: int, data: bytes) -> int:
+    if consumed == len(text):
+        return len(data)
+    if len(text) == len(data):  # all ASCII
+        return consumed
+    return len(text[:consumed].encode("utf-8", errors="surrogateescape"))
+
+
+def read_from(path: str | os.PathLike[str], offset: int = 0) -> tuple[list[Message], int]:
+    """Complete records from byte ``offset`` on, and the offset just past the last one.
+
+    ``offset`` must be 0 or a value this function returned. A missing file reads empty.
+    """
+    try:
+        with open(path, "rb") as handle:
+            if offset:
+                handle.seek(offset)
+            data = handle.read()
+    except FileNotFoundError:
+        return [], offset
+    text = _decode(data)
+    messages, consumed = parse_records(text, at_file_start=offset == 0)
+    return messages, offset + _byte_length(text, consumed, data)
+
+
+def read_all(path: str | os.PathLike[str]) -> list[Message]:
+    return read_from(path, 0)[0]
+
+
+def read_since(path: str | os.PathLike[str], msg_id: str) -> list[Message]:
+    """Messages after ``msg_id``; UnknownMessageIdError if it is not in the file."""
+    messages = read_all(path)
+    for index, msg in enumerate(messages):
+        if msg.msg_id == msg_id:
+            return messages[index + 1 :]
+    raise UnknownMessageIdError(f"message id {msg_id!r} is not in {path}")
+
+
+def _read_tail_bytes(path: str | os.PathLike[str], count: int) -> tuple[bytes, int]:
+    """Bytes holding at least the last ``count`` records, and their file offset."""
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        start = size
+        chunk = _TAIL_CHUNK
+        data = b""
+        while start > 0:
+            start = max(0, start - chunk)
+            handle.seek(start)
+            data = handle.read(size - start)
+            if data.count(_RECORD_START) > count:
+                break
+            chunk *= 4
+    if start > 0:
+        # Begin at the record start that leaves one spare record before the last N.
+        positions: list[int] = []
+        index = data.rfind(_RECORD_START)
+        while index >= 0 and len(positions) <= count:
+            positions.append(index)
+            index = data.rfind(_RECORD_START, 0, index)
+        data = data[positions[-1] + 1 :]
+    return data, start
+
+
+def read_tail(path: str | os.PathLike[str], count: int) -> list[Message]:
+    """The last ``count`` messages (all when ``count`` is 0), reading from the end."""
+    if count <= 0:
+        return read_all(path)
+    try:
+        data, start = _read_tail_bytes(path, count)
+    except FileNotFoundError:
+        return []
+    text = _decode(data)
+    messages, _ = parse_records(text, at_file_start=start == 0)
+    return messages[-count:]
+
+
+def follow(
+    path: str | os.PathLike[str],
+    *,
+    offset: int = 0,
+    stop: threading.Event | None = None,
+) -> Iterator[Message]:
+    """Yield messages from byte ``offset`` on, then new ones as they are appended.
+
+    Survives rotation: when the file is replaced by a new (smaller or different) file,
+    reading restarts at the beginning of the new file.
+    """
+    stop = stop or threading.Event()
+    bus_path = Path(path)
+    inode = -1
+    for _ in wait_for_changes(bus_path, stop):
+        try:
+            stat = os.stat(bus_path)
+        except FileNotFoundError:
+            continue
+        if inode not in (-1, stat.st_ino) or stat.st_size < offset:
+            offset = 0  # rotated: the new file starts from scratch
+        inode = stat.st_ino
+        if stat.st_size == offset:
+            continue
+        messages, offset = read_from(bus_path, offset)
+        yield from messages

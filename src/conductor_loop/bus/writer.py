@@ -1,0 +1,156 @@
+"""Appending to a bus file: O_APPEND, exclusive flock, one write per record.
+
+A writer keeps its file open between appends (the hot path is a handful of system
+calls), notices when another process rotated the file, and repairs a torn tail left
+by a writer that died mid-write by starting its record on a fresh line.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+
+from conductor_loop.bus.message import Message, format_record
+from conductor_loop.errors import BusLockTimeoutError, InvalidRequestError
+from conductor_loop.storage.ids import new_msg_id, utc_stamp
+
+DEFAULT_LOCK_TIMEOUT = 10.0
+
+
+def message_ts(now_ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now_ns // 1_000_000_000))
+
+
+class BusWriter:
+    """Appends records to one bus file. Safe across processes; use one per thread."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fsync: bool = False,
+        rotate_bytes: int = 0,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+        self.rotate_bytes = rotate_bytes
+        self.lock_timeout = lock_timeout
+        self._fd = -1
+        self._ino = -1
+        self._known_end = -1  # file size right after our last write (last byte is "\n")
+
+    def __enter__(self) -> BusWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _open(self) -> None:
+        self.close()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._ino = os.fstat(self._fd).st_ino
+        self._known_end = -1
+
+    def _lock(self) -> None:
+        deadline = None
+        delay = 0.0002
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + self.lock_timeout
+            elif now >= deadline:
+                raise BusLockTimeoutError(
+                    f"message bus {self.path} is locked by another writer; gave up after "
+                    f"{self.lock_timeout:g}s (is a process stuck holding it?)"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
+
+    def append(self, msg: Message) -> Message:
+        """Append ``msg``; fills ``msg_id`` (always new) and ``ts`` (if empty). Returns it."""
+        if not msg.type:
+            raise InvalidRequestError("message type is required")
+        if not msg.project_id:
+            raise InvalidRequestError("message project_id is required")
+        now_ns = time.time_ns()
+        msg.msg_id = new_msg_id(now_ns)
+        if not msg.ts:
+            msg.ts = message_ts(now_ns)
+        if msg.type == "ISSUE" and not msg.issue_id:
+            msg.issue_id = msg.msg_id
+        self.append_raw(format_record(msg).encode("utf-8"))
+        return msg
+
+    def append_raw(self, record: bytes) -> None:
+        """Append pre-formatted record bytes under the lock (one write system call)."""
+        for _attempt in range(100):
+            if self._fd < 0:
+                self._open()
+            self._lock()
+            stale = False
+            try:
+                try:
+                    stale = os.stat(self.path).st_ino != self._ino
+                except FileNotFoundError:
+                    stale = True
+                if stale:
+                    continue  # rotated or removed by another process: reopen and retry
+                size = os.fstat(self._fd).st_size
+                if self.rotate_bytes and size and size + len(record) > self.rotate_bytes:
+                    self._rotate()
+                    stale = True
+                    continue
+                if size and size != self._known_end and os.pread(self._fd, 1, size - 1) != b"\n":
+                    record = b"\n" + record  # a writer died mid-record: start on a new line
+                view = memoryview(record)
+                while view:
+                    view = view[os.write(self._fd, view) :]
+                if self.fsync:
+                    os.fsync(self._fd)
+                self._known_end = size + len(record)
+                return
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                if stale:
+                    self.close()
+        raise BusLockTimeoutError(f"message bus {self.path} keeps being replaced; append failed")
+
+    def _rotate(self) -> None:
+        """Rename the full file to ``<file>.<stamp>.archived`` (we hold its lock)."""
+        archived = self.path.with_name(f"{self.path.name}.{utc_stamp()}.archived")
+        os.rename(self.path, archived)
+
+
+def append_message(
+    path: str | os.PathLike[str],
+    msg: Message,
+    *,
+    fsync: bool = False,
+    rotate_bytes: int = 0,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> Message:
+    """One-shot append (opens, locks, writes, closes)."""
+    with BusWriter(path, fsync=fsync, rotate_bytes=rotate_bytes, lock_timeout=lock_timeout) as w:
+        return w.append(msg)

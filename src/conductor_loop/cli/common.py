@@ -1,0 +1,56 @@
+"""Options and helpers shared by every CLI command: --root, --config, error reporting."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from conductor_loop.errors import ConductorError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def root_and_config_options(func: F) -> F:
+    """Add ``--root`` and ``--config`` (spec §6: every command takes both)."""
+    func = click.option(
+        "--config",
+        "config_path",
+        envvar="CONDUCTOR_CONFIG",
+        show_envvar=True,
+        help="Config file (default: ./config.yaml, then ~/.config/conductor/config.yaml).",
+    )(func)
+    func = click.option(
+        "--root",
+        "root",
+        help="Runs root (default: $CONDUCTOR_ROOT, then storage.runs_dir, then ~/.run-agent/runs).",
+    )(func)
+    return func
+
+
+def reports_errors(func: F) -> F:
+    """Turn ConductorError into a one-line message on stderr and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConductorError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def duration_option(value: str | None, what: str) -> float | None:
+    from conductor_loop.durations import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value, what)
+    except ConductorError as exc:
+        raise click.BadParameter(exc.message) from None

@@ -1,0 +1,64 @@
+"""``run-agent config validate|init``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from conductor_loop.cli.common import reports_errors
+from conductor_loop.config.loader import USER_CONFIG, find_config_file, load_config
+from conductor_loop.config.template import DEFAULT_CONFIG_TEMPLATE
+from conductor_loop.errors import ConfigError
+
+
+@click.group()
+def config() -> None:
+    """Check or create the configuration file."""
+
+
+@config.command()
+@click.option("--config", "config_path", envvar="CONDUCTOR_CONFIG", help="Config file to check.")
+@reports_errors
+def validate(config_path: str | None) -> None:
+    """Validate the configuration; exit non-zero and name the bad key on error."""
+    path = find_config_file(config_path)
+    cfg = load_config(str(path) if path else None)
+    if path is None:
+        click.echo("no config file found; built-in defaults are in effect")
+    else:
+        click.echo(f"{path}: valid")
+    problems = 0
+    for name, agent in sorted(cfg.agents.items()):
+        try:
+            has_token = agent.resolve_token() is not None
+        except ConfigError as exc:
+            click.echo(f"  agent {name} ({agent.type}): {exc.message}", err=True)
+            problems += 1
+            continue
+        click.echo(f"  agent {name} ({agent.type}): token {'set' if has_token else 'not set'}")
+    if cfg.defaults.agent and cfg.defaults.agent not in cfg.agents:
+        click.echo(f"  defaults.agent: {cfg.defaults.agent!r} is not a configured agent", err=True)
+        problems += 1
+    if problems:
+        sys.exit(1)
+
+
+@config.command()
+@click.option(
+    "--path",
+    "target",
+    default=USER_CONFIG,
+    show_default=True,
+    help="Where to write the default configuration.",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(target: str, force: bool) -> None:
+    """Write a commented default configuration."""
+    path = Path(target).expanduser()
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} already exists (use --force to overwrite)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(DEFAULT_CONFIG_TEMPLATE, encoding="utf-8")
+    click.echo(f"wrote {path}")

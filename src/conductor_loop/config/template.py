@@ -1,0 +1,47 @@
+"""The commented default configuration written by ``run-agent config init``."""
+
+DEFAULT_CONFIG_TEMPLATE = """\
+# Conductor Loop configuration. Found by: --config, $CONDUCTOR_CONFIG, ./config.yaml,
+# ~/.config/conductor/config.yaml. Durations accept seconds or 500ms / 10s / 5m / 1h.
+
+agents:
+  # name -> settings. type is one of: claude, codex, gemini, perplexity, xai.
+  # Give a token inline (token:) or, better, in a file (token_file:, ~ is expanded).
+  claude:
+    type: claude
+    token_file: ~/.config/conductor/claude.token
+    timeout: 300
+    # command: /usr/local/bin/claude    # executable override
+    # args: []                          # extra arguments
+    # env: {IS_SANDBOX: "1"}            # extra environment (needed when running as root)
+  codex:
+    type: codex
+    token_file: ~/.config/conductor/codex.token
+    timeout: 300
+  # xai:
+  #   type: xai
+  #   token_file: ~/.config/conductor/xai.token
+  #   base_url: https://api.x.ai/v1
+  #   model: grok-2
+
+defaults:
+  agent: claude
+  timeout: 300                 # per run, 0 = none
+  max_restarts: 100
+  restart_delay: 1
+  child_wait_timeout: 300
+  stop_grace_period: 30
+  max_concurrent_runs: 0       # 0 = unlimited
+  max_concurrent_root_tasks: 0
+
+api:
+  host: 127.0.0.1
+  port: 14355
+  cors_origins: [http://localhost:3000]
+  # api_key_file: ~/.config/conductor/api.key
+
+storage:
+  runs_dir: ~/.run-agent/runs
+  bus_fsync: false
+  bus_rotate_bytes: 0          # rotate message bus files past this size, 0 = never
+"""

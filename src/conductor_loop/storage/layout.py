@@ -1,0 +1,105 @@
+"""Where everything lives under the runs root (spec §3). All ids are validated here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from conductor_loop.storage.ids import validate_id
+
+PROJECT_BUS_FILE = "PROJECT-MESSAGE-BUS.md"
+TASK_BUS_FILE = "TASK-MESSAGE-BUS.md"
+TASK_FILE = "TASK.md"
+TASK_STATE_FILE = "TASK_STATE.md"
+DONE_FILE = "DONE"
+RUNS_SUBDIR = "runs"
+PROMPT_FILE = "prompt.md"
+OUTPUT_FILE = "output.md"
+STDOUT_FILE = "agent-stdout.txt"
+STDERR_FILE = "agent-stderr.txt"
+
+DEFAULT_RUNS_ROOT = "~/.run-agent/runs"
+
+
+@dataclass(frozen=True, slots=True)
+class RunsRoot:
+    """The runs root directory; every path method validates the ids it is given."""
+
+    path: Path
+
+    @classmethod
+    def at(cls, path: str | os.PathLike[str]) -> RunsRoot:
+        return cls(Path(path).expanduser().absolute())
+
+    def project_dir(self, project_id: str) -> Path:
+        return self.path / validate_id(project_id, "project_id")
+
+    def task_dir(self, project_id: str, task_id: str) -> Path:
+        return self.project_dir(project_id) / validate_id(task_id, "task_id")
+
+    def runs_dir(self, project_id: str, task_id: str) -> Path:
+        return self.task_dir(project_id, task_id) / RUNS_SUBDIR
+
+    def run_dir(self, project_id: str, task_id: str, run_id: str) -> Path:
+        return self.runs_dir(project_id, task_id) / validate_id(run_id, "run_id")
+
+    def project_bus(self, project_id: str) -> Path:
+        return self.project_dir(project_id) / PROJECT_BUS_FILE
+
+    def task_bus(self, project_id: str, task_id: str) -> Path:
+        return self.task_dir(project_id, task_id) / TASK_BUS_FILE
+
+    def ensure_task_dir(self, project_id: str, task_id: str) -> Path:
+        task_dir = self.task_dir(project_id, task_id)
+        (task_dir / RUNS_SUBDIR).mkdir(parents=True, exist_ok=True)
+        return task_dir
+
+    def create_run_dir(self, project_id: str, task_id: str, run_id: str) -> Path:
+        """Create a new run directory; an existing one is an error (ids are unique)."""
+        run_dir = self.run_dir(project_id, task_id, run_id)
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        run_dir.mkdir()
+        return run_dir
+
+    def project_ids(self) -> list[str]:
+        return _child_dirs(self.path)
+
+    def task_ids(self, project_id: str) -> list[str]:
+        return _child_dirs(self.project_dir(project_id))
+
+    def run_ids(self, project_id: str, task_id: str) -> list[str]:
+        return _child_dirs(self.runs_dir(project_id, task_id))
+
+    def iter_run_dirs(self) -> Iterator[tuple[str, str, str, Path]]:
+        """Every run directory as ``(project_id, task_id, run_id, run_dir)``."""
+        for project_id in self.project_ids():
+            for task_id in self.task_ids(project_id):
+                runs_dir = self.runs_dir(project_id, task_id)
+                for run_id in _child_dirs(runs_dir):
+                    yield project_id, task_id, run_id, runs_dir / run_id
+
+
+def _child_dirs(path: Path) -> list[str]:
+    """Names of the visible sub-directories of ``path`` (sorted; none if it is missing)."""
+    try:
+        entries = os.scandir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    with entries:
+        names = [
+            e.name
+            for e in entries
+            if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
+        ]
+    names.sort()
+    return names
+
+
+def resolve_runs_root(flag: str | None = None, configured: str | None = None) -> RunsRoot:
+    """``--root`` flag → ``CONDUCTOR_ROOT`` → ``storage.runs_dir`` from config → default."""
+    for candidate in (flag, os.environ.get("CONDUCTOR_ROOT"), configured):
+        if candidate:
+            return RunsRoot.at(candidate)
+    return RunsRoot.at(DEFAULT_RUNS_ROOT)

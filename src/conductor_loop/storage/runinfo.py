@@ -1,0 +1,137 @@
+"""run-info.yaml: the record of one run, rewritten atomically at each state change."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conductor_loop.storage.atomic import atomic_write_text
+from conductor_loop.storage.yamlish import parse_block, scalar
+
+RUN_INFO_FILE = "run-info.yaml"
+
+STATUS_RUNNING = "running"
+STATUS_COMPLETED = "completed"
+STATUS_FAILED = "failed"
+STATUS_STOPPED = "stopped"
+FINISHED_STATUSES = frozenset({STATUS_COMPLETED, STATUS_FAILED, STATUS_STOPPED})
+
+_INT_FIELDS = frozenset({"version", "pid", "pgid", "exit_code", "runner_pid"})
+
+
+def iso_utc(epoch: float | None = None) -> str:
+    """ISO-8601 UTC with milliseconds, e.g. ``2026-02-23T19:17:10.123Z``."""
+    now = time.time() if epoch is None else epoch
+    whole = int(now)
+    millis = int((now - whole) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+
+
+@dataclass(slots=True)
+class RunInfo:
+    """Fields of run-info.yaml (spec §3). Unknown keys read from disk are kept in ``extra``."""
+
+    run_id: str
+    project_id: str
+    task_id: str
+    version: int = 1
+    parent_run_id: str = ""
+    previous_run_id: str = ""
+    agent: str = ""
+    process_ownership: str = "managed"
+    pid: int = 0
+    pgid: int = 0
+    status: str = STATUS_RUNNING
+    start_time: str = ""
+    end_time: str = ""
+    exit_code: int = -1
+    cwd: str = ""
+    prompt_path: str = ""
+    output_path: str = ""
+    stdout_path: str = ""
+    stderr_path: str = ""
+    commandline: str = ""
+    error_summary: str = ""
+    agent_version: str = ""
+    backend_model: str = ""
+    host: str = ""
+    instance_id: str = ""
+    runner_pid: int = 0
+    heartbeat_time: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    def to_yaml(self) -> str:
+        """Render in a fixed key order; empty optional fields are written as ``""``."""
+        lines = []
+        for f in _FIELDS:
+            value = getattr(self, f.name)
+            if f.name in _INT_FIELDS:
+                lines.append(f"{f.name}: {int(value)}")
+            elif f.name in ("start_time", "end_time", "heartbeat_time") and value:
+                lines.append(f"{f.name}: {value}")
+            else:
+                lines.append(f"{f.name}: {scalar(str(value))}")
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in _FIELDS}
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> RunInfo:
+        """Build from a loaded mapping; tolerant of unknown and missing optional keys."""
+        kwargs: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in _FIELD_NAMES:
+                extra[str(key)] = value
+                continue
+            if key in _INT_FIELDS:
+                try:
+                    kwargs[key] = int(value) if value not in (None, "") else _DEFAULTS[key]
+                except (TypeError, ValueError):
+                    raise ValueError(
+                        f"run-info field {key!r} is not an integer: {value!r}"
+                    ) from None
+            else:
+                kwargs[key] = "" if value is None else str(value)
+        for required in ("run_id", "project_id", "task_id"):
+            if not kwargs.get(required):
+                raise ValueError(f"run-info is missing required field {required!r}")
+        return cls(**kwargs, extra=extra)
+
+
+_FIELDS = [f for f in dataclasses.fields(RunInfo) if f.name != "extra"]
+_FIELD_NAMES = frozenset(f.name for f in _FIELDS)
+_DEFAULTS = {f.name: f.default for f in _FIELDS}
+
+
+class RunInfoError(ValueError):
+    """run-info.yaml exists but cannot be read as a run record."""
+
+
+def read_run_info(run_dir: Path) -> RunInfo:
+    """Read ``run_dir/run-info.yaml``. Raises FileNotFoundError or RunInfoError."""
+    path = run_dir / RUN_INFO_FILE
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    try:
+        return RunInfo.from_mapping(parse_block(text))
+    except ValueError as exc:
+        raise RunInfoError(f"{path}: {exc}") from None
+
+
+def write_run_info(run_dir: Path, info: RunInfo, *, fsync: bool = True) -> None:
+    """Atomically replace ``run_dir/run-info.yaml`` with ``info``."""
+    atomic_write_text(run_dir / RUN_INFO_FILE, info.to_yaml(), fsync=fsync)
+
+
+def current_host() -> str:
+    return os.uname().nodename
