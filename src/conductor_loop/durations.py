@@ -1,4 +1,4 @@
-"""Durations as users write them: ``1s``, ``500ms``, ``5m``, ``1h30m`` or plain seconds."""
+"""Durations as users write them: ``1s``, ``500ms``, ``5m``, ``1h30m``, ``7d`` or plain seconds."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import re
 
 from conductor_loop.errors import InvalidRequestError
 
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
 
 def parse_duration(value: str | float | int, what: str = "duration") -> float:

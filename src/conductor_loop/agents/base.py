@@ -9,6 +9,7 @@ outcome; the runner cancels it through ``cancel``.
 
 from __future__ import annotations
 
+import os
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ class Backend(ABC):
     type: ClassVar[str]
     kind: ClassVar[str]  # "cli" or "rest"
     token_env: ClassVar[str]
+    default_env: ClassVar[dict[str, str]] = {}
+    """Settings the CLI needs to run unattended; config ``env`` can override each."""
 
     def __init__(self, name: str, config: AgentConfig) -> None:
         self.name = name
@@ -64,8 +67,12 @@ class Backend(ABC):
         return self.config.token_env or self.token_env
 
     def agent_env(self, token: str | None) -> dict[str, str]:
-        """Variables this agent needs on top of the runner's (token, configured env)."""
-        env = dict(self.config.env)
+        """Variables this agent needs on top of the runner's.
+
+        The backend's ``default_env``, then the configured ``env`` (which may override
+        it), then the token in its variable.
+        """
+        env = {**self.default_env, **self.config.env}
         if token:
             env[self.token_env_name] = token
         return env
@@ -81,7 +88,10 @@ class CliBackend(Backend):
 
     @property
     def executable(self) -> str:
-        return self.config.command or self.default_executable
+        """``command`` from the config (``~`` expanded) or the CLI's usual name."""
+        if self.config.command:
+            return os.path.expanduser(self.config.command)
+        return self.default_executable
 
     @abstractmethod
     def argv(self) -> list[str]:
@@ -90,6 +100,17 @@ class CliBackend(Backend):
     @abstractmethod
     def parse_stdout(self, stdout_text: str) -> AgentResult:
         """Read the agent's JSON-lines stdout into a final answer (tolerant of junk lines)."""
+
+    def parse_stdout_file(self, stdout_path: Path) -> AgentResult:
+        """``parse_stdout`` of a run's ``agent-stdout.txt``; a missing file is no answer.
+
+        Bytes that are not UTF-8 are replaced rather than failing the whole run's record.
+        """
+        try:
+            text = stdout_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return AgentResult(model=self.model)
+        return self.parse_stdout(text)
 
     def version_argv(self) -> list[str]:
         return [self.executable, "--version"]

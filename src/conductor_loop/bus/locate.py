@@ -58,15 +58,20 @@ def resolve_bus(
     task_id: str | None = None,
     start: Path | None = None,
 ) -> BusLocation:
-    """The bus a command addresses; NotFoundError explains what to pass when none is found."""
+    """The bus a command addresses; NotFoundError explains what to pass when none is found.
+
+    ``None`` means "not given"; an explicitly given id, even an empty one, is validated.
+    """
     if bus:
         return infer_context(Path(bus).expanduser().absolute())
-    if task_id and not project_id:
+    if task_id is not None and project_id is None:
         project_id = os.environ.get("JRUN_PROJECT_ID") or None
-    if project_id:
+        if project_id is None:
+            validate_id(task_id, "task_id")
+    if project_id is not None:
         if root is None:
             raise NotFoundError("no runs root to place the bus in (pass --root)")
-        if task_id:
+        if task_id is not None:
             return BusLocation(root.task_bus(project_id, task_id), project_id, task_id)
         return BusLocation(root.project_bus(project_id), project_id)
     env_bus = os.environ.get("JRUN_MESSAGE_BUS")
@@ -88,16 +93,20 @@ def message_fields(
     task_id: str | None,
     run_id: str | None,
 ) -> tuple[str, str, str]:
-    """project/task/run for a new message: flags, then the bus location, then JRUN_*."""
+    """project/task/run for a new message: flags, then the bus location, then JRUN_*.
+
+    ``None`` means "not given"; an explicitly given id, even an empty one, is validated.
+    """
     env = os.environ
-    project = project_id or location.project_id or env.get("JRUN_PROJECT_ID", "")
-    task = task_id or location.task_id or env.get("JRUN_TASK_ID", "")
-    run = run_id or env.get("JRUN_ID", "")
-    if not project:
-        raise NotFoundError("cannot tell which project the message is for: pass --project")
-    validate_id(project, "project_id")
-    if task:
+    if project_id is None:
+        project_id = location.project_id or env.get("JRUN_PROJECT_ID", "")
+        if not project_id:
+            raise NotFoundError("cannot tell which project the message is for: pass --project")
+    validate_id(project_id, "project_id")
+    task = task_id if task_id is not None else location.task_id or env.get("JRUN_TASK_ID", "")
+    run = run_id if run_id is not None else env.get("JRUN_ID", "")
+    if task or task_id is not None:
         validate_id(task, "task_id")
-    if run:
+    if run or run_id is not None:
         validate_id(run, "run_id")
-    return project, task, run
+    return project_id, task, run

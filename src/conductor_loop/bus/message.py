@@ -6,14 +6,12 @@ Records are written by hand-formatting the header (the append path must be fast)
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from conductor_loop.storage.yamlish import scalar
+from conductor_loop.storage.yamlish import scalar, timestamp
 
 RECORD_START = "---\nmsg_id:"
-_PLAIN_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z\Z")
 
 
 @dataclass(slots=True)
@@ -73,7 +71,7 @@ def format_record(msg: Message) -> str:
         "---\nmsg_id: ",
         scalar(msg.msg_id),
         "\nts: ",
-        msg.ts if _PLAIN_TS.match(msg.ts) else scalar(msg.ts),
+        timestamp(msg.ts),
         "\ntype: ",
         scalar(msg.type),
         "\nproject_id: ",

@@ -154,12 +154,18 @@ def parse_records(text: str, *, at_file_start: bool = True) -> tuple[list[Messag
 
     The cyclic garbage collector is paused meanwhile: building 100,000 small objects
     otherwise triggers repeated full collections that cost more than the parse itself.
+    Afterwards the new objects go straight to the oldest generation (freeze, then
+    unfreeze: two list splices), or the first allocation after re-enabling would scan
+    them all once more. Skipped when the application keeps objects frozen itself.
     """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         return _parse_records(text, at_file_start)
     finally:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
         if was_enabled:
             gc.enable()
 

@@ -6,6 +6,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from conductor_loop.bus.message import Message
 from conductor_loop.bus.parser import parse_records
@@ -36,11 +37,15 @@ def read_from(path: str | os.PathLike[str], offset: int = 0) -> tuple[list[Messa
     """
     try:
         with open(path, "rb") as handle:
-            if offset:
-                handle.seek(offset)
-            data = handle.read()
+            return _read_open(handle, offset)
     except FileNotFoundError:
         return [], offset
+
+
+def _read_open(handle: BinaryIO, offset: int) -> tuple[list[Message], int]:
+    if offset:
+        handle.seek(offset)
+    data = handle.read()
     text = _decode(data)
     messages, consumed = parse_records(text, at_file_start=offset == 0)
     return messages, offset + _byte_length(text, consumed, data)
@@ -105,21 +110,36 @@ def follow(
 ) -> Iterator[Message]:
     """Yield messages from byte ``offset`` on, then new ones as they are appended.
 
-    Survives rotation: when the file is replaced by a new (smaller or different) file,
-    reading restarts at the beginning of the new file.
+    Survives rotation: the file being read stays open, so once the path names a new
+    file, the rest of the old one is read (writers never touch a file after it is
+    renamed away) before reading the new one from its beginning.
     """
     stop = stop or threading.Event()
     bus_path = Path(path)
-    inode = -1
-    for _ in wait_for_changes(bus_path, stop):
-        try:
-            stat = os.stat(bus_path)
-        except FileNotFoundError:
-            continue
-        if inode not in (-1, stat.st_ino) or stat.st_size < offset:
-            offset = 0  # rotated: the new file starts from scratch
-        inode = stat.st_ino
-        if stat.st_size == offset:
-            continue
-        messages, offset = read_from(bus_path, offset)
-        yield from messages
+    handle: BinaryIO | None = None
+    try:
+        for _ in wait_for_changes(bus_path, stop):
+            while True:
+                if handle is None:
+                    try:
+                        handle = open(bus_path, "rb")  # noqa: SIM115 - kept open across wakes
+                    except FileNotFoundError:
+                        break
+                try:
+                    current = os.stat(bus_path).st_ino
+                except FileNotFoundError:
+                    current = -1
+                stat = os.fstat(handle.fileno())
+                if stat.st_size < offset:
+                    offset = 0  # truncated or replaced in place: start over
+                if stat.st_size > offset:
+                    messages, offset = _read_open(handle, offset)
+                    yield from messages
+                if current == stat.st_ino:
+                    break
+                handle.close()  # rotated away and now fully read: go on with the new file
+                handle = None
+                offset = 0
+    finally:
+        if handle is not None:
+            handle.close()

@@ -137,6 +137,18 @@ class BusWriter:
                     self.close()
         raise BusLockTimeoutError(f"message bus {self.path} keeps being replaced; append failed")
 
+    def rotate_now(self) -> None:
+        """Archive the current file under the lock (``gc --rotate-bus``)."""
+        if self._fd < 0:
+            self._open()
+        self._lock()
+        try:
+            if os.fstat(self._fd).st_size:
+                self._rotate()
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            self.close()
+
     def _rotate(self) -> None:
         """Rename the full file to ``<file>.<stamp>.archived`` (we hold its lock)."""
         archived = self.path.with_name(f"{self.path.name}.{utc_stamp()}.archived")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from conductor_loop import __version__
@@ -10,6 +12,15 @@ from conductor_loop.cli.lazy import LazyGroup
 _COMMANDS = {
     "bus": "conductor_loop.cli.bus_commands:bus",
     "config": "conductor_loop.cli.config_commands:config",
+    "job": "conductor_loop.cli.run_commands:job",
+    "task": "conductor_loop.cli.run_commands:task",
+    "list": "conductor_loop.cli.inspect_commands:list_command",
+    "status": "conductor_loop.cli.inspect_commands:status",
+    "output": "conductor_loop.cli.inspect_commands:output",
+    "stop": "conductor_loop.cli.control_commands:stop",
+    "resume": "conductor_loop.cli.control_commands:resume",
+    "validate": "conductor_loop.cli.control_commands:validate",
+    "gc": "conductor_loop.cli.control_commands:gc",
 }
 
 
@@ -22,4 +33,10 @@ def cli() -> None:
 
 
 def main() -> None:
+    # We use no pydantic plugins; skipping their entry-point scan saves ~40 ms per start.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ The owning runner polls for the file (it is cheap: one ``stat``) at least every 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -16,11 +17,13 @@ from conductor_loop.storage.runinfo import current_host, iso_utc
 STOP_REQUEST_FILE = "STOP-REQUEST"
 
 
-def request_stop(directory: Path, *, reason: str = "", requested_by: str = "") -> Path:
-    """Ask the owner of the run (or task) in ``directory`` to stop it."""
+def request_stop(
+    directory: Path, *, reason: str = "", requested_by: str = "", force: bool = False
+) -> Path:
+    """Ask the owner of the run (or task) in ``directory`` to stop it (``force``: no grace)."""
     path = directory / STOP_REQUEST_FILE
     who = requested_by or f"{current_host()}:{os.getpid()}"
-    lines = [f"requested_at: {iso_utc()}", f"requested_by: {who}"]
+    lines = [f"requested_at: {iso_utc()}", f"requested_by: {who}", f"force: {str(force).lower()}"]
     if reason:
         lines.append(f"reason: {reason!r}")
     atomic_write_text(path, "\n".join(lines) + "\n", fsync=False)
@@ -32,7 +35,5 @@ def stop_requested(directory: Path) -> bool:
 
 
 def clear_stop_request(directory: Path) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(directory / STOP_REQUEST_FILE)
-    except FileNotFoundError:
-        pass

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from conductor_loop.storage.atomic import atomic_write_text
-from conductor_loop.storage.yamlish import parse_block, scalar
+from conductor_loop.storage.yamlish import parse_block, scalar, timestamp
 
 RUN_INFO_FILE = "run-info.yaml"
 
@@ -21,6 +21,7 @@ STATUS_STOPPED = "stopped"
 FINISHED_STATUSES = frozenset({STATUS_COMPLETED, STATUS_FAILED, STATUS_STOPPED})
 
 _INT_FIELDS = frozenset({"version", "pid", "pgid", "exit_code", "runner_pid"})
+_TIME_FIELDS = frozenset({"start_time", "end_time", "heartbeat_time"})
 
 
 def iso_utc(epoch: float | None = None) -> str:
@@ -75,8 +76,8 @@ class RunInfo:
             value = getattr(self, f.name)
             if f.name in _INT_FIELDS:
                 lines.append(f"{f.name}: {int(value)}")
-            elif f.name in ("start_time", "end_time", "heartbeat_time") and value:
-                lines.append(f"{f.name}: {value}")
+            elif f.name in _TIME_FIELDS:
+                lines.append(f"{f.name}: {timestamp(value)}")
             else:
                 lines.append(f"{f.name}: {scalar(str(value))}")
         return "\n".join(lines) + "\n"

@@ -12,11 +12,12 @@ import functools
 import re
 from typing import Any
 
-# Plain (unquoted) scalars we emit: safe characters only, and nothing that a YAML 1.1
-# loader resolves to a non-string. The patterns are the YAML 1.1 implicit types (bool,
-# null, int, float, timestamp), kept here so writing never imports a YAML library; a
-# property test checks them against PyYAML's own resolver.
-_PLAIN_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/@+\-]*\Z")
+# Plain (unquoted) scalars we emit: safe characters only, no trailing ":" (YAML reads it
+# as a mapping indicator), and nothing that a YAML 1.1 loader resolves to a non-string.
+# The patterns are the YAML 1.1 implicit types (bool, null, int, float, timestamp), kept
+# here so writing never imports a YAML library; a property test checks them against
+# PyYAML's own resolver.
+_PLAIN_SAFE = re.compile(r"[A-Za-z0-9/](?:[A-Za-z0-9_.:/@+\-]*[A-Za-z0-9_./@+\-])?\Z")
 _NON_STRING = re.compile(
     r"""(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
     |~|null|Null|NULL
@@ -58,6 +59,14 @@ def scalar(value: str) -> str:
     if _PLAIN_SAFE.match(value) and ": " not in value and not _NON_STRING.match(value):
         return value
     return '"' + _NEEDS_ESCAPE.sub(_escape_char, value) + '"'
+
+
+_ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\Z")
+
+
+def timestamp(value: str) -> str:
+    """An ISO-8601 UTC time plain (as YAML tools write times); any other text via ``scalar``."""
+    return value if _ISO_UTC.match(value) else scalar(value)
 
 
 def _plain_value(raw: str) -> str | None:

@@ -1,0 +1,79 @@
+"""OpenAI Codex CLI (``codex exec --json``)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from conductor_loop.agents.base import AgentResult, CliBackend
+from conductor_loop.agents.jsonlines import as_int, as_str, json_events
+
+
+class CodexBackend(CliBackend):
+    """Final answer: the text of the last completed ``agent_message`` item.
+
+    Codex reports trouble in three ways and only some of it is fatal: ``turn.failed``
+    always is; top-level ``error`` events (stream reconnects) and ``error`` items (e.g.
+    an unknown model's missing metadata) are warnings when the turn still completes or
+    an answer arrives, and the run's error otherwise. Extra ``args`` and the model flag
+    go before the final ``-`` (read the prompt from stdin).
+    """
+
+    type: ClassVar[str] = "codex"
+    token_env: ClassVar[str] = "OPENAI_API_KEY"
+    default_executable: ClassVar[str] = "codex"
+
+    def argv(self) -> list[str]:
+        argv = [self.executable, "exec", "--dangerously-bypass-approvals-and-sandbox", "--json"]
+        if self.config.model:
+            argv += ["--model", self.config.model]
+        return [*argv, *self.config.args, "-"]
+
+    def parse_stdout(self, stdout_text: str) -> AgentResult:
+        result = AgentResult()
+        warnings: list[str] = []
+        failure: str | None = None
+        turn_completed = False
+        input_tokens: int | None = None
+        output_tokens: int | None = None
+        for event in json_events(stdout_text):
+            kind = event.get("type")
+            if kind == "item.completed":
+                item = event.get("item")
+                if not isinstance(item, dict):
+                    continue
+                if item.get("type") == "agent_message" and isinstance(item.get("text"), str):
+                    result.final_text = item["text"]
+                elif item.get("type") == "error":
+                    warnings.append(as_str(item.get("message")) or "codex reported an error")
+            elif kind == "error":
+                warnings.append(as_str(event.get("message")) or "codex reported an error")
+            elif kind == "turn.failed":
+                failure = _error_message(event.get("error")) or "codex turn failed"
+            elif kind == "turn.completed":
+                turn_completed = True
+                usage = event.get("usage")
+                if isinstance(usage, dict):
+                    input_tokens = _add(input_tokens, as_int(usage.get("input_tokens")))
+                    output_tokens = _add(output_tokens, as_int(usage.get("output_tokens")))
+            elif kind == "thread.started" or kind == "turn.started":
+                continue
+        if failure is not None:
+            result.error = failure
+        elif warnings and not turn_completed and result.final_text is None:
+            result.error = warnings[-1]
+        result.input_tokens = input_tokens
+        result.output_tokens = output_tokens
+        result.model = self.config.model
+        return result
+
+
+def _error_message(error: Any) -> str | None:
+    if isinstance(error, dict):
+        return as_str(error.get("message"))
+    return as_str(error)
+
+
+def _add(total: int | None, value: int | None) -> int | None:
+    if value is None:
+        return total
+    return value if total is None else total + value

@@ -1,0 +1,81 @@
+"""Google Gemini CLI (``gemini --output-format stream-json``)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from conductor_loop.agents.base import AgentResult, CliBackend
+from conductor_loop.agents.jsonlines import as_int, as_str, json_events
+
+
+class GeminiBackend(CliBackend):
+    """Final answer: the assistant text streamed after the last tool result.
+
+    Gemini streams its answer as ``message`` deltas and its ``result`` event carries no
+    text. Text written before a tool call is narration ("let me check …"); the answer
+    is what the model says once its tools are done. When nothing follows the last tool
+    result (the run ended on a tool call), all assistant text is the best answer there is.
+    """
+
+    type: ClassVar[str] = "gemini"
+    token_env: ClassVar[str] = "GEMINI_API_KEY"
+    default_executable: ClassVar[str] = "gemini"
+    # In a folder it does not trust, Gemini quietly drops ``--approval-mode yolo`` and
+    # then waits for approvals nobody gives; a run's cwd is rarely a trusted folder.
+    default_env: ClassVar[dict[str, str]] = {"GEMINI_CLI_TRUST_WORKSPACE": "true"}
+
+    def argv(self) -> list[str]:
+        argv = [
+            self.executable,
+            "--screen-reader",
+            "true",
+            "--approval-mode",
+            "yolo",
+            "--output-format",
+            "stream-json",
+        ]
+        if self.config.model:
+            argv += ["-m", self.config.model]
+        return argv + list(self.config.args)
+
+    def parse_stdout(self, stdout_text: str) -> AgentResult:
+        result = AgentResult()
+        all_text: list[str] = []
+        since_last_tool: list[str] = []
+        errors: list[str] = []
+        result_seen = False
+        for event in json_events(stdout_text):
+            kind = event.get("type")
+            if kind == "init":
+                result.model = as_str(event.get("model")) or result.model
+            elif kind == "message" and event.get("role") == "assistant":
+                content = event.get("content")
+                if isinstance(content, str):
+                    all_text.append(content)
+                    since_last_tool.append(content)
+            elif kind in ("tool_use", "tool_result"):
+                since_last_tool = []
+            elif kind == "error" and event.get("severity", "error") == "error":
+                errors.append(as_str(event.get("message")) or "gemini reported an error")
+            elif kind == "result":
+                result_seen = True
+                _read_result_event(event, result, errors)
+        if not result_seen and errors:
+            result.error = errors[-1]
+        answer = "".join(since_last_tool)
+        if not answer.strip():
+            answer = "".join(all_text)
+        result.final_text = answer or None
+        result.model = result.model or self.config.model
+        return result
+
+
+def _read_result_event(event: dict[str, Any], result: AgentResult, errors: list[str]) -> None:
+    if event.get("status") == "error":
+        error = event.get("error")
+        message = as_str(error.get("message")) if isinstance(error, dict) else as_str(error)
+        result.error = message or (errors[-1] if errors else "gemini reported an error")
+    stats = event.get("stats")
+    if isinstance(stats, dict):
+        result.input_tokens = as_int(stats.get("input_tokens", stats.get("input")))
+        result.output_tokens = as_int(stats.get("output_tokens"))

@@ -1,0 +1,275 @@
+"""``run-agent list|status|output``: look at projects, tasks and runs on disk."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from conductor_loop.cli.common import F, reports_errors, root_and_config_options
+from conductor_loop.cli.context import load
+from conductor_loop.errors import NotFoundError
+from conductor_loop.storage.layout import (
+    DONE_FILE,
+    OUTPUT_FILE,
+    PROMPT_FILE,
+    STDERR_FILE,
+    STDOUT_FILE,
+    RunsRoot,
+)
+
+_FILES = {
+    "output": OUTPUT_FILE,
+    "stdout": STDOUT_FILE,
+    "stderr": STDERR_FILE,
+    "prompt": PROMPT_FILE,
+}
+
+
+def _duration(info: Any) -> str:
+    from conductor_loop.runner.liveness import parse_iso
+
+    start = parse_iso(info.start_time)
+    end = parse_iso(info.end_time)
+    if start is None:
+        return ""
+    import time
+
+    seconds = (end or time.time()) - start
+    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> None:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+@click.command("list")
+@root_and_config_options
+@click.option("--project", help="Only this project (lists its tasks, or runs with --task).")
+@click.option("--task", help="Only this task (lists its runs).")
+@click.option("--status", "status_filter", help="Only runs with this status.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@reports_errors
+def list_command(
+    root: str | None,
+    config_path: str | None,
+    project: str | None,
+    task: str | None,
+    status_filter: str | None,
+    as_json: bool,
+) -> None:
+    """List projects, a project's tasks, or a task's runs."""
+    from conductor_loop.runner.task_loop import task_loop_active, task_runs
+
+    runs_root, _config = load(root, config_path)
+    if task and not project:
+        raise click.UsageError("--task needs --project")
+    if not project:
+        rows: list[dict[str, Any]] = []
+        for project_id in runs_root.project_ids():
+            tasks = runs_root.task_ids(project_id)
+            rows.append({"project_id": project_id, "tasks": len(tasks)})
+        if as_json:
+            click.echo(json.dumps(rows))
+        else:
+            _table([[r["project_id"], str(r["tasks"])] for r in rows], ["project", "tasks"])
+        return
+    task_ids = [task] if task else runs_root.task_ids(project)
+    if task and not runs_root.task_dir(project, task).is_dir():
+        raise NotFoundError(f"task {project}/{task} does not exist")
+    if not task and status_filter is None:
+        task_rows: list[dict[str, Any]] = []
+        for task_id in task_ids:
+            infos = task_runs(runs_root.runs_dir(project, task_id))
+            task_dir = runs_root.task_dir(project, task_id)
+            task_rows.append(
+                {
+                    "task_id": task_id,
+                    "done": (task_dir / DONE_FILE).exists(),
+                    "loop_active": task_loop_active(task_dir),
+                    "runs": len(infos),
+                    "last_status": infos[-1].status if infos else "",
+                    "last_run_id": infos[-1].run_id if infos else "",
+                }
+            )
+        if as_json:
+            click.echo(json.dumps(task_rows))
+        else:
+            _table(
+                [
+                    [
+                        t["task_id"],
+                        "yes" if t["done"] else "no",
+                        "yes" if t["loop_active"] else "no",
+                        str(t["runs"]),
+                        t["last_status"],
+                        t["last_run_id"],
+                    ]
+                    for t in task_rows
+                ],
+                ["task", "done", "active", "runs", "last status", "last run"],
+            )
+        return
+    run_rows = []
+    for task_id in task_ids:
+        for info in task_runs(runs_root.runs_dir(project, task_id)):
+            if status_filter and info.status != status_filter:
+                continue
+            run_rows.append(info)
+    if as_json:
+        click.echo(json.dumps([i.to_dict() for i in run_rows]))
+        return
+    _table(
+        [
+            [
+                i.run_id,
+                i.task_id,
+                i.status,
+                str(i.exit_code),
+                i.agent,
+                _duration(i),
+                i.parent_run_id or "-",
+                i.previous_run_id or "-",
+            ]
+            for i in run_rows
+        ],
+        ["run", "task", "status", "exit", "agent", "duration", "parent", "previous"],
+    )
+
+
+def _run_dir_from(
+    runs_root: RunsRoot,
+    project: str | None,
+    task: str | None,
+    run: str | None,
+    run_dir: Path | None,
+) -> Path:
+    from conductor_loop.runner.control import find_run_dir
+    from conductor_loop.runner.task_loop import task_runs
+
+    if run_dir is not None:
+        return run_dir.absolute()
+    if run:
+        return find_run_dir(runs_root, run, project_id=project, task_id=task)
+    if project and task:
+        infos = task_runs(runs_root.runs_dir(project, task))
+        if not infos:
+            raise NotFoundError(f"task {project}/{task} has no runs")
+        return runs_root.run_dir(project, task, infos[-1].run_id)
+    raise click.UsageError(
+        "identify the run: --run (with optional --project/--task), "
+        "--project and --task (latest run), or --run-dir"
+    )
+
+
+def _run_selector(func: F) -> F:
+    func = click.option(
+        "--run-dir", type=click.Path(file_okay=False, path_type=Path), help="Run directory."
+    )(func)
+    func = click.option("--run", help="Run id.")(func)
+    func = click.option("--task", help="Task id.")(func)
+    func = click.option("--project", help="Project id.")(func)
+    return root_and_config_options(func)
+
+
+@click.command()
+@_run_selector
+@click.option("--json", "as_json", is_flag=True, help="Print run-info as JSON.")
+@reports_errors
+def status(
+    root: str | None,
+    config_path: str | None,
+    project: str | None,
+    task: str | None,
+    run: str | None,
+    run_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Show a run's status (default: the latest run of --project/--task)."""
+    from conductor_loop.runner.control import read_info_or_none
+
+    runs_root, _config = load(root, config_path)
+    directory = _run_dir_from(runs_root, project, task, run, run_dir)
+    info = read_info_or_none(directory)
+    if info is None:
+        raise NotFoundError(f"no readable run-info.yaml in {directory}")
+    if as_json:
+        click.echo(json.dumps(info.to_dict()))
+        return
+    for key, value in info.to_dict().items():
+        if value not in ("", 0) or key in ("exit_code", "status"):
+            click.echo(f"{key}: {value}")
+
+
+@click.command()
+@_run_selector
+@click.option(
+    "--file", "which", type=click.Choice(sorted(_FILES)), default="output", show_default=True
+)
+@click.option(
+    "--tail", type=click.IntRange(min=0), default=0, help="Only the last N lines (0 = all)."
+)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the run ends.")
+@reports_errors
+def output(
+    root: str | None,
+    config_path: str | None,
+    project: str | None,
+    task: str | None,
+    run: str | None,
+    run_dir: Path | None,
+    which: str,
+    tail: int,
+    follow: bool,
+) -> None:
+    """Print a run's output.md, agent stdout/stderr or prompt."""
+    from conductor_loop.runner.control import read_info_or_none
+    from conductor_loop.storage.runinfo import STATUS_RUNNING
+    from conductor_loop.storage.tail import follow_bytes, last_lines
+
+    runs_root, _config = load(root, config_path)
+    directory = _run_dir_from(runs_root, project, task, run, run_dir)
+    # While a run is active its output.md may not exist yet: follow stdout instead.
+    info = read_info_or_none(directory)
+    running = info is not None and info.status == STATUS_RUNNING
+    path = directory / _FILES[which]
+    if follow and running and which == "output" and not path.exists():
+        path = directory / STDOUT_FILE
+    out = sys.stdout.buffer
+    if not follow or not running:
+        try:
+            out.write(last_lines(path, tail))
+        except FileNotFoundError:
+            raise NotFoundError(f"{path.name} does not exist in {directory}") from None
+        out.flush()
+        return
+    stop = threading.Event()
+
+    def watch_run() -> None:
+        from conductor_loop.runner.control import wait_finished
+
+        wait_finished(directory, float("inf"), interval=0.2)
+        stop.set()
+
+    threading.Thread(target=watch_run, daemon=True).start()
+    offset = 0
+    if tail:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            offset = handle.tell()
+        out.write(last_lines(path, tail))
+    try:
+        for chunk in follow_bytes(path, stop, offset=offset, safety_interval=0.5):
+            out.write(chunk)
+            out.flush()
+    except KeyboardInterrupt:
+        pass

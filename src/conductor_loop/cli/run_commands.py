@@ -1,0 +1,283 @@
+"""``run-agent job`` and ``run-agent task``: start agent runs and the Ralph loop."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from conductor_loop.cli.common import F, duration_option, reports_errors, root_and_config_options
+from conductor_loop.cli.context import load, stop_on_signals
+from conductor_loop.errors import InvalidRequestError
+
+if TYPE_CHECKING:
+    from conductor_loop.config import Config
+    from conductor_loop.runner.task_loop import TaskSettings
+    from conductor_loop.storage.layout import RunsRoot
+
+
+def _prompt_text(prompt: str | None, prompt_file: Path | None) -> str | None:
+    if prompt is not None and prompt_file is not None:
+        raise click.UsageError("give --prompt or --prompt-file, not both")
+    if prompt_file is not None:
+        try:
+            return prompt_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidRequestError(
+                f"cannot read prompt file {prompt_file}: {exc.strerror}"
+            ) from None
+    return prompt
+
+
+def _stream_output(path: Path, done: threading.Event) -> threading.Thread:
+    from conductor_loop.storage.tail import follow_bytes
+
+    def pump() -> None:
+        out = sys.stdout.buffer
+        for chunk in follow_bytes(path, done, safety_interval=0.5):
+            out.write(chunk)
+            out.flush()
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    return thread
+
+
+@click.command()
+@root_and_config_options
+@click.option(
+    "--project",
+    envvar="JRUN_PROJECT_ID",
+    required=True,
+    help="Project id (default: $JRUN_PROJECT_ID).",
+)
+@click.option(
+    "--task", envvar="JRUN_TASK_ID", required=True, help="Task id (default: $JRUN_TASK_ID)."
+)
+@click.option("--agent", help="Agent name from config (default: defaults.agent).")
+@click.option("--prompt", help="Prompt text.")
+@click.option(
+    "--prompt-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the prompt from a file.",
+)
+@click.option(
+    "--cwd",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Working directory of the agent.",
+)
+@click.option(
+    "--parent-run-id",
+    envvar="JRUN_ID",
+    default="",
+    help="Parent run (default: $JRUN_ID, so a run's jobs are its children).",
+)
+@click.option("--previous-run-id", default="", help="Previous run in the same loop.")
+@click.option("--timeout", help="Run timeout (e.g. 30s, 5m; 0 = none).")
+@click.option("-f", "--follow", is_flag=True, help="Stream the agent's output while it runs.")
+@reports_errors
+def job(
+    root: str | None,
+    config_path: str | None,
+    project: str,
+    task: str,
+    agent: str | None,
+    prompt: str | None,
+    prompt_file: Path | None,
+    cwd: Path | None,
+    parent_run_id: str,
+    previous_run_id: str,
+    timeout: str | None,
+    follow: bool,
+) -> None:
+    """Run one agent job (no restarts); the exit code mirrors the agent's."""
+    from conductor_loop.runner.job import JobRunner, JobSpec
+    from conductor_loop.storage.runinfo import RunInfo
+
+    text = _prompt_text(prompt, prompt_file)
+    if text is None:
+        if sys.stdin.isatty():
+            raise click.UsageError("give --prompt, --prompt-file or the prompt on stdin")
+        text = sys.stdin.read()
+    runs_root, config = load(root, config_path)
+    stop = stop_on_signals()
+    done = threading.Event()
+    followers: list[threading.Thread] = []
+
+    def on_start(info: RunInfo) -> None:
+        click.echo(
+            f"run {info.run_id} started ({info.agent}) in {Path(info.stdout_path).parent}", err=True
+        )
+        if follow:
+            followers.append(_stream_output(Path(info.stdout_path), done))
+
+    runner = JobRunner(runs_root, config, stop=stop, on_start=on_start)
+    try:
+        result = runner.run(
+            JobSpec(
+                project_id=project,
+                task_id=task,
+                prompt=text,
+                agent=agent,
+                cwd=cwd,
+                parent_run_id=parent_run_id,
+                previous_run_id=previous_run_id,
+                timeout=duration_option(timeout, "--timeout"),
+            )
+        )
+    finally:
+        done.set()
+        for thread in followers:
+            thread.join(timeout=5)
+    summary = f" — {result.error_summary}" if result.error_summary else ""
+    click.echo(f"run {result.run_id} {result.status} (exit {result.exit_code}){summary}", err=True)
+    sys.exit(result.exit_code)
+
+
+def _task_options(func: F) -> F:
+    func = click.option("--task", "task", required=True, help="Task id.")(func)
+    func = click.option("--project", "project", required=True, help="Project id.")(func)
+    return root_and_config_options(func)
+
+
+@click.group(invoke_without_command=True)
+@root_and_config_options
+@click.option("--project", help="Project id.")
+@click.option("--task", "task_id", help="Task id (default: generated from the prompt).")
+@click.option("--agent", help="Agent name from config (default: defaults.agent).")
+@click.option("--prompt", help="Task prompt (written to TASK.md).")
+@click.option(
+    "--prompt-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the task prompt from a file.",
+)
+@click.option(
+    "--cwd",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Working directory of the agent.",
+)
+@click.option(
+    "--max-restarts",
+    type=click.IntRange(min=0),
+    help="Restarts allowed (default: defaults.max_restarts).",
+)
+@click.option("--restart-delay", help="Pause between iterations (default 1s).")
+@click.option(
+    "--child-wait-timeout", help="How long to wait for child runs after DONE (default 300s)."
+)
+@click.option("--child-poll-interval", help="How often to check child runs (default 1s).")
+@click.option("--depends-on", multiple=True, help="Task that must be DONE first (repeatable).")
+@click.option("--timeout", help="Timeout of each run (0 = none).")
+@click.option("--resume", is_flag=True, help="Treat the first run as a continuation.")
+@click.pass_context
+@reports_errors
+def task(
+    ctx: click.Context,
+    root: str | None,
+    config_path: str | None,
+    project: str | None,
+    task_id: str | None,
+    agent: str | None,
+    prompt: str | None,
+    prompt_file: Path | None,
+    cwd: Path | None,
+    max_restarts: int | None,
+    restart_delay: str | None,
+    child_wait_timeout: str | None,
+    child_poll_interval: str | None,
+    depends_on: tuple[str, ...],
+    timeout: str | None,
+    resume: bool,
+) -> None:
+    """Run a task in the Ralph loop until it is DONE (subcommands: resume, delete)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from conductor_loop.runner.task_loop import TaskSettings
+    from conductor_loop.storage.ids import new_task_id, validate_id
+
+    if not project:
+        raise click.UsageError("--project is required")
+    text = _prompt_text(prompt, prompt_file)
+    task_id = task_id or new_task_id(text or "")
+    validate_id(project, "project_id")
+    validate_id(task_id, "task_id")
+    for dep in depends_on:
+        validate_id(dep, "depends_on")
+        if dep == task_id:
+            raise InvalidRequestError("a task cannot depend on itself")
+    runs_root, config = load(root, config_path)
+    settings = TaskSettings(
+        agent=agent,
+        cwd=cwd,
+        max_restarts=max_restarts,
+        restart_delay=duration_option(restart_delay, "--restart-delay"),
+        child_wait_timeout=duration_option(child_wait_timeout, "--child-wait-timeout"),
+        child_poll_interval=duration_option(child_poll_interval, "--child-poll-interval"),
+        timeout=duration_option(timeout, "--timeout"),
+        depends_on=depends_on,
+        resume=resume,
+    )
+    _run_loop(runs_root, config, project, task_id, settings, text)
+
+
+def _run_loop(
+    runs_root: RunsRoot,
+    config: Config,
+    project: str,
+    task_id: str,
+    settings: TaskSettings,
+    text: str | None,
+) -> None:
+    from conductor_loop.runner.task_loop import TaskLoop
+
+    loop = TaskLoop(
+        runs_root,
+        config,
+        project,
+        task_id,
+        settings,
+        stop=stop_on_signals(),
+        on_run_start=lambda info: click.echo(f"run {info.run_id} started ({info.agent})", err=True),
+    )
+    click.echo(f"task {project}/{task_id}: loop started (pid {os.getpid()})", err=True)
+    outcome = loop.run(text)
+    click.echo(
+        f"task {project}/{task_id}: {outcome.status} — {outcome.message} "
+        f"({len(outcome.runs)} run(s))",
+        err=True,
+    )
+    sys.exit(0 if outcome.status == "completed" else 1)
+
+
+@task.command("resume")
+@_task_options
+@click.option("--agent", help="Agent name from config.")
+@reports_errors
+def task_resume(
+    root: str | None, config_path: str | None, project: str, task: str, agent: str | None
+) -> None:
+    """Remove DONE and run the task's loop again (continuing from its last run)."""
+    from conductor_loop.runner.task_loop import TaskSettings, resume_task
+
+    runs_root, config = load(root, config_path)
+    resume_task(runs_root, project, task)
+    _run_loop(runs_root, config, project, task, TaskSettings(agent=agent, resume=True), None)
+
+
+@task.command("delete")
+@_task_options
+@click.option("--force", is_flag=True, help="Stop the task first if it is running.")
+@reports_errors
+def task_delete(
+    root: str | None, config_path: str | None, project: str, task: str, force: bool
+) -> None:
+    """Delete a task and all its runs (refuses while it runs unless --force)."""
+    from conductor_loop.runner.control import delete_task
+
+    runs_root, config = load(root, config_path)
+    delete_task(runs_root, config, project, task, force=force)
+    click.echo(f"deleted task {project}/{task}")

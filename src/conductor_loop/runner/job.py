@@ -1,0 +1,509 @@
+"""One agent run (``run-agent job``), the whole spec §6 sequence.
+
+allocate run id and dir → prompt.md → run-info ``running`` → RUN_START on the task bus →
+agent in its own session (or in-process for REST) → wait, honouring stop requests,
+timeout and heartbeats → final run-info → output.md guaranteed → RUN_STOP / RUN_CRASH.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from conductor_loop.agents.base import AgentResult, Backend, CliBackend, RestBackend, RunContext
+from conductor_loop.bus.message import Message
+from conductor_loop.bus.writer import append_message
+from conductor_loop.config.models import Config
+from conductor_loop.errors import AgentError, ConductorError
+from conductor_loop.runner.environment import build_agent_env
+from conductor_loop.runner.identity import host_name, instance_id
+from conductor_loop.runner.liveness import hold_run_lock
+from conductor_loop.runner.process import exit_code_of, start_agent_process, terminate_tree
+from conductor_loop.runner.prompt import build_prompt
+from conductor_loop.runner.slots import run_slot
+from conductor_loop.runner.stop_request import STOP_REQUEST_FILE
+from conductor_loop.runner.versions import cached_version
+from conductor_loop.storage.ids import new_run_id, validate_id
+from conductor_loop.storage.layout import (
+    OUTPUT_FILE,
+    PROMPT_FILE,
+    STDERR_FILE,
+    STDOUT_FILE,
+    RunsRoot,
+)
+from conductor_loop.storage.runinfo import (
+    STATUS_COMPLETED,
+    STATUS_FAILED,
+    STATUS_RUNNING,
+    STATUS_STOPPED,
+    RunInfo,
+    iso_utc,
+    write_run_info,
+)
+
+POLL_INTERVAL = 0.1
+_ERROR_TAIL_CHARS = 600
+
+
+@dataclass(slots=True)
+class JobSpec:
+    project_id: str
+    task_id: str
+    prompt: str
+    agent: str | None = None
+    cwd: Path | None = None
+    parent_run_id: str = ""
+    previous_run_id: str = ""
+    timeout: float | None = None  # None: agent's or default timeout; 0: none
+    restart: bool = False  # prefix the prompt with "Continue working on the following:"
+
+
+@dataclass(slots=True)
+class JobResult:
+    run_id: str
+    run_dir: Path
+    status: str
+    exit_code: int
+    error_summary: str = ""
+
+
+@dataclass(slots=True)
+class _StopRequest:
+    why: str
+    force: bool
+
+
+def _read_stop_request(path: Path, not_before: float | None) -> _StopRequest | None:
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    if not_before is not None and stat.st_mtime < not_before:
+        return None  # an old request for the task, from before this run started
+    force = False
+    with contextlib.suppress(OSError):
+        force = "force: true" in path.read_text(encoding="utf-8")
+    return _StopRequest(f"stop requested ({path.parent.name})", force)
+
+
+def _tail(path: Path, limit: int = _ERROR_TAIL_CHARS) -> str:
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(max(0, size - limit))
+            return handle.read().decode("utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+
+
+class JobRunner:
+    """Runs jobs against one runs root and config.
+
+    ``stop`` (set by signal handlers or the Ralph loop) stops the current run like a
+    stop request; ``on_start`` is called once the run exists on disk.
+    """
+
+    def __init__(
+        self,
+        root: RunsRoot,
+        config: Config,
+        *,
+        stop: threading.Event | None = None,
+        on_start: Callable[[RunInfo], None] | None = None,
+    ) -> None:
+        self.root = root
+        self.config = config
+        self.stop = stop or threading.Event()
+        self.on_start = on_start
+
+    # -- public -----------------------------------------------------------------------
+
+    def run(self, spec: JobSpec) -> JobResult:
+        from conductor_loop.agents.registry import backend_for
+
+        validate_id(spec.project_id, "project_id")
+        validate_id(spec.task_id, "task_id")
+        for value, kind in (
+            (spec.parent_run_id, "parent_run_id"),
+            (spec.previous_run_id, "previous_run_id"),
+        ):
+            if value:
+                validate_id(value, kind)
+        if not spec.prompt.strip():
+            raise ConductorError("the prompt is empty")
+        agent_name, agent_config = self.config.agent(spec.agent)
+        backend = backend_for(agent_name, agent_config)
+        token = agent_config.resolve_token()
+        timeout = spec.timeout
+        if timeout is None:
+            timeout = (
+                agent_config.timeout
+                if agent_config.timeout is not None
+                else self.config.defaults.timeout
+            )
+        task_dir = self.root.ensure_task_dir(spec.project_id, spec.task_id)
+        with run_slot(self.root.path, self.config.defaults.max_concurrent_runs, cancel=self.stop):
+            return self._run(spec, backend, token, timeout or None, task_dir)
+
+    # -- the sequence -------------------------------------------------------------------
+
+    def _run(
+        self,
+        spec: JobSpec,
+        backend: Backend,
+        token: str | None,
+        timeout: float | None,
+        task_dir: Path,
+    ) -> JobResult:
+        run_id = new_run_id()
+        run_dir = self.root.create_run_dir(spec.project_id, spec.task_id, run_id)
+        lock_fd = hold_run_lock(run_dir)  # before run-info says "running"
+        try:
+            return self._run_locked(spec, backend, token, timeout, task_dir, run_id, run_dir)
+        finally:
+            os.close(lock_fd)
+
+    def _run_locked(
+        self,
+        spec: JobSpec,
+        backend: Backend,
+        token: str | None,
+        timeout: float | None,
+        task_dir: Path,
+        run_id: str,
+        run_dir: Path,
+    ) -> JobResult:
+        cwd = (spec.cwd or task_dir).absolute()
+        prompt_path = run_dir / PROMPT_FILE
+        stdout_path = run_dir / STDOUT_FILE
+        stderr_path = run_dir / STDERR_FILE
+        output_path = run_dir / OUTPUT_FILE
+        prompt_path.write_text(
+            build_prompt(
+                task_dir=task_dir, run_dir=run_dir, prompt=spec.prompt, restart=spec.restart
+            ),
+            encoding="utf-8",
+        )
+        stdout_path.touch()
+        stderr_path.touch()
+        task_bus = self.root.task_bus(spec.project_id, spec.task_id)
+        is_cli = isinstance(backend, CliBackend)
+        argv = backend.argv() if isinstance(backend, CliBackend) else []
+        info = RunInfo(
+            run_id=run_id,
+            project_id=spec.project_id,
+            task_id=spec.task_id,
+            parent_run_id=spec.parent_run_id,
+            previous_run_id=spec.previous_run_id,
+            agent=backend.name,
+            process_ownership="managed" if is_cli else "external",
+            pid=0 if is_cli else os.getpid(),
+            pgid=0 if is_cli else os.getpgid(0),
+            status=STATUS_RUNNING,
+            start_time=iso_utc(),
+            cwd=str(cwd),
+            prompt_path=str(prompt_path),
+            output_path=str(output_path),
+            stdout_path=str(stdout_path),
+            stderr_path=str(stderr_path),
+            commandline=shlex.join(argv) if argv else f"{backend.type} (REST)",
+            backend_model=backend.model or "",
+            host=host_name(),
+            instance_id=instance_id(),
+            runner_pid=os.getpid(),
+            heartbeat_time=iso_utc(),
+        )
+        write_run_info(run_dir, info)
+        started_at = time.time()
+        self._post(
+            task_bus,
+            spec,
+            run_id,
+            "RUN_START",
+            f"run {run_id} started (agent {backend.name})",
+            {"agent": backend.name, "previous_run_id": spec.previous_run_id},
+        )
+        env = build_agent_env(
+            base=dict(os.environ),
+            agent_env=backend.agent_env(token),
+            project_id=spec.project_id,
+            task_id=spec.task_id,
+            run_id=run_id,
+            parent_run_id=spec.parent_run_id,
+            runs_root=self.root.path,
+            task_dir=task_dir,
+            run_dir=run_dir,
+            task_bus=task_bus,
+            config_path=self.config.source
+            if self.config.source and os.path.isabs(self.config.source)
+            else None,
+            conductor_url=os.environ.get("JRUN_CONDUCTOR_URL") or self.config.api.public_url,
+        )
+        ctx = RunContext(
+            run_id=run_id,
+            project_id=spec.project_id,
+            task_id=spec.task_id,
+            run_dir=run_dir,
+            task_dir=task_dir,
+            cwd=cwd,
+            prompt_path=prompt_path,
+            stdout_path=stdout_path,
+            stderr_path=stderr_path,
+            output_path=output_path,
+            env=env,
+            timeout=timeout,
+        )
+        versions: list[str] = []
+        version_thread: threading.Thread | None = None
+        if isinstance(backend, CliBackend):
+            cli_backend = backend
+            version_thread = threading.Thread(
+                target=lambda: versions.append(cached_version(cli_backend, self.root.path)),
+                daemon=True,
+            )
+            version_thread.start()
+        if self.on_start is not None:
+            self.on_start(info)
+        try:
+            if isinstance(backend, CliBackend):
+                outcome = self._run_cli(backend, ctx, argv, info, task_dir, started_at, timeout)
+            elif isinstance(backend, RestBackend):
+                outcome = self._run_rest(backend, ctx, token, info, task_dir, started_at, timeout)
+            else:  # pragma: no cover - registry only returns the two kinds
+                raise AgentError(f"agent {backend.name}: unknown backend kind")
+        except Exception as exc:  # the run must still end recorded, never left running
+            outcome = _Outcome(STATUS_FAILED, 1, f"runner error: {exc}", AgentResult())
+        if version_thread is not None:
+            version_thread.join(timeout=2.0)
+        if versions:
+            info.agent_version = versions[0]
+        self._ensure_output(ctx, outcome.result)
+        info.status = outcome.status
+        info.exit_code = outcome.exit_code
+        info.end_time = iso_utc()
+        info.heartbeat_time = info.end_time
+        info.error_summary = _redact(outcome.error_summary, token)
+        if outcome.result.model and not info.backend_model:
+            info.backend_model = outcome.result.model
+        write_run_info(run_dir, info)
+        if outcome.status == STATUS_FAILED:
+            self._post(
+                task_bus,
+                spec,
+                run_id,
+                "RUN_CRASH",
+                f"run {run_id} failed (exit {outcome.exit_code}): {info.error_summary}",
+                {"status": outcome.status, "exit_code": str(outcome.exit_code)},
+            )
+        else:
+            self._post(
+                task_bus,
+                spec,
+                run_id,
+                "RUN_STOP",
+                f"run {run_id} {outcome.status} (exit {outcome.exit_code})",
+                {"status": outcome.status, "exit_code": str(outcome.exit_code)},
+            )
+        return JobResult(run_id, run_dir, outcome.status, outcome.exit_code, info.error_summary)
+
+    def _run_cli(
+        self,
+        backend: CliBackend,
+        ctx: RunContext,
+        argv: list[str],
+        info: RunInfo,
+        task_dir: Path,
+        started_at: float,
+        timeout: float | None,
+    ) -> _Outcome:
+        try:
+            popen = start_agent_process(
+                argv,
+                cwd=ctx.cwd,
+                env=ctx.env,
+                stdin_path=ctx.prompt_path,
+                stdout_path=ctx.stdout_path,
+                stderr_path=ctx.stderr_path,
+            )
+        except OSError as exc:
+            message = f"cannot start agent {backend.name} ({argv[0]}): {exc.strerror or exc}"
+            with open(ctx.stderr_path, "a", encoding="utf-8") as err:
+                err.write(message + "\n")
+            return _Outcome(STATUS_FAILED, 127, message, AgentResult())
+        info.pid = popen.pid
+        info.pgid = popen.pid  # leader of its own session and group
+        write_run_info(ctx.run_dir, info, fsync=False)
+
+        def finished() -> bool:
+            return popen.poll() is not None
+
+        def wait(seconds: float) -> None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(timeout=seconds)
+
+        def kill(grace: float) -> None:
+            terminate_tree(popen.pid, popen.pid, grace=grace, popen=popen)
+
+        ended = self._supervise(ctx, info, task_dir, started_at, timeout, finished, wait, kill)
+        popen.wait()
+        exit_code = exit_code_of(popen.returncode)
+        try:
+            result = backend.parse_stdout_file(ctx.stdout_path)
+        except Exception as exc:  # a parser bug must not lose the run
+            result = AgentResult(error=f"could not parse agent output: {exc}")
+        if ended is not None:
+            status, why = ended
+            return _Outcome(status, exit_code, why, result)
+        if exit_code == 0 and not result.error:
+            return _Outcome(STATUS_COMPLETED, 0, "", result)
+        summary = result.error or _tail(ctx.stderr_path) or f"agent exited with code {exit_code}"
+        return _Outcome(STATUS_FAILED, exit_code or 1, summary, result)
+
+    def _run_rest(
+        self,
+        backend: RestBackend,
+        ctx: RunContext,
+        token: str | None,
+        info: RunInfo,
+        task_dir: Path,
+        started_at: float,
+        timeout: float | None,
+    ) -> _Outcome:
+        cancel = threading.Event()
+        box: list[tuple[int, AgentResult]] = []
+        errors: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                box.append(backend.run(ctx, token, cancel))
+            except BaseException as exc:  # reported as the run's failure
+                errors.append(exc)
+
+        worker = threading.Thread(target=target, name=f"agent-{ctx.run_id}", daemon=True)
+        worker.start()
+
+        def kill(grace: float) -> None:
+            cancel.set()
+            worker.join(timeout=max(grace, 0.5))
+
+        ended = self._supervise(
+            ctx,
+            info,
+            task_dir,
+            started_at,
+            timeout,
+            lambda: not worker.is_alive(),
+            lambda s: worker.join(timeout=s),
+            kill,
+        )
+        if errors:
+            return _Outcome(STATUS_FAILED, 1, f"agent error: {errors[0]}", AgentResult())
+        exit_code, result = box[0] if box else (1, AgentResult(error="agent did not finish"))
+        if ended is not None:
+            return _Outcome(ended[0], exit_code or 1, ended[1], result)
+        if exit_code == 0 and not result.error:
+            return _Outcome(STATUS_COMPLETED, 0, "", result)
+        return _Outcome(
+            STATUS_FAILED,
+            exit_code or 1,
+            result.error or f"agent exited with code {exit_code}",
+            result,
+        )
+
+    def _supervise(
+        self,
+        ctx: RunContext,
+        info: RunInfo,
+        task_dir: Path,
+        started_at: float,
+        timeout: float | None,
+        finished: Callable[[], bool],
+        wait: Callable[[float], None],
+        kill: Callable[[float], None],
+    ) -> tuple[str, str] | None:
+        """Wait for the agent; returns (status, reason) if we ended it, None if it exited."""
+        beat_every = self.config.defaults.heartbeat_interval
+        grace = self.config.defaults.stop_grace_period
+        deadline = started_at + timeout if timeout else None
+        next_beat = time.monotonic() + beat_every
+        run_stop = ctx.run_dir / STOP_REQUEST_FILE
+        task_stop = task_dir / STOP_REQUEST_FILE
+        while not finished():
+            request = _read_stop_request(run_stop, None) or _read_stop_request(
+                task_stop, started_at
+            )
+            if request is None and self.stop.is_set():
+                request = _StopRequest("stop requested (runner signalled)", False)
+            if request is not None:
+                kill(0.0 if request.force else grace)
+                return STATUS_STOPPED, request.why
+            if deadline is not None and time.time() >= deadline:
+                kill(min(grace, 5.0))
+                return STATUS_FAILED, f"timed out after {timeout:g}s"
+            now = time.monotonic()
+            if now >= next_beat:
+                info.heartbeat_time = iso_utc()
+                with contextlib.suppress(OSError):
+                    write_run_info(ctx.run_dir, info, fsync=False)
+                next_beat = now + beat_every
+            wait(POLL_INTERVAL)
+        return None
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _ensure_output(self, ctx: RunContext, result: AgentResult) -> None:
+        """output.md always exists afterwards: the agent's own, the parsed answer, or stdout."""
+        if ctx.output_path.exists() and ctx.output_path.stat().st_size > 0:
+            return
+        if result.final_text:
+            ctx.output_path.write_text(result.final_text.rstrip("\n") + "\n", encoding="utf-8")
+            return
+        try:
+            text = ctx.stdout_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        ctx.output_path.write_text(text, encoding="utf-8")
+
+    def _post(
+        self,
+        bus_path: Path,
+        spec: JobSpec,
+        run_id: str,
+        msg_type: str,
+        body: str,
+        meta: dict[str, str],
+    ) -> None:
+        with contextlib.suppress(ConductorError, OSError):
+            append_message(
+                bus_path,
+                Message(
+                    type=msg_type,
+                    project_id=spec.project_id,
+                    task_id=spec.task_id,
+                    run_id=run_id,
+                    body=body,
+                    meta={k: v for k, v in meta.items() if v} | {"source": "runner"},
+                ),
+                fsync=self.config.storage.bus_fsync,
+            )
+
+
+@dataclass(slots=True)
+class _Outcome:
+    status: str
+    exit_code: int
+    error_summary: str
+    result: AgentResult
+
+
+def _redact(text: str, token: str | None) -> str:
+    if token and token in text:
+        text = text.replace(token, "***")
+    return text[: _ERROR_TAIL_CHARS * 2]

@@ -1,0 +1,154 @@
+"""Reconciling runs whose owner is gone: a run still marked ``running`` after its runner
+died is rewritten as ``failed`` with a reason, on read and by periodic sweeps.
+
+The owner is the runner process (``runner_pid``), not the agent: while the runner lives
+it will record the outcome itself. PIDs are only meaningful on the same instance; runs
+owned by another instance are judged by their heartbeat, and — exactly and at once —
+by the run lock: the runner holds an exclusive ``flock`` on ``<run>/.run.lock`` for the
+whole run, and the kernel releases it when the runner dies (also across containers that
+share the runs volume).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from conductor_loop.runner.identity import instance_id
+from conductor_loop.runner.process import pid_alive, terminate_tree
+from conductor_loop.storage.runinfo import (
+    STATUS_FAILED,
+    STATUS_RUNNING,
+    RunInfo,
+    RunInfoError,
+    iso_utc,
+    read_run_info,
+    write_run_info,
+)
+
+DEFAULT_HEARTBEAT_TIMEOUT = 30.0
+RUN_LOCK_FILE = ".run.lock"
+
+
+def hold_run_lock(run_dir: Path) -> int:
+    """Take the run's lock for the life of the runner; returns the fd to close at the end."""
+    fd = os.open(run_dir / RUN_LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def run_lock_released(run_dir: Path) -> bool:
+    """True when the run has a lock file that nobody holds (its runner is gone)."""
+    try:
+        fd = os.open(run_dir / RUN_LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False  # runs written by other tools have no lock: judge them otherwise
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def parse_iso(value: str) -> float | None:
+    """Epoch seconds of an ISO-8601 time stamp (``Z`` or offset); None if unparseable."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def owned_here(info: RunInfo) -> bool:
+    owner = info.instance_id or info.host
+    return not owner or owner == instance_id()
+
+
+def owner_gone_reason(
+    info: RunInfo,
+    *,
+    run_dir: Path | None = None,
+    heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
+    now: float | None = None,
+) -> str | None:
+    """Why the run's owner is considered dead, or None if it may still be running."""
+    if info.status != STATUS_RUNNING:
+        return None
+    if run_dir is not None and run_lock_released(run_dir):
+        owner = info.instance_id or info.host or "its runner"
+        return f"runner {info.runner_pid or '?'} on {owner} exited without recording the result"
+    now = time.time() if now is None else now
+    started = parse_iso(info.start_time)
+    if owned_here(info):
+        runner = info.runner_pid or info.pid
+        if pid_alive(runner, started_before=started):
+            return None
+        if info.runner_pid:
+            return f"runner process {info.runner_pid} exited without recording the result"
+        return f"agent process {info.pid} is gone and no result was recorded"
+    beat = parse_iso(info.heartbeat_time) or started
+    if beat is not None and now - beat <= heartbeat_timeout:
+        return None
+    owner = info.instance_id or info.host
+    age = "never" if beat is None else f"{now - beat:.0f}s ago"
+    return f"owner {owner} stopped heart-beating (last heartbeat {age})"
+
+
+def reconcile_run(
+    run_dir: Path,
+    info: RunInfo | None = None,
+    *,
+    heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
+) -> RunInfo:
+    """Return the run's info, first recording ``failed`` if its owner is gone.
+
+    An agent orphaned by its runner's death (same instance) is terminated: nobody would
+    ever record its result, and it must not keep working on the task unobserved.
+    """
+    if info is None:
+        info = read_run_info(run_dir)
+    reason = owner_gone_reason(info, run_dir=run_dir, heartbeat_timeout=heartbeat_timeout)
+    if reason is None:
+        return info
+    # Re-read right before writing: the owner may have just finished.
+    with contextlib.suppress(FileNotFoundError, RunInfoError):
+        fresh = read_run_info(run_dir)
+        if fresh.status != STATUS_RUNNING:
+            return fresh
+        info = fresh
+    if owned_here(info) and info.pid and info.pid != info.runner_pid:
+        started = parse_iso(info.start_time)
+        if pid_alive(info.pid, started_before=None if started is None else started + 60):
+            pgid = info.pgid or info.pid
+            terminate_tree(info.pid, pgid, grace=1.0)
+            reason += f"; orphaned agent process {info.pid} was terminated"
+    info.status = STATUS_FAILED
+    info.end_time = iso_utc()
+    info.error_summary = reason
+    with contextlib.suppress(FileNotFoundError):
+        write_run_info(run_dir, info)
+    return info
+
+
+def is_running(run_dir: Path, *, heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT) -> bool:
+    """Whether the run in ``run_dir`` is genuinely running (reconciling it if not)."""
+    try:
+        info = read_run_info(run_dir)
+    except (FileNotFoundError, RunInfoError):
+        return False
+    return (
+        reconcile_run(run_dir, info, heartbeat_timeout=heartbeat_timeout).status == STATUS_RUNNING
+    )
+
+
+__all__ = ["is_running", "owner_gone_reason", "parse_iso", "reconcile_run"]

@@ -1,0 +1,339 @@
+"""The Ralph loop (``run-agent task``): restart the root agent until the task is DONE
+and every child run it spawned has exited (spec §6).
+
+One loop per task at a time, across processes and containers sharing the runs root: the
+loop holds an exclusive ``flock`` on ``<task>/.task.lock`` for its whole life.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from conductor_loop.bus.message import Message
+from conductor_loop.bus.writer import append_message
+from conductor_loop.config.models import Config
+from conductor_loop.errors import ConflictError, InvalidRequestError
+from conductor_loop.runner.job import JobResult, JobRunner, JobSpec
+from conductor_loop.runner.liveness import reconcile_run
+from conductor_loop.runner.stop_request import STOP_REQUEST_FILE, clear_stop_request
+from conductor_loop.storage.atomic import atomic_write_text
+from conductor_loop.storage.layout import DONE_FILE, TASK_FILE, RunsRoot
+from conductor_loop.storage.runinfo import (
+    STATUS_COMPLETED,
+    STATUS_RUNNING,
+    STATUS_STOPPED,
+    RunInfo,
+    RunInfoError,
+    read_run_info,
+)
+
+TASK_LOCK_FILE = ".task.lock"
+COMPLETION_MARKER = ".completion-fact"
+
+
+@dataclass(slots=True)
+class TaskSettings:
+    agent: str | None = None
+    cwd: Path | None = None
+    max_restarts: int | None = None
+    restart_delay: float | None = None
+    child_wait_timeout: float | None = None
+    child_poll_interval: float | None = None
+    timeout: float | None = None
+    depends_on: tuple[str, ...] = ()
+    resume: bool = False
+
+
+@dataclass(slots=True)
+class TaskOutcome:
+    status: str  # completed, stopped, failed
+    runs: list[JobResult]
+    message: str
+
+
+@contextlib.contextmanager
+def task_lock(task_dir: Path) -> Iterator[None]:
+    """Exclusive ownership of the task's loop; ConflictError if another loop has it."""
+    fd = os.open(task_dir / TASK_LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", errors="replace").strip()
+            raise ConflictError(
+                f"task {task_dir.name} is already being run by another loop ({holder or 'unknown'})"
+            ) from None
+        os.ftruncate(fd, 0)
+        from conductor_loop.runner.identity import instance_id
+
+        os.pwrite(fd, f"pid {os.getpid()} on {instance_id()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def task_loop_active(task_dir: Path) -> bool:
+    """Whether some process currently holds the task's loop lock."""
+    try:
+        fd = os.open(task_dir / TASK_LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def task_runs(task_runs_dir: Path) -> list[RunInfo]:
+    """Run-infos of a task, oldest first (run ids sort by time), reconciled."""
+    infos = []
+    try:
+        names = sorted(
+            e.name for e in os.scandir(task_runs_dir) if e.is_dir() and not e.name.startswith(".")
+        )
+    except FileNotFoundError:
+        return []
+    for name in names:
+        run_dir = task_runs_dir / name
+        with contextlib.suppress(FileNotFoundError, RunInfoError):
+            info = read_run_info(run_dir)
+            if info.status == STATUS_RUNNING:
+                info = reconcile_run(run_dir, info)
+            infos.append(info)
+    return infos
+
+
+class TaskLoop:
+    """Runs one task's loop; ``stop`` ends it (like a stop request on the task)."""
+
+    def __init__(
+        self,
+        root: RunsRoot,
+        config: Config,
+        project_id: str,
+        task_id: str,
+        settings: TaskSettings,
+        *,
+        stop: threading.Event | None = None,
+        on_run_start: Callable[[RunInfo], None] | None = None,
+    ) -> None:
+        self.root = root
+        self.config = config
+        self.project_id = project_id
+        self.task_id = task_id
+        self.settings = settings
+        self.stop = stop or threading.Event()
+        self.task_dir = root.task_dir(project_id, task_id)
+        self.runs_dir = root.runs_dir(project_id, task_id)
+        self.jobs = JobRunner(root, config, stop=self.stop, on_start=on_run_start)
+
+    # -- messages -----------------------------------------------------------------------
+
+    def _post(
+        self, msg_type: str, body: str, *, project: bool = False, run_id: str = "", **meta: str
+    ) -> None:
+        path = (
+            self.root.project_bus(self.project_id)
+            if project
+            else self.root.task_bus(self.project_id, self.task_id)
+        )
+        with contextlib.suppress(Exception):
+            append_message(
+                path,
+                Message(
+                    type=msg_type,
+                    project_id=self.project_id,
+                    task_id=self.task_id,
+                    run_id=run_id,
+                    body=body,
+                    meta={"source": "task-loop", **meta},
+                ),
+                fsync=self.config.storage.bus_fsync,
+            )
+
+    # -- waiting ------------------------------------------------------------------------
+
+    def _stop_requested(self) -> bool:
+        return self.stop.is_set() or (self.task_dir / STOP_REQUEST_FILE).exists()
+
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True if a stop was requested meanwhile."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if self._stop_requested():
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.stop.wait(min(remaining, 0.2))
+
+    def _live_children(self, root_run_ids: set[str]) -> list[RunInfo]:
+        return [
+            info
+            for info in task_runs(self.runs_dir)
+            if info.status == STATUS_RUNNING and info.run_id not in root_run_ids
+        ]
+
+    def _wait_dependencies(self) -> bool:
+        """Wait until every task in ``depends_on`` is DONE; True if stopped meanwhile."""
+        pending = list(self.settings.depends_on)
+        announced = False
+        while pending:
+            pending = [
+                t
+                for t in pending
+                if not (self.root.task_dir(self.project_id, t) / DONE_FILE).exists()
+            ]
+            if not pending:
+                break
+            if not announced:
+                self._post("INFO", f"waiting for dependencies: {', '.join(pending)}")
+                announced = True
+            if self._sleep(self.config.defaults.child_poll_interval):
+                return True
+        return False
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def run(self, prompt: str | None = None) -> TaskOutcome:
+        self.root.ensure_task_dir(self.project_id, self.task_id)
+        task_file = self.task_dir / TASK_FILE
+        if prompt is not None:
+            if not prompt.strip():
+                raise InvalidRequestError("the task prompt is empty")
+            atomic_write_text(task_file, prompt if prompt.endswith("\n") else prompt + "\n")
+        with task_lock(self.task_dir):
+            clear_stop_request(self.task_dir)
+            return self._run_locked(task_file)
+
+    def _run_locked(self, task_file: Path) -> TaskOutcome:
+        defaults = self.config.defaults
+        s = self.settings
+        max_restarts = defaults.max_restarts if s.max_restarts is None else s.max_restarts
+        restart_delay = defaults.restart_delay if s.restart_delay is None else s.restart_delay
+        child_wait = (
+            defaults.child_wait_timeout if s.child_wait_timeout is None else s.child_wait_timeout
+        )
+        child_poll = (
+            defaults.child_poll_interval if s.child_poll_interval is None else s.child_poll_interval
+        )
+
+        if self._wait_dependencies():
+            return TaskOutcome(STATUS_STOPPED, [], "stopped while waiting for dependencies")
+        history = task_runs(self.runs_dir)
+        root_ids = {i.run_id for i in history if not i.parent_run_id}
+        last_root = next((i.run_id for i in reversed(history) if not i.parent_run_id), "")
+        results: list[JobResult] = []
+        iteration = 0
+        while True:
+            if self._stop_requested():
+                self._post("INFO", "task stopped by request")
+                return TaskOutcome(STATUS_STOPPED, results, "stopped by request")
+            if (self.task_dir / DONE_FILE).exists():
+                return self._complete(results, root_ids, last_root, child_wait, child_poll)
+            if iteration > max_restarts:
+                message = f"task did not finish after {max_restarts} restarts"
+                self._post("ERROR", message)
+                return TaskOutcome("failed", results, message)
+            try:
+                prompt = task_file.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise InvalidRequestError(
+                    f"task {self.task_id} has no TASK.md: give --prompt or --prompt-file"
+                ) from None
+            if not prompt.strip():
+                raise InvalidRequestError(f"TASK.md of task {self.task_id} is empty")
+            result = self.jobs.run(
+                JobSpec(
+                    project_id=self.project_id,
+                    task_id=self.task_id,
+                    prompt=prompt,
+                    agent=s.agent,
+                    cwd=s.cwd,
+                    previous_run_id=last_root,
+                    timeout=s.timeout,
+                    restart=bool(last_root) or s.resume,
+                )
+            )
+            results.append(result)
+            root_ids.add(result.run_id)
+            last_root = result.run_id
+            iteration += 1
+            if result.status == STATUS_STOPPED:
+                self._post("INFO", f"task stopped: {result.error_summary}", run_id=result.run_id)
+                return TaskOutcome(STATUS_STOPPED, results, result.error_summary)
+            if (self.task_dir / DONE_FILE).exists():
+                continue
+            if self._sleep(restart_delay):
+                continue
+
+    def _complete(
+        self,
+        results: list[JobResult],
+        root_ids: set[str],
+        last_root: str,
+        child_wait: float,
+        child_poll: float,
+    ) -> TaskOutcome:
+        deadline = time.monotonic() + child_wait
+        children = self._live_children(root_ids)
+        while children:
+            if time.monotonic() >= deadline:
+                ids = ", ".join(c.run_id for c in children)
+                self._post(
+                    "WARNING",
+                    f"DONE written but child runs still running after {child_wait:g}s: {ids}; "
+                    "completing anyway",
+                )
+                break
+            if self._sleep(min(child_poll, max(0.0, deadline - time.monotonic()))):
+                return TaskOutcome(STATUS_STOPPED, results, "stopped while waiting for child runs")
+            children = self._live_children(root_ids)
+        self._post_completion_fact(last_root)
+        return TaskOutcome(STATUS_COMPLETED, results, "task complete")
+
+    def _post_completion_fact(self, last_run_id: str) -> None:
+        """One FACT per completion, even if the loop is restarted after completing."""
+        marker = self.task_dir / COMPLETION_MARKER
+        try:
+            if marker.read_text(encoding="utf-8").strip() == last_run_id:
+                return
+        except FileNotFoundError:
+            pass
+        runs = task_runs(self.runs_dir)
+        roots = [r for r in runs if not r.parent_run_id]
+        body = (
+            f"Task {self.task_id} completed after {len(roots)} run(s)"
+            + (f" ({len(runs) - len(roots)} child run(s))" if len(runs) > len(roots) else "")
+            + (f"; last run {last_run_id}" if last_run_id else "")
+        )
+        state = self.task_dir / "TASK_STATE.md"
+        with contextlib.suppress(OSError):
+            text = state.read_text(encoding="utf-8").strip()
+            if text:
+                body += "\n\n" + text
+        self._post("FACT", body, project=True, run_id=last_run_id, kind="task_completed")
+        atomic_write_text(marker, last_run_id + "\n", fsync=False)
+
+
+def resume_task(root: RunsRoot, project_id: str, task_id: str) -> Path:
+    """Prepare a task to run again: remove DONE and any stop request."""
+    task_dir = root.task_dir(project_id, task_id)
+    if not (task_dir / TASK_FILE).exists():
+        from conductor_loop.errors import NotFoundError
+
+        raise NotFoundError(f"task {project_id}/{task_id} does not exist (no TASK.md)")
+    with contextlib.suppress(FileNotFoundError):
+        (task_dir / DONE_FILE).unlink()
+    clear_stop_request(task_dir)
+    return task_dir

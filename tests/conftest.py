@@ -1,0 +1,41 @@
+"""Fixtures shared by every test kind. Keep this small: one fixture per real need."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from conductor_loop.storage.layout import RunsRoot
+
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No test sees the developer's config, runs root or agent context (JRUN_*)."""
+    for name in list(os.environ):
+        if name.startswith(("CONDUCTOR_", "JRUN_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture
+def runs_root(tmp_path: Path) -> RunsRoot:
+    """An empty runs root inside the test's temp dir."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    return RunsRoot.at(root)
+
+
+@pytest.fixture
+def run_agent_exe() -> Path:
+    """The installed ``run-agent`` console script (the real entry point users run)."""
+    exe = VENV_BIN / "run-agent"
+    if not exe.is_file():
+        pytest.fail(f"{exe} is missing: install the package (make unit does)")
+    return exe

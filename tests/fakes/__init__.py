@@ -1,0 +1,47 @@
+"""Stand-ins for the real agents, for tests.
+
+- ``fake_agent.py``: one script that behaves like the ``claude``/``codex``/``gemini``
+  CLIs (directive language in its docstring); ``install_fake_agents`` puts it on a PATH.
+- ``fake_openai_server.FakeOpenAIServer``: a local streaming chat-completions server for
+  the REST backends.
+
+Import as ``from tests.fakes import install_fake_agents`` (pytest puts the project
+directory on ``sys.path``: ``pythonpath = ["."]`` in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+FAKE_AGENT = Path(__file__).resolve().parent / "fake_agent.py"
+FLAVORS = ("claude", "codex", "gemini")
+FAKE_TOKEN = "fake-token-not-a-secret"
+
+
+def install_fake_agents(bin_dir: Path) -> Path:
+    """Write ``claude``, ``codex`` and ``gemini`` executables into ``bin_dir``; return it.
+
+    Each is a two-line shell wrapper that ``exec``s the fake agent with this
+    interpreter, so the agent's pid is the wrapper's (signals reach the Python process).
+    """
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    python = shlex.quote(sys.executable)
+    script = shlex.quote(str(FAKE_AGENT))
+    for flavor in FLAVORS:
+        wrapper = bin_dir / flavor
+        wrapper.write_text(
+            f'#!/bin/sh\nexport FAKE_AGENT_FLAVOR={flavor}\nexec {python} {script} "$@"\n',
+            encoding="utf-8",
+        )
+        wrapper.chmod(0o755)
+    return bin_dir
+
+
+def fake_agents_config(bin_dir: Path, token: str = FAKE_TOKEN) -> dict[str, dict[str, str]]:
+    """An ``agents:`` config section naming the installed fakes by absolute path."""
+    return {
+        flavor: {"type": flavor, "command": str(bin_dir / flavor), "token": token}
+        for flavor in FLAVORS
+    }

@@ -1,0 +1,288 @@
+"""A local OpenAI-style streaming chat-completions server for the REST backends' tests.
+
+Each request takes the next scripted ``Reply`` (or the default one when the script is
+used up) and the server records what it received. Replies can stream normally, fail
+with a status (and ``Retry-After``), drop the connection mid-stream, stream slowly,
+hold a chunk back until the test opens a gate, or hang until the server closes::
+
+    with FakeOpenAIServer() as server:
+        server.enqueue(Reply.error(429, retry_after=0), Reply.stream("Hel", "lo"))
+        config = AgentConfig(type="xai", base_url=server.base_url, token="t")
+        ...
+        assert server.requests[1].headers["authorization"] == "Bearer t"
+
+Standard library only; ``close()`` (or leaving the ``with``) releases every waiting
+handler and stops the server thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_MAX_WAIT = 30.0
+
+
+@dataclass
+class Reply:
+    """What the server does with one request. Build with the class methods."""
+
+    status: int = 200
+    chunks: tuple[str, ...] = ("Hello", " from", " the fake server.")
+    error_message: str | None = None
+    retry_after: str | None = None
+    model: str = "fake-model"
+    usage: dict[str, int] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    delay: float = 0.0
+    """Seconds between chunks."""
+    finish: bool = True
+    """Send the closing chunk (``finish_reason: stop``) and ``data: [DONE]``."""
+    drop_after: int | None = None
+    """Cut the connection after this many content chunks."""
+    gate: threading.Event | None = None
+    gate_after: int = 1
+    """With ``gate``: send this many chunks, then wait until the test sets the gate."""
+    hang_after: int | None = None
+    """Send this many chunks, then send nothing until the server closes."""
+    started: threading.Event = field(default_factory=threading.Event)
+    """Set once the response headers are out (the client is now streaming)."""
+
+    @classmethod
+    def stream(cls, *chunks: str, **options: Any) -> Reply:
+        return cls(chunks=chunks or cls.chunks, **options)
+
+    @classmethod
+    def error(
+        cls, status: int, message: str = "scripted failure", retry_after: float | str | None = None
+    ) -> Reply:
+        after = None if retry_after is None else str(retry_after)
+        return cls(status=status, error_message=message, retry_after=after)
+
+    @classmethod
+    def dropped(cls, *chunks: str, after: int = 1) -> Reply:
+        return cls(chunks=chunks or cls.chunks, drop_after=after)
+
+    @classmethod
+    def gated(cls, *chunks: str, gate: threading.Event, after: int = 1) -> Reply:
+        return cls(chunks=chunks or cls.chunks, gate=gate, gate_after=after)
+
+    @classmethod
+    def hanging(cls, *chunks: str, after: int = 1) -> Reply:
+        return cls(chunks=chunks or cls.chunks, hang_after=after)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    """Lower-case names."""
+    body: Any
+    raw_body: bytes
+
+
+class FakeOpenAIServer:
+    """Serve scripted replies on 127.0.0.1 at a free port, in a background thread."""
+
+    def __init__(self, *replies: Reply, default: Reply | None = None) -> None:
+        self._replies: deque[Reply] = deque(replies)
+        self.default = default or Reply()
+        self.requests: list[RecordedRequest] = []
+        self.stopping = threading.Event()
+        self._lock = threading.Condition()
+        self._httpd = _Server(("127.0.0.1", 0), _Handler, self)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._closed = False
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What to put in an agent's ``base_url`` (requests go to ``…/chat/completions``)."""
+        return f"{self.url}/v1"
+
+    def enqueue(self, *replies: Reply) -> None:
+        with self._lock:
+            self._replies.extend(replies)
+
+    def request_count(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(self.requests) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._lock.wait(remaining)
+            return True
+
+    def start(self) -> FakeOpenAIServer:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _record(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            self._lock.notify_all()
+            return self._replies.popleft() if self._replies else self.default
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type, fake: FakeOpenAIServer) -> None:
+        super().__init__(address, handler)
+        self.fake = fake
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (cancel, retry) is expected here, not worth a traceback."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        reply = self.server.fake._record(RecordedRequest("POST", self.path, headers, body, raw))
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send_json(404, {"error": {"message": f"no route {self.path}"}})
+            return
+        if reply.status != 200:
+            self._send_error_reply(reply)
+            return
+        try:
+            self._stream(reply, body if isinstance(body, dict) else {})
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _send_json(
+        self, status: int, payload: dict[str, Any], extra: dict[str, str] | None = None
+    ) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_error_reply(self, reply: Reply) -> None:
+        extra = {"Retry-After": reply.retry_after} if reply.retry_after is not None else {}
+        payload = {
+            "error": {
+                "message": reply.error_message or f"HTTP {reply.status}",
+                "type": "fake_error",
+                "code": reply.status,
+            }
+        }
+        self._send_json(reply.status, payload, extra)
+
+    def _stream(self, reply: Reply, request: dict[str, Any]) -> None:
+        stopping = self.server.fake.stopping
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        reply.started.set()
+        created = int(time.time())
+        model = reply.model or str(request.get("model"))
+        for index in range(len(reply.chunks) + 1):
+            if reply.drop_after is not None and index >= reply.drop_after:
+                self._drop()
+                return
+            if reply.gate is not None and index == reply.gate_after:
+                reply.gate.wait(_MAX_WAIT)
+            if reply.hang_after is not None and index >= reply.hang_after:
+                stopping.wait(_MAX_WAIT)
+                self._drop()
+                return
+            if index == len(reply.chunks):
+                break
+            if index and reply.delay:
+                stopping.wait(reply.delay)
+            delta: dict[str, Any] = {"content": reply.chunks[index]}
+            if index == 0:
+                delta["role"] = "assistant"
+            self._event(self._chunk(created, model, reply, delta, None))
+        if reply.finish:
+            final = self._chunk(created, model, reply, {}, "stop")
+            final["usage"] = reply.usage or {
+                "prompt_tokens": 11,
+                "completion_tokens": len(reply.chunks),
+                "total_tokens": 11 + len(reply.chunks),
+            }
+            self._event(final)
+            self._write_chunk(b"data: [DONE]\n\n")
+        self._write_chunk(b"")
+
+    def _chunk(
+        self, created: int, model: str, reply: Reply, delta: dict[str, Any], finish: str | None
+    ) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            **reply.extra,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    def _event(self, payload: dict[str, Any]) -> None:
+        self._write_chunk(f"data: {json.dumps(payload)}\n\n".encode())
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _drop(self) -> None:
+        """Close the socket mid-body, as a failing proxy or server would."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)

@@ -1,0 +1,108 @@
+"""``run-agent config validate|init`` through the real console script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conductor_loop.config import parse_config
+from tests.support import run_cli
+
+TOKEN = "sk-CLI-TOKEN-31337-keep-out-of-output"
+
+
+def _config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_validate_a_good_config(run_agent_exe: Path, tmp_path: Path) -> None:
+    token_file = tmp_path / "codex.token"
+    token_file.write_text(f"  {TOKEN}\n")
+    path = _config(
+        tmp_path,
+        f"agents:\n  codex: {{type: codex, token_file: {token_file}}}\n"
+        f"  claude: {{type: claude, token: {TOKEN}}}\n"
+        "defaults:\n  agent: codex\n",
+    )
+    result = run_cli(run_agent_exe, "config", "validate", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert f"{path}: valid" in result.stdout
+    assert "agent codex (codex): token set" in result.stdout
+    assert TOKEN not in result.stdout + result.stderr
+
+
+def test_validate_names_the_bad_key_and_exits_non_zero(run_agent_exe: Path, tmp_path: Path) -> None:
+    path = _config(tmp_path, f"agents:\n  x:\n    type: gpt9\n    token: {TOKEN}\n")
+    result = run_cli(run_agent_exe, "config", "validate", "--config", str(path))
+    assert result.returncode == 2
+    assert "agents.x.type" in result.stderr
+    assert TOKEN not in result.stdout + result.stderr
+
+
+def test_validate_reports_an_unreadable_token_file(run_agent_exe: Path, tmp_path: Path) -> None:
+    path = _config(tmp_path, f"agents:\n  c:\n    type: claude\n    token_file: {tmp_path}/gone\n")
+    result = run_cli(run_agent_exe, "config", "validate", "--config", str(path))
+    assert result.returncode == 1
+    assert f"{tmp_path}/gone" in result.stderr
+
+
+def test_validate_flags_a_default_agent_that_is_not_configured(
+    run_agent_exe: Path, tmp_path: Path
+) -> None:
+    path = _config(tmp_path, "agents:\n  c: {type: claude}\ndefaults:\n  agent: codex\n")
+    result = run_cli(run_agent_exe, "config", "validate", "--config", str(path))
+    assert result.returncode == 1 and "defaults.agent" in result.stderr
+
+
+def test_validate_finds_the_config_through_the_environment(
+    run_agent_exe: Path, tmp_path: Path
+) -> None:
+    path = _config(tmp_path, "api:\n  port: notaport\n")
+    result = run_cli(
+        run_agent_exe, "config", "validate", cwd=tmp_path, env={"CONDUCTOR_CONFIG": str(path)}
+    )
+    assert result.returncode == 2 and "api.port" in result.stderr
+    missing = run_cli(run_agent_exe, "config", "validate", "--config", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_validate_without_any_config_uses_defaults(run_agent_exe: Path, tmp_path: Path) -> None:
+    result = run_cli(run_agent_exe, "config", "validate", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "no config file found" in result.stdout
+
+
+def test_init_writes_refuses_to_overwrite_and_forces(run_agent_exe: Path, tmp_path: Path) -> None:
+    path = tmp_path / "conf" / "config.yaml"
+    first = run_cli(run_agent_exe, "config", "init", "--path", str(path))
+    assert first.returncode == 0, first.stderr
+    written = path.read_text()
+    parse_config(written, str(path))  # the template is a valid configuration
+
+    path.write_text(written + "# my edits\n")
+    again = run_cli(run_agent_exe, "config", "init", "--path", str(path))
+    assert again.returncode != 0 and "--force" in again.stderr
+    assert path.read_text().endswith("# my edits\n")  # untouched
+
+    forced = run_cli(run_agent_exe, "config", "init", "--path", str(path), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert path.read_text() == written
+
+
+def test_init_default_location_then_validate(run_agent_exe: Path, tmp_path: Path) -> None:
+    home = Path.home()  # a temp dir (tests/conftest.py)
+    result = run_cli(run_agent_exe, "config", "init", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    path = home / ".config" / "conductor" / "config.yaml"
+    assert path.is_file()
+    # The template points agents at token files under ~/.config/conductor: until they
+    # exist, validate says which one is missing; then the written file validates.
+    missing = run_cli(run_agent_exe, "config", "validate", cwd=tmp_path)
+    assert missing.returncode == 1 and "claude.token" in missing.stderr
+    for name in ("claude", "codex"):
+        (path.parent / f"{name}.token").write_text(f"{TOKEN}\n")
+    valid = run_cli(run_agent_exe, "config", "validate", cwd=tmp_path)
+    assert valid.returncode == 0, valid.stderr
+    assert f"{path}: valid" in valid.stdout
+    assert TOKEN not in valid.stdout + valid.stderr

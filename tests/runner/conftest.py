@@ -1,0 +1,123 @@
+"""Fixtures for runner tests: a runs root, fake agent CLIs on disk, a config pointing at
+them, and a way to run the real ``run-agent`` console script against both."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conductor_loop.bus.reader import read_all
+from conductor_loop.storage.layout import RunsRoot
+from conductor_loop.storage.runinfo import RunInfo, read_run_info
+
+TOKEN = "tok-SECRET-4242-do-not-leak"
+
+
+@dataclass
+class RunnerEnv:
+    root: RunsRoot
+    config_path: Path
+    bin_dir: Path
+    run_agent_exe: Path
+    tmp: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JRUN_", "CONDUCTOR_"))}
+        env["CONDUCTOR_CONFIG"] = str(self.config_path)
+        env["CONDUCTOR_ROOT"] = str(self.root.path)
+        env.update(extra)
+        return env
+
+    def run(
+        self, *args: str, timeout: float = 60, **extra_env: str
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.run_agent_exe), *args],
+            env=self.env(**extra_env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def start(self, *args: str, **extra_env: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(self.run_agent_exe), *args],
+            env=self.env(**extra_env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def runs(self, project: str, task: str) -> list[RunInfo]:
+        return [
+            read_run_info(self.root.run_dir(project, task, r))
+            for r in self.root.run_ids(project, task)
+        ]
+
+    def task_bus_types(self, project: str, task: str) -> list[str]:
+        return [m.type for m in read_all(self.root.task_bus(project, task))]
+
+
+def write_config(path: Path, bin_dir: Path, **defaults: object) -> None:
+    settings = {
+        "agent": "claude",
+        "restart_delay": "50ms",
+        "child_poll_interval": "100ms",
+        "stop_grace_period": "2s",
+        "heartbeat_interval": "1s",
+    }
+    settings.update({k: str(v) for k, v in defaults.items()})
+    lines = ["agents:"]
+    for name in ("claude", "codex", "gemini"):
+        lines += [
+            f"  {name}:",
+            f"    type: {name}",
+            f"    command: {bin_dir / name}",
+            f"    token: {TOKEN}",
+        ]
+    lines.append("defaults:")
+    lines += [f"  {k}: {v}" for k, v in settings.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+def rig(tmp_path: Path, runs_root: RunsRoot, run_agent_exe: Path) -> RunnerEnv:
+    from tests.fakes import install_fake_agents
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    install_fake_agents(bin_dir)
+    config_path = tmp_path / "config.yaml"
+    write_config(config_path, bin_dir)
+    return RunnerEnv(runs_root, config_path, bin_dir, run_agent_exe, tmp_path)
+
+
+def wait_until(
+    predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.05
+) -> object:
+    """Poll ``predicate`` until truthy; fail the test naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def agent_pid(run_dir: Path) -> int:
+    """The agent pid recorded in run-info, 0 while the run is still being set up."""
+    try:
+        return read_run_info(run_dir).pid
+    except FileNotFoundError:
+        return 0

@@ -1,0 +1,78 @@
+"""REST agents (xai, perplexity) run in-process by `run-agent job` against a local
+fake OpenAI-style server: streaming into stdout, output.md, errors, stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from conductor_loop.storage.layout import OUTPUT_FILE, STDOUT_FILE
+from conductor_loop.storage.runinfo import read_run_info
+from tests.fakes.fake_openai_server import FakeOpenAIServer, Reply
+from tests.runner.conftest import TOKEN, RunnerEnv, wait_until
+
+
+def _use_rest_agent(rig: RunnerEnv, server: FakeOpenAIServer, kind: str = "xai") -> None:
+    text = rig.config_path.read_text()
+    text = text.replace(
+        "defaults:",
+        f"  {kind}:\n    type: {kind}\n    base_url: {server.base_url}\n    token: {TOKEN}\n"
+        "    model: fake-model\ndefaults:",
+        1,
+    )
+    rig.config_path.write_text(text)
+
+
+def _run_dir(rig: RunnerEnv) -> Path:
+    (run_id,) = rig.root.run_ids("p", "t")
+    return rig.root.run_dir("p", "t", run_id)
+
+
+def test_rest_job_streams_and_records(rig: RunnerEnv) -> None:
+    with FakeOpenAIServer(Reply.stream("Hello", ", ", "world")) as server:
+        _use_rest_agent(rig, server)
+        done = rig.run(
+            "job", "--project", "p", "--task", "t", "--agent", "xai", "--prompt", "say hi"
+        )
+        assert done.returncode == 0, done.stderr
+        run_dir = _run_dir(rig)
+        info = read_run_info(run_dir)
+        assert info.status == "completed" and info.process_ownership == "external"
+        assert info.pid == info.runner_pid
+        assert (run_dir / OUTPUT_FILE).read_text().strip() == "Hello, world"
+        assert "Hello, world" in (run_dir / STDOUT_FILE).read_text()
+        request = server.requests[0]
+        assert request.headers["authorization"] == f"Bearer {TOKEN}"
+        assert "say hi" in str(request.body)
+        for path in run_dir.iterdir():
+            assert TOKEN not in path.read_text(errors="replace")
+
+
+def test_rest_job_fails_fast_on_401_naming_the_cause(rig: RunnerEnv) -> None:
+    with FakeOpenAIServer(default=Reply.error(401)) as server:
+        _use_rest_agent(rig, server, "perplexity")
+        done = rig.run(
+            "job", "--project", "p", "--task", "t", "--agent", "perplexity", "--prompt", "x"
+        )
+        assert done.returncode != 0
+        info = read_run_info(_run_dir(rig))
+        assert info.status == "failed" and "401" in info.error_summary
+        assert server.request_count() == 1
+        assert TOKEN not in done.stderr + info.error_summary
+
+
+def test_rest_job_can_be_stopped_mid_stream(rig: RunnerEnv) -> None:
+    with FakeOpenAIServer(default=Reply.hanging("partial", after=1)) as server:
+        _use_rest_agent(rig, server)
+        proc = rig.start("job", "--project", "p", "--task", "t", "--agent", "xai", "--prompt", "x")
+        wait_until(lambda: rig.root.run_ids("p", "t"), 20, "run dir")
+        run_dir = _run_dir(rig)
+        wait_until(lambda: "partial" in (run_dir / STDOUT_FILE).read_text(), 20, "first tokens")
+        started = time.monotonic()
+        stopper = threading.Thread(target=lambda: rig.run("stop", "--run", run_dir.name))
+        stopper.start()
+        proc.communicate(timeout=30)
+        stopper.join(30)
+        assert time.monotonic() - started < 10
+        assert read_run_info(run_dir).status == "stopped"

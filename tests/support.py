@@ -1,0 +1,70 @@
+"""Values and helpers shared by test modules (``from tests.support import ...``).
+
+Fixtures live in conftest.py; plain values and functions here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+# Hostile ids: every one must be rejected wherever an id becomes a path component.
+HOSTILE_IDS: list[tuple[str, str]] = [
+    ("dotdot", ".."),
+    ("dot", "."),
+    ("parent-prefix", "../x"),
+    ("slash", "a/b"),
+    ("absolute", "/etc"),
+    ("backslash", "a\\b"),
+    ("nul", "a\x00b"),
+    ("leading-dot", ".hidden"),
+    ("too-long", "x" * 200),
+    ("empty", ""),
+    ("padded", " padded "),
+    ("trailing-space", "tail "),
+    ("newline", "a\nb"),
+    ("tab", "a\tb"),
+]
+HOSTILE_ID_LABELS = [label for label, _ in HOSTILE_IDS]
+
+
+def wait_until(
+    check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.01
+) -> T:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+def run_cli(
+    exe: Path,
+    *args: str,
+    cwd: Path | None = None,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Run a console script to completion (stdin closed unless ``stdin`` is given)."""
+    return subprocess.run(
+        [str(exe), *args],
+        cwd=cwd,
+        input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
+        env=None if env is None else os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -1,0 +1,173 @@
+"""``usable()``: what ``run-agent validate`` says about each configured agent."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from conductor_loop.agents.base import CliBackend
+from conductor_loop.agents.registry import backend_for, probe_version, usable
+from conductor_loop.config.models import AgentConfig
+from conductor_loop.errors import AgentError
+from tests.fakes import install_fake_agents
+
+TOKEN = "sk-usable-secret-42"
+
+
+@pytest.fixture
+def fake_bin(tmp_path: Path) -> Path:
+    return install_fake_agents(tmp_path / "bin")
+
+
+@pytest.fixture(autouse=True)
+def _no_tokens_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "GEMINI_API_KEY",
+        "PERPLEXITY_API_KEY",
+        "XAI_API_KEY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _script(path: Path, body: str) -> Path:
+    path.write_text("#!/bin/sh\n" + body + "\n", encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("agent_type", "version"),
+    [("claude", "2.1.197 (Claude Code)"), ("codex", "codex-cli 0.171.0"), ("gemini", "0.61.0")],
+)
+def test_cli_with_command_and_token_is_usable(
+    fake_bin: Path, agent_type: str, version: str
+) -> None:
+    config = AgentConfig(type=agent_type, command=str(fake_bin / agent_type), token=TOKEN)
+    ok, reason, found_version = usable(agent_type, config)
+    assert ok, reason
+    assert found_version == version
+    assert str(fake_bin / agent_type) in reason
+    assert "token from config" in reason
+    assert TOKEN not in reason
+
+
+def test_cli_found_on_path_by_its_default_name(
+    fake_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", f"{fake_bin}:/usr/bin:/bin")
+    result = usable("gemini", AgentConfig(type="gemini", token=TOKEN))
+    assert result.ok, result.reason
+    assert result.version == "0.61.0"
+
+
+def test_missing_binary_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    ok, reason, version = usable("claude", AgentConfig(type="claude", token=TOKEN))
+    assert not ok
+    assert reason == "agent claude: 'claude' not found on PATH"
+    assert version is None
+
+
+def test_missing_command_path_is_named(tmp_path: Path) -> None:
+    config = AgentConfig(type="codex", command=str(tmp_path / "nope"), token=TOKEN)
+    ok, reason, _ = usable("codex", config)
+    assert not ok
+    assert "nope' not found" in reason
+
+
+def test_missing_token_is_reported_with_the_variable(fake_bin: Path) -> None:
+    ok, reason, version = usable(
+        "claude", AgentConfig(type="claude", command=str(fake_bin / "claude"))
+    )
+    assert not ok
+    assert "no token" in reason
+    assert "ANTHROPIC_API_KEY" in reason
+    assert version == "2.1.197 (Claude Code)"
+
+
+def test_token_from_the_environment_counts(fake_bin: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_CODEX_KEY", TOKEN)
+    config = AgentConfig(type="codex", command=str(fake_bin / "codex"), token_env="MY_CODEX_KEY")
+    ok, reason, _ = usable("codex", config)
+    assert ok, reason
+    assert "$MY_CODEX_KEY" in reason
+    assert TOKEN not in reason
+
+
+def test_token_file_is_read(fake_bin: Path, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n", encoding="utf-8")
+    config = AgentConfig(
+        type="gemini", command=str(fake_bin / "gemini"), token_file=str(token_file)
+    )
+    assert usable("gemini", config).ok
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory"])
+def test_unreadable_token_file_is_reported(fake_bin: Path, tmp_path: Path, kind: str) -> None:
+    token_file = tmp_path / "token"
+    if kind == "directory":
+        token_file.mkdir()
+    config = AgentConfig(
+        type="claude", command=str(fake_bin / "claude"), token_file=str(token_file)
+    )
+    ok, reason, _ = usable("claude", config)
+    assert not ok
+    assert reason.startswith("agent claude: cannot read token_file")
+    assert str(token_file) in reason
+
+
+def test_failing_version_is_reported(tmp_path: Path) -> None:
+    exe = _script(tmp_path / "claude", "echo 'broken install' >&2; exit 3")
+    ok, reason, version = usable(
+        "claude", AgentConfig(type="claude", command=str(exe), token=TOKEN)
+    )
+    assert not ok
+    assert reason == f"agent claude: {exe} --version exited 3: broken install"
+    assert version is None
+
+
+def test_hanging_version_times_out(tmp_path: Path) -> None:
+    exe = _script(tmp_path / "codex", "sleep 30 & sleep 30")
+    backend = backend_for("codex", AgentConfig(type="codex", command=str(exe)))
+    assert isinstance(backend, CliBackend)
+    started = time.monotonic()
+    with pytest.raises(AgentError, match=r"did not answer within 0.3s"):
+        probe_version(backend, timeout=0.3)
+    assert time.monotonic() - started < 5
+
+
+def test_version_sees_configured_env(tmp_path: Path) -> None:
+    exe = _script(tmp_path / "gemini", 'echo "gemini $FLAVOUR"')
+    config = AgentConfig(type="gemini", command=str(exe), env={"FLAVOUR": "custom"})
+    backend = backend_for("g", config)
+    assert isinstance(backend, CliBackend)
+    assert probe_version(backend) == "gemini custom"
+
+
+def test_rest_agent_needs_a_token() -> None:
+    ok, reason, version = usable("pplx", AgentConfig(type="perplexity"))
+    assert not ok
+    assert "PERPLEXITY_API_KEY" in reason
+    assert version is None
+
+
+def test_rest_agent_with_token_and_default_url_is_usable() -> None:
+    ok, reason, version = usable("pplx", AgentConfig(type="perplexity", token=TOKEN))
+    assert ok
+    assert reason == (
+        "https://api.perplexity.ai/chat/completions (model sonar-reasoning), token from config"
+    )
+    assert version is None
+
+
+def test_rest_agent_with_bad_base_url_is_not_usable() -> None:
+    config = AgentConfig(type="xai", token=TOKEN, base_url="ftp://example.com")
+    ok, reason, _ = usable("xai", config)
+    assert not ok
+    assert "base_url" in reason
+    assert "ftp://example.com" in reason

@@ -1,0 +1,157 @@
+"""run-info.yaml: what we write reads back exactly, and foreign files read tolerantly."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conductor_loop.storage.runinfo import (
+    RUN_INFO_FILE,
+    RunInfo,
+    RunInfoError,
+    iso_utc,
+    read_run_info,
+    write_run_info,
+)
+
+_INT_FIELDS = {"version", "pid", "pgid", "exit_code", "runner_pid"}
+_STR_FIELDS = [f.name for f in dataclasses.fields(RunInfo) if f.name not in _INT_FIELDS | {"extra"}]
+_REQUIRED = ("run_id", "project_id", "task_id")
+
+
+def _full_info() -> RunInfo:
+    return RunInfo(
+        run_id="20260223-2048580000-66788-1",
+        project_id="demo",
+        task_id="task-20260223-191700-docs",
+        parent_run_id="20260223-2048000000-66000-1",
+        agent="claude",
+        pid=4242,
+        pgid=4242,
+        status="completed",
+        start_time="2026-02-23T20:48:58.000Z",
+        end_time="2026-02-23T20:50:00.500Z",
+        exit_code=0,
+        cwd="/work/dir with spaces",
+        prompt_path="/runs/demo/t/runs/r/prompt.md",
+        commandline="claude -p \"say: hi\" --flag='x' # not a comment",
+        error_summary="line one\nline two: with colon\n- and a dash",
+        backend_model="true",
+        host="0",
+    )
+
+
+def test_write_then_read_gives_the_same_record(tmp_path: Path) -> None:
+    info = _full_info()
+    write_run_info(tmp_path, info)
+    assert read_run_info(tmp_path) == info
+
+
+def test_written_file_is_yaml_with_the_spec_types(tmp_path: Path) -> None:
+    write_run_info(tmp_path, _full_info())
+    data = yaml.load((tmp_path / RUN_INFO_FILE).read_text(), Loader=yaml.CSafeLoader)
+    assert data["pid"] == 4242 and data["exit_code"] == 0 and data["version"] == 1
+    assert data["backend_model"] == "true"  # quoted, so not read as a boolean
+    assert data["host"] == "0"
+    assert data["error_summary"] == "line one\nline two: with colon\n- and a dash"
+    assert data["parent_run_id"] == "20260223-2048000000-66000-1"
+    assert data["previous_run_id"] == ""
+
+
+_text = st.text(max_size=30)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60)
+@given(
+    strings=st.fixed_dictionaries({name: _text for name in _STR_FIELDS}),
+    ints=st.fixed_dictionaries(
+        {name: st.integers(-(2**31), 2**31) for name in sorted(_INT_FIELDS)}
+    ),
+)
+def test_any_field_values_round_trip(
+    tmp_path: Path, strings: dict[str, str], ints: dict[str, int]
+) -> None:
+    for name in _REQUIRED:
+        strings[name] = strings[name] or "x"
+    info = RunInfo(**strings, **ints)  # type: ignore[arg-type]
+    write_run_info(tmp_path, info, fsync=False)
+    assert read_run_info(tmp_path) == info
+
+
+def test_reader_ignores_unknown_keys_and_tolerates_missing_optional_ones(tmp_path: Path) -> None:
+    (tmp_path / RUN_INFO_FILE).write_text(
+        "run_id: r1\nproject_id: p\ntask_id: t\nstatus: running\nfuture_field: [1, 2]\n"
+    )
+    info = read_run_info(tmp_path)
+    assert (info.run_id, info.status, info.exit_code, info.version) == ("r1", "running", -1, 1)
+    assert info.extra == {"future_field": ["1", "2"]}
+    assert not info.is_finished
+
+
+def test_reads_a_record_written_by_the_go_tool(tmp_path: Path) -> None:
+    (tmp_path / RUN_INFO_FILE).write_text(
+        "version: 1\n"
+        "run_id: 20260223-2048580000-66788-1\n"
+        "project_id: demo\n"
+        "task_id: task-20260223-191700-docs\n"
+        'parent_run_id: ""\n'
+        "agent: codex\n"
+        "process_ownership: managed\n"
+        "pid: 66790\n"
+        "pgid: 66790\n"
+        "status: failed\n"
+        "start_time: 2026-02-23T20:48:58.123456789Z\n"
+        "end_time: 0001-01-01T00:00:00Z\n"
+        "exit_code: 1\n"
+        "cwd: /home/u/proj\n"
+        "commandline: 'codex exec --json -'\n"
+        "error_summary: |\n  boom\n  twice\n"
+    )
+    info = read_run_info(tmp_path)
+    assert info.status == "failed" and info.is_finished
+    assert info.pid == 66790 and info.exit_code == 1
+    assert info.start_time == "2026-02-23T20:48:58.123456789Z"
+    assert info.end_time == "0001-01-01T00:00:00Z"
+    assert info.commandline == "codex exec --json -"
+    assert info.error_summary == "boom\ntwice\n"
+
+
+@pytest.mark.parametrize("missing", _REQUIRED)
+def test_missing_required_field_is_named(tmp_path: Path, missing: str) -> None:
+    fields = {"run_id": "r", "project_id": "p", "task_id": "t"}
+    del fields[missing]
+    (tmp_path / RUN_INFO_FILE).write_text("".join(f"{k}: {v}\n" for k, v in fields.items()))
+    with pytest.raises(RunInfoError, match=missing):
+        read_run_info(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text", ["run_id: r\nproject_id: p\ntask_id: t\npid: lots\n", "[not, a, mapping]\n", "a: [\n"]
+)
+def test_invalid_documents_raise_run_info_error_naming_the_file(tmp_path: Path, text: str) -> None:
+    (tmp_path / RUN_INFO_FILE).write_text(text)
+    with pytest.raises(RunInfoError, match=re.escape(str(tmp_path / RUN_INFO_FILE))):
+        read_run_info(tmp_path)
+
+
+def test_missing_file_is_file_not_found(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        read_run_info(tmp_path)
+
+
+def test_write_leaves_no_temp_files(tmp_path: Path) -> None:
+    for status in ("running", "completed"):
+        write_run_info(tmp_path, dataclasses.replace(_full_info(), status=status))
+    assert [p.name for p in tmp_path.iterdir()] == [RUN_INFO_FILE]
+    assert read_run_info(tmp_path).status == "completed"
+
+
+def test_iso_utc_format() -> None:
+    assert iso_utc(1771879690.1239) == "2026-02-23T20:48:10.123Z"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", iso_utc())
