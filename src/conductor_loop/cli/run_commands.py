@@ -173,6 +173,11 @@ def _task_options(func: F) -> F:
 @click.option("--depends-on", multiple=True, help="Task that must be DONE first (repeatable).")
 @click.option("--timeout", help="Timeout of each run (0 = none).")
 @click.option("--resume", is_flag=True, help="Treat the first run as a continuation.")
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Take over a loop whose runner died (its saved settings apply); no-op otherwise.",
+)
 @click.pass_context
 @reports_errors
 def task(
@@ -192,6 +197,7 @@ def task(
     depends_on: tuple[str, ...],
     timeout: str | None,
     resume: bool,
+    adopt: bool,
 ) -> None:
     """Run a task in the Ralph loop until it is DONE (subcommands: resume, delete)."""
     if ctx.invoked_subcommand is not None:
@@ -221,7 +227,7 @@ def task(
         depends_on=depends_on,
         resume=resume,
     )
-    _run_loop(runs_root, config, project, task_id, settings, text)
+    _run_loop(runs_root, config, project, task_id, settings, text, adopt=adopt)
 
 
 def _run_loop(
@@ -231,6 +237,8 @@ def _run_loop(
     task_id: str,
     settings: TaskSettings,
     text: str | None,
+    *,
+    adopt: bool = False,
 ) -> None:
     from conductor_loop.runner.task_loop import TaskLoop
 
@@ -244,13 +252,22 @@ def _run_loop(
         on_run_start=lambda info: click.echo(f"run {info.run_id} started ({info.agent})", err=True),
     )
     click.echo(f"task {project}/{task_id}: loop started (pid {os.getpid()})", err=True)
-    outcome = loop.run(text)
+    if adopt:
+        from conductor_loop.errors import ConflictError
+
+        try:
+            outcome = loop.run(text, adopt=True)
+        except ConflictError as exc:
+            click.echo(f"task {project}/{task_id}: not adopted — {exc.message}", err=True)
+            sys.exit(0)  # another process owns the loop: exactly what adoption wants
+    else:
+        outcome = loop.run(text)
     click.echo(
         f"task {project}/{task_id}: {outcome.status} — {outcome.message} "
         f"({len(outcome.runs)} run(s))",
         err=True,
     )
-    sys.exit(0 if outcome.status == "completed" else 1)
+    sys.exit(0 if outcome.status in ("completed", "skipped") else 1)
 
 
 @task.command("resume")

@@ -2,19 +2,24 @@
 and every child run it spawned has exited (spec §6).
 
 One loop per task at a time, across processes and containers sharing the runs root: the
-loop holds an exclusive ``flock`` on ``<task>/.task.lock`` for its whole life.
+loop holds an exclusive ``flock`` on ``<task>/.task.lock`` for its whole life. The loop
+also records its settings and state in ``<task>/.loop.json``; a loop whose state still
+says ``running`` while nobody holds the lock has died (its runner was killed, or its
+container went away), and any server sharing the runs root may adopt it (``adopt``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from conductor_loop.bus.message import Message
 from conductor_loop.bus.writer import append_message
@@ -31,10 +36,12 @@ from conductor_loop.storage.runinfo import (
     STATUS_STOPPED,
     RunInfo,
     RunInfoError,
+    iso_utc,
     read_run_info,
 )
 
 TASK_LOCK_FILE = ".task.lock"
+LOOP_STATE_FILE = ".loop.json"
 COMPLETION_MARKER = ".completion-fact"
 
 
@@ -49,6 +56,58 @@ class TaskSettings:
     timeout: float | None = None
     depends_on: tuple[str, ...] = ()
     resume: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f: getattr(self, f) for f in _SETTING_FIELDS}
+        data["cwd"] = str(self.cwd) if self.cwd else None
+        data["depends_on"] = list(self.depends_on)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TaskSettings:
+        known = {k: v for k, v in data.items() if k in _SETTING_FIELDS}
+        if known.get("cwd"):
+            known["cwd"] = Path(known["cwd"])
+        known["depends_on"] = tuple(known.get("depends_on") or ())
+        return cls(**known)
+
+    def overridden_by(self, other: TaskSettings) -> TaskSettings:
+        """These settings with every field ``other`` sets (not None/empty) taking over."""
+        merged = self.to_json()
+        for key, value in other.to_json().items():
+            if value not in (None, [], False):
+                merged[key] = value
+        return TaskSettings.from_json(merged)
+
+
+_SETTING_FIELDS = (
+    "agent",
+    "cwd",
+    "max_restarts",
+    "restart_delay",
+    "child_wait_timeout",
+    "child_poll_interval",
+    "timeout",
+    "depends_on",
+)
+
+
+def read_loop_state(task_dir: Path) -> dict[str, Any]:
+    """The task's ``.loop.json`` ({} if absent or unreadable)."""
+    try:
+        data = json.loads((task_dir / LOOP_STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_loop_state(task_dir: Path, state: dict[str, Any]) -> None:
+    atomic_write_text(task_dir / LOOP_STATE_FILE, json.dumps(state, indent=1) + "\n", fsync=True)
+
+
+def loop_died(task_dir: Path) -> bool:
+    """A loop ran this task, never recorded its end, and nobody holds its lock now."""
+    return read_loop_state(task_dir).get("state") == "running" and not task_loop_active(task_dir)
 
 
 @dataclass(slots=True)
@@ -205,7 +264,11 @@ class TaskLoop:
 
     # -- the loop -----------------------------------------------------------------------
 
-    def run(self, prompt: str | None = None) -> TaskOutcome:
+    def run(self, prompt: str | None = None, *, adopt: bool = False) -> TaskOutcome:
+        """Run the loop. ``adopt``: continue a loop that died elsewhere, with its settings
+        (explicit settings still win), honouring a stop that was requested meanwhile."""
+        from conductor_loop.runner.identity import instance_id
+
         self.root.ensure_task_dir(self.project_id, self.task_id)
         task_file = self.task_dir / TASK_FILE
         if prompt is not None:
@@ -213,8 +276,37 @@ class TaskLoop:
                 raise InvalidRequestError("the task prompt is empty")
             atomic_write_text(task_file, prompt if prompt.endswith("\n") else prompt + "\n")
         with task_lock(self.task_dir):
-            clear_stop_request(self.task_dir)
-            return self._run_locked(task_file)
+            previous = read_loop_state(self.task_dir)
+            if adopt:
+                if previous.get("state") != "running":
+                    return TaskOutcome("skipped", [], "nothing to adopt: the loop ended normally")
+                saved = TaskSettings.from_json(previous.get("settings") or {})
+                self.settings = saved.overridden_by(self.settings)
+                self.settings.resume = True
+                self._post(
+                    "INFO",
+                    f"loop adopted by {instance_id()} (pid {os.getpid()}); previous owner "
+                    f"{previous.get('instance_id', '?')} pid {previous.get('pid', '?')} is gone",
+                    kind="adopted",
+                )
+            else:
+                clear_stop_request(self.task_dir)
+            state = {
+                "state": "running",
+                "instance_id": instance_id(),
+                "pid": os.getpid(),
+                "started_at": iso_utc(),
+                "settings": self.settings.to_json(),
+            }
+            _write_loop_state(self.task_dir, state)
+            outcome = TaskOutcome("failed", [], "runner error")
+            try:
+                outcome = self._run_locked(task_file)
+                return outcome
+            finally:
+                state.update(state="exited", outcome=outcome.status, ended_at=iso_utc())
+                with contextlib.suppress(OSError):
+                    _write_loop_state(self.task_dir, state)
 
     def _run_locked(self, task_file: Path) -> TaskOutcome:
         defaults = self.config.defaults
