@@ -12,14 +12,13 @@ share the runs volume).
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from conductor_loop.runner.identity import instance_id
 from conductor_loop.runner.process import pid_alive, terminate_tree
+from conductor_loop.storage.locks import lock_is_held, take_lock
 from conductor_loop.storage.runinfo import (
     STATUS_FAILED,
     STATUS_RUNNING,
@@ -36,24 +35,13 @@ RUN_LOCK_FILE = ".run.lock"
 
 def hold_run_lock(run_dir: Path) -> int:
     """Take the run's lock for the life of the runner; returns the fd to close at the end."""
-    fd = os.open(run_dir / RUN_LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    return fd
+    return take_lock(run_dir / RUN_LOCK_FILE)
 
 
 def run_lock_released(run_dir: Path) -> bool:
-    """True when the run has a lock file that nobody holds (its runner is gone)."""
-    try:
-        fd = os.open(run_dir / RUN_LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False  # runs written by other tools have no lock: judge them otherwise
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
-    return True
+    """True when the run has a lock file that nobody holds (its runner is gone). Runs
+    written by other tools have no lock file: they are judged by PID and heartbeat."""
+    return lock_is_held(run_dir / RUN_LOCK_FILE) is False
 
 
 def parse_iso(value: str) -> float | None:

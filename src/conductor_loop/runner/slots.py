@@ -8,13 +8,13 @@ with no cleanup.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from conductor_loop.errors import ConductorError
+from conductor_loop.storage.locks import take_lock
 
 SLOTS_DIR = ".slots"
 
@@ -33,25 +33,17 @@ def run_slot(
         return
     slots_dir = root / SLOTS_DIR
     slots_dir.mkdir(parents=True, exist_ok=True)
-    fds = [
-        os.open(slots_dir / f"slot-{i}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        for i in range(limit)
-    ]
-    held: int | None = None
-    try:
-        while held is None:
-            for index, fd in enumerate(fds):
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue
-                held = index
-                break
-            if held is None and cancel is not None and cancel.wait(poll_interval):
-                raise ConductorError("cancelled while waiting for a run slot")
-            if held is None and cancel is None:
-                threading.Event().wait(poll_interval)
-        yield held
-    finally:
-        for fd in fds:
-            os.close(fd)
+    waiter = cancel or threading.Event()
+    while True:
+        for index in range(limit):
+            try:
+                fd = take_lock(slots_dir / f"slot-{index}.lock", blocking=False)
+            except BlockingIOError:
+                continue
+            try:
+                yield index
+            finally:
+                os.close(fd)
+            return
+        if waiter.wait(poll_interval):
+            raise ConductorError("cancelled while waiting for a run slot")

@@ -11,7 +11,6 @@ container went away), and any server sharing the runs root may adopt it (``adopt
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import threading
@@ -30,6 +29,7 @@ from conductor_loop.runner.liveness import reconcile_run
 from conductor_loop.runner.stop_request import STOP_REQUEST_FILE, clear_stop_request
 from conductor_loop.storage.atomic import atomic_write_text
 from conductor_loop.storage.layout import DONE_FILE, TASK_FILE, RunsRoot
+from conductor_loop.storage.locks import lock_is_held, take_lock
 from conductor_loop.storage.runinfo import (
     STATUS_COMPLETED,
     STATUS_RUNNING,
@@ -120,15 +120,18 @@ class TaskOutcome:
 @contextlib.contextmanager
 def task_lock(task_dir: Path) -> Iterator[None]:
     """Exclusive ownership of the task's loop; ConflictError if another loop has it."""
-    fd = os.open(task_dir / TASK_LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    lock_path = task_dir / TASK_LOCK_FILE
     try:
+        fd = take_lock(lock_path, blocking=False)
+    except BlockingIOError:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode("utf-8", errors="replace").strip()
-            raise ConflictError(
-                f"task {task_dir.name} is already being run by another loop ({holder or 'unknown'})"
-            ) from None
+            holder = lock_path.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            holder = ""
+        raise ConflictError(
+            f"task {task_dir.name} is already being run by another loop ({holder or 'unknown'})"
+        ) from None
+    try:
         os.ftruncate(fd, 0)
         from conductor_loop.runner.identity import instance_id
 
@@ -140,17 +143,7 @@ def task_lock(task_dir: Path) -> Iterator[None]:
 
 def task_loop_active(task_dir: Path) -> bool:
     """Whether some process currently holds the task's loop lock."""
-    try:
-        fd = os.open(task_dir / TASK_LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return lock_is_held(task_dir / TASK_LOCK_FILE) is True
 
 
 def task_runs(task_runs_dir: Path) -> list[RunInfo]:
