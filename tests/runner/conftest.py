@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,20 +97,6 @@ def rig(tmp_path: Path, runs_root: RunsRoot, run_agent_exe: Path) -> RunnerEnv:
     config_path = tmp_path / "config.yaml"
     write_config(config_path, bin_dir)
     return RunnerEnv(runs_root, config_path, bin_dir, run_agent_exe, tmp_path)
-
-
-def wait_until(
-    predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.05
-) -> object:
-    """Poll ``predicate`` until truthy; fail the test naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def agent_pid(run_dir: Path) -> int:

@@ -208,7 +208,7 @@ def task(
     if not project:
         raise click.UsageError("--project is required")
     text = _prompt_text(prompt, prompt_file)
-    task_id = task_id or new_task_id(text or "")
+    task_id = new_task_id(text or "") if task_id is None else task_id
     validate_id(project, "project_id")
     validate_id(task_id, "task_id")
     for dep in depends_on:
