@@ -71,9 +71,9 @@ def list_command(
     from conductor_loop.runner.task_loop import task_loop_active, task_runs
 
     runs_root, _config = load(root, config_path)
-    if task and not project:
+    if task is not None and project is None:
         raise click.UsageError("--task needs --project")
-    if not project:
+    if project is None:
         rows: list[dict[str, Any]] = []
         for project_id in runs_root.project_ids():
             tasks = runs_root.task_ids(project_id)
@@ -83,10 +83,10 @@ def list_command(
         else:
             _table([[r["project_id"], str(r["tasks"])] for r in rows], ["project", "tasks"])
         return
-    task_ids = [task] if task else runs_root.task_ids(project)
-    if task and not runs_root.task_dir(project, task).is_dir():
+    task_ids = [task] if task is not None else runs_root.task_ids(project)
+    if task is not None and not runs_root.task_dir(project, task).is_dir():
         raise NotFoundError(f"task {project}/{task} does not exist")
-    if not task and status_filter is None:
+    if task is None and status_filter is None:
         task_rows: list[dict[str, Any]] = []
         for task_id in task_ids:
             infos = task_runs(runs_root.runs_dir(project, task_id))
