@@ -7,12 +7,14 @@ import json
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 from conductor_loop.bus.reader import read_all
 from conductor_loop.runner.recovery import orphaned_loops
 from conductor_loop.runner.task_loop import LOOP_STATE_FILE
 from conductor_loop.storage.runinfo import read_run_info
-from tests.runner.conftest import RunnerEnv, agent_pid, wait_until
+from tests.runner.conftest import RunnerEnv, agent_pid
+from tests.support import wait_until
 
 PROMPT = "FAKE@1: sleep 60\nFAKE@2+: write-done\nFAKE: answer done"
 
@@ -70,4 +72,34 @@ def test_a_stop_requested_before_adoption_is_honoured(rig: RunnerEnv) -> None:
         len(runs) == 1
         and read_run_info(rig.root.run_dir("p", "t", runs[0].run_id)).status == "failed"
     )
+    assert orphaned_loops(rig.root) == []
+
+
+def _loop_with_agent_running(rig: RunnerEnv) -> tuple[subprocess.Popen[str], Path]:
+    proc = rig.start("task", "--project", "p", "--task", "t", "--prompt", PROMPT)
+    wait_until(lambda: rig.root.run_ids("p", "t"), 20, "first run")
+    first = rig.root.run_dir("p", "t", rig.root.run_ids("p", "t")[0])
+    wait_until(lambda: agent_pid(first) > 0, 20, "agent start")
+    # the fake agent counts its invocations: wait until this one has been counted
+    wait_until((rig.root.task_dir("p", "t") / ".fake-agent-count").exists, 20, "agent running")
+    return proc, first
+
+
+def test_sigterm_is_a_shutdown_the_loop_is_resumed_later(rig: RunnerEnv) -> None:
+    proc, first = _loop_with_agent_running(rig)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    info = read_run_info(first)
+    assert info.status == "failed" and "shut down" in info.error_summary
+    assert not (rig.root.task_dir("p", "t") / "STOP-REQUEST").exists()
+    assert orphaned_loops(rig.root) == [("p", "t")]
+    assert rig.run("task", "--project", "p", "--task", "t", "--adopt").returncode == 0
+    assert [r.status for r in rig.runs("p", "t")] == ["failed", "completed"]
+
+
+def test_ctrl_c_is_a_stop_the_loop_stays_stopped(rig: RunnerEnv) -> None:
+    proc, first = _loop_with_agent_running(rig)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert read_run_info(first).status == "stopped"
     assert orphaned_loops(rig.root) == []

@@ -12,7 +12,8 @@ import psutil
 from conductor_loop.bus.reader import read_all
 from conductor_loop.storage.layout import OUTPUT_FILE, PROMPT_FILE
 from conductor_loop.storage.runinfo import read_run_info
-from tests.runner.conftest import TOKEN, RunnerEnv, agent_pid, wait_until
+from tests.runner.conftest import TOKEN, RunnerEnv, agent_pid
+from tests.support import wait_until
 
 
 def _only_run(rig: RunnerEnv, project: str = "p", task: str = "t") -> Path:

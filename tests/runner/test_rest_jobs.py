@@ -10,7 +10,8 @@ from pathlib import Path
 from conductor_loop.storage.layout import OUTPUT_FILE, STDOUT_FILE
 from conductor_loop.storage.runinfo import read_run_info
 from tests.fakes.fake_openai_server import FakeOpenAIServer, Reply
-from tests.runner.conftest import TOKEN, RunnerEnv, wait_until
+from tests.runner.conftest import TOKEN, RunnerEnv
+from tests.support import wait_until
 
 
 def _use_rest_agent(rig: RunnerEnv, server: FakeOpenAIServer, kind: str = "xai") -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from conductor_loop.bus.reader import read_all
 from conductor_loop.storage.runinfo import read_run_info
-from tests.runner.conftest import RunnerEnv, agent_pid, wait_until
+from tests.runner.conftest import RunnerEnv, agent_pid
+from tests.support import wait_until
 
 SECOND_TIME_DONE = (
     'FAKE: run if [ -f "$JRUN_TASK_FOLDER/seen" ]; then touch "$JRUN_TASK_FOLDER/DONE"; '

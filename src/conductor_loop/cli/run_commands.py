@@ -104,7 +104,7 @@ def job(
             raise click.UsageError("give --prompt, --prompt-file or the prompt on stdin")
         text = sys.stdin.read()
     runs_root, config = load(root, config_path)
-    stop = stop_on_signals()
+    stop, shutdown = stop_on_signals()
     done = threading.Event()
     followers: list[threading.Thread] = []
 
@@ -115,7 +115,7 @@ def job(
         if follow:
             followers.append(_stream_output(Path(info.stdout_path), done))
 
-    runner = JobRunner(runs_root, config, stop=stop, on_start=on_start)
+    runner = JobRunner(runs_root, config, stop=stop, shutdown=shutdown, on_start=on_start)
     try:
         result = runner.run(
             JobSpec(
@@ -242,13 +242,15 @@ def _run_loop(
 ) -> None:
     from conductor_loop.runner.task_loop import TaskLoop
 
+    stop, shutdown = stop_on_signals()
     loop = TaskLoop(
         runs_root,
         config,
         project,
         task_id,
         settings,
-        stop=stop_on_signals(),
+        stop=stop,
+        shutdown=shutdown,
         on_run_start=lambda info: click.echo(f"run {info.run_id} started ({info.agent})", err=True),
     )
     click.echo(f"task {project}/{task_id}: loop started (pid {os.getpid()})", err=True)

@@ -49,6 +49,8 @@ from conductor_loop.storage.runinfo import (
 )
 
 POLL_INTERVAL = 0.1
+SHUTDOWN_GRACE = 5.0
+INTERRUPTED_REASON = "interrupted: the runner was shut down (SIGTERM) before the agent finished"
 _ERROR_TAIL_CHARS = 600
 
 
@@ -116,11 +118,13 @@ class JobRunner:
         config: Config,
         *,
         stop: threading.Event | None = None,
+        shutdown: threading.Event | None = None,
         on_start: Callable[[RunInfo], None] | None = None,
     ) -> None:
         self.root = root
         self.config = config
         self.stop = stop or threading.Event()
+        self.shutdown = shutdown or threading.Event()
         self.on_start = on_start
 
     # -- public -----------------------------------------------------------------------
@@ -439,8 +443,11 @@ class JobRunner:
             request = _read_stop_request(run_stop, None) or _read_stop_request(
                 task_stop, started_at
             )
+            if self.shutdown.is_set():
+                kill(min(grace, SHUTDOWN_GRACE))
+                return STATUS_FAILED, INTERRUPTED_REASON
             if request is None and self.stop.is_set():
-                request = _StopRequest("stop requested (runner signalled)", False)
+                request = _StopRequest("stopped by the runner's operator (interrupt)", False)
             if request is not None:
                 kill(0.0 if request.force else grace)
                 return STATUS_STOPPED, request.why

@@ -40,6 +40,7 @@ from conductor_loop.storage.runinfo import (
     read_run_info,
 )
 
+INTERRUPTED = "interrupted"  # cut off by a shutdown: left for a server to resume
 TASK_LOCK_FILE = ".task.lock"
 LOOP_STATE_FILE = ".loop.json"
 COMPLETION_MARKER = ".completion-fact"
@@ -177,6 +178,7 @@ class TaskLoop:
         settings: TaskSettings,
         *,
         stop: threading.Event | None = None,
+        shutdown: threading.Event | None = None,
         on_run_start: Callable[[RunInfo], None] | None = None,
     ) -> None:
         self.root = root
@@ -185,9 +187,12 @@ class TaskLoop:
         self.task_id = task_id
         self.settings = settings
         self.stop = stop or threading.Event()
+        self.shutdown = shutdown or threading.Event()
         self.task_dir = root.task_dir(project_id, task_id)
         self.runs_dir = root.runs_dir(project_id, task_id)
-        self.jobs = JobRunner(root, config, stop=self.stop, on_start=on_run_start)
+        self.jobs = JobRunner(
+            root, config, stop=self.stop, shutdown=self.shutdown, on_start=on_run_start
+        )
 
     # -- messages -----------------------------------------------------------------------
 
@@ -297,7 +302,10 @@ class TaskLoop:
                 outcome = self._run_locked(task_file)
                 return outcome
             finally:
-                state.update(state="exited", outcome=outcome.status, ended_at=iso_utc())
+                if outcome.status == INTERRUPTED:
+                    state["interrupted_at"] = iso_utc()  # still "running": to be resumed
+                else:
+                    state.update(state="exited", outcome=outcome.status, ended_at=iso_utc())
                 with contextlib.suppress(OSError):
                     _write_loop_state(self.task_dir, state)
 
@@ -314,7 +322,7 @@ class TaskLoop:
         )
 
         if self._wait_dependencies():
-            return TaskOutcome(STATUS_STOPPED, [], "stopped while waiting for dependencies")
+            return self._halted([], " while waiting for dependencies")
         history = task_runs(self.runs_dir)
         root_ids = {i.run_id for i in history if not i.parent_run_id}
         last_root = next((i.run_id for i in reversed(history) if not i.parent_run_id), "")
@@ -322,8 +330,7 @@ class TaskLoop:
         iteration = 0
         while True:
             if self._stop_requested():
-                self._post("INFO", "task stopped by request")
-                return TaskOutcome(STATUS_STOPPED, results, "stopped by request")
+                return self._halted(results, "")
             if (self.task_dir / DONE_FILE).exists():
                 return self._complete(results, root_ids, last_root, child_wait, child_poll)
             if iteration > max_restarts:
@@ -354,6 +361,8 @@ class TaskLoop:
             root_ids.add(result.run_id)
             last_root = result.run_id
             iteration += 1
+            if self.shutdown.is_set():
+                return self._halted(results, "")
             if result.status == STATUS_STOPPED:
                 self._post("INFO", f"task stopped: {result.error_summary}", run_id=result.run_id)
                 return TaskOutcome(STATUS_STOPPED, results, result.error_summary)
@@ -361,6 +370,14 @@ class TaskLoop:
                 continue
             if self._sleep(restart_delay):
                 continue
+
+    def _halted(self, results: list[JobResult], where: str) -> TaskOutcome:
+        """The loop ends early: a shutdown (resumable) or a stop (final)."""
+        if self.shutdown.is_set():
+            self._post("INFO", f"loop interrupted by a shutdown{where}; a server will resume it")
+            return TaskOutcome(INTERRUPTED, results, f"interrupted by a shutdown{where}")
+        self._post("INFO", f"task stopped by request{where}")
+        return TaskOutcome(STATUS_STOPPED, results, f"stopped by request{where}")
 
     def _complete(
         self,
@@ -382,7 +399,7 @@ class TaskLoop:
                 )
                 break
             if self._sleep(min(child_poll, max(0.0, deadline - time.monotonic()))):
-                return TaskOutcome(STATUS_STOPPED, results, "stopped while waiting for child runs")
+                return self._halted(results, " while waiting for child runs")
             children = self._live_children(root_ids)
         self._post_completion_fact(last_root)
         return TaskOutcome(STATUS_COMPLETED, results, "task complete")
