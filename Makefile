@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench clean docker-setup docker-build docker-test ui frontend-test e2e chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,39 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The web UI (frontend/, Node.js >= 20): built into src/conductor_loop/web/dist, which
+# the server serves at /ui/ and the wheel ships, whenever its sources changed.
+UI_DIST := src/conductor_loop/web/dist/index.html
+UI_DEPS := frontend/node_modules/.package-lock.json
+UI_SOURCES := $(wildcard frontend/index.html frontend/package.json frontend/*.ts frontend/tsconfig.json) \
+  $(shell find frontend/src -type f 2>/dev/null)
+
+ifneq ($(wildcard frontend/package.json),)
+ui: $(UI_DIST)
+else
+ui:
+endif
+
+$(UI_DEPS): frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	@touch $@
+
+$(UI_DIST): $(UI_DEPS) $(UI_SOURCES)
+	cd frontend && npm run build
+
+frontend-test: $(UI_DEPS)
+	cd frontend && npm run typecheck && npm test
+
+# Browser tests: Playwright (a dev dependency) drives Debian's Chromium (installed here
+# when missing; no browser downloads).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+e2e: $(STAMP) ui chromium
+	$(BIN)/pytest -m e2e tests/e2e
+
+run: $(STAMP) ui
 	$(BIN)/conductor
 
 lint: $(STAMP)
@@ -25,10 +57,26 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# Everything, as CI runs it: static checks, Python suites, UI unit tests, browser tests
+# and container tests (these two install Chromium / a Docker engine when missing).
+test: lint typecheck unit frontend-test e2e docker-test
+
+# Containers: engine, Compose and (with no registry) stand-in base images, then the
+# image and its tests. scripts/docker-env.sh names the base images; see its comments.
+docker-setup:
+	bash scripts/docker-setup.sh
+
+docker-build: docker-setup
+	. scripts/docker-env.sh && docker build -t conductor-loop:latest \
+	  $${CONDUCTOR_PYTHON_IMAGE:+--build-arg PYTHON_IMAGE=$$CONDUCTOR_PYTHON_IMAGE} \
+	  $${CONDUCTOR_NODE_IMAGE:+--build-arg NODE_IMAGE=$$CONDUCTOR_NODE_IMAGE} .
+
+docker-test: $(STAMP) docker-setup
+	. scripts/docker-env.sh && $(BIN)/pytest -m docker tests/docker
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/results
+	rm -rf frontend/node_modules src/conductor_loop/web/dist

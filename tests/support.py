@@ -14,13 +14,16 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+# An absolute path used as an id: a test can check it never comes to exist.
+OUTSIDE_ROOT = "/tmp/conductor-loop-hostile-absolute"
+
 # Hostile ids: every one must be rejected wherever an id becomes a path component.
 HOSTILE_IDS: list[tuple[str, str]] = [
     ("dotdot", ".."),
     ("dot", "."),
     ("parent-prefix", "../x"),
     ("slash", "a/b"),
-    ("absolute", "/etc"),
+    ("absolute", OUTSIDE_ROOT),
     ("backslash", "a\\b"),
     ("nul", "a\x00b"),
     ("leading-dot", ".hidden"),
@@ -32,6 +35,23 @@ HOSTILE_IDS: list[tuple[str, str]] = [
     ("tab", "a\tb"),
 ]
 HOSTILE_ID_LABELS = [label for label, _ in HOSTILE_IDS]
+# What the error message must say about each one.
+HOSTILE_ID_PROBLEMS = {
+    "dotdot": "must not start with a dot",
+    "dot": "must not start with a dot",
+    "parent-prefix": "must not start with a dot",
+    "slash": "forbidden characters",
+    "absolute": "forbidden characters",
+    "backslash": "forbidden characters",
+    "nul": "forbidden characters",
+    "leading-dot": "must not start with a dot",
+    "too-long": "longer than",
+    "empty": "must not be empty",
+    "padded": "whitespace",
+    "trailing-space": "whitespace",
+    "newline": "control characters",
+    "tab": "control characters",
+}
 
 
 def wait_until(

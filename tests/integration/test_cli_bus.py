@@ -12,7 +12,7 @@ import pytest
 
 from conductor_loop.bus import read_all
 from conductor_loop.storage.layout import RunsRoot
-from tests.support import HOSTILE_IDS, run_cli
+from tests.support import HOSTILE_ID_PROBLEMS, HOSTILE_IDS, OUTSIDE_ROOT, run_cli
 
 # argv cannot carry NUL at all, so the OS already rejects that one.
 CLI_HOSTILE = [(label, bad) for label, bad in HOSTILE_IDS if "\x00" not in bad]
@@ -53,7 +53,9 @@ def test_post_and_read_reject_hostile_ids(
         assert proc.returncode != 0, f"bus {command} accepted {kind}={bad!r}: {out}"
         assert "Traceback" not in err
         assert err.startswith("error:") and kind in err, err
+        assert HOSTILE_ID_PROBLEMS[label] in err, err
     assert _tree(sandbox) == before
+    assert not Path(OUTSIDE_ROOT).exists()
 
 
 def _post(exe: Path, root: Path, *args: str, stdin: str | None = None) -> str:
@@ -194,9 +196,11 @@ def test_read_follow_prints_new_messages_as_they_arrive(
 ) -> None:
     root = tmp_path / "runs"
     where = ("--project", "p", "--task", "t")
+    _post(run_agent_exe, root, *where, "--body", "older")
     old = _post(run_agent_exe, root, *where, "--body", "old")
+    argv = [str(run_agent_exe), "bus", "read", "--root", str(root), *where]
     follower = subprocess.Popen(
-        [str(run_agent_exe), "bus", "read", "--root", str(root), *where, "--follow", "--json"],
+        [*argv, "--follow", "--tail", "1", "--json"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

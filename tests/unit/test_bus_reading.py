@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -236,10 +235,7 @@ def test_read_tail_reads_only_the_end_of_a_big_file(tmp_path: Path) -> None:
         handle.truncate(64 * 1024 * 1024)  # a sparse prefix: cheap to make, costly to read
     ids = _fill(path, 40)
     before = _bytes_read_by_this_process()
-    start = time.perf_counter()
     got = read_tail(path, 20)
-    elapsed = time.perf_counter() - start
     read_bytes = _bytes_read_by_this_process() - before
     assert [m.msg_id for m in got] == ids[-20:]
     assert read_bytes < 1024 * 1024, f"read_tail read {read_bytes} bytes of a 64 MB file"
-    assert elapsed < 0.05, f"read_tail took {elapsed:.3f}s"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import calendar
+import fcntl
 import itertools
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from conductor_loop.bus import BusWriter, Link, Message, Parent, read_all
+from conductor_loop.errors import BusLockTimeoutError, InvalidRequestError
 
 # Pieces that look like record boundaries, YAML or legacy lines; mixed with free text.
 _FRAGMENTS = [
@@ -84,7 +88,7 @@ def _same(read: Message, written: Message) -> None:
     assert read == written
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)  # file I/O: no per-example deadline
 @given(msg=messages)
 @example(msg=Message("INFO", "p", body="---\nmsg_id: x\ntype: y\n---\n"))
 @example(msg=Message("true", "p", body="\n\nkey: value\n- item\n\n", meta={"a:": "b:"}))
@@ -97,7 +101,7 @@ def test_one_message_round_trips(bus_dir: Path, msg: Message) -> None:
     _same(read_all(path)[0], msg)
 
 
-@settings(max_examples=40)
+@settings(max_examples=40, deadline=None)
 @given(batch=st.lists(messages, min_size=2, max_size=6))
 def test_sequences_of_messages_round_trip(bus_dir: Path, batch: list[Message]) -> None:
     path = bus_dir / f"bus-{next(_counter)}.md"
@@ -122,12 +126,39 @@ def test_append_fills_ids_and_timestamps(tmp_path: Path) -> None:
     assert [m.msg_id for m in read_all(path)] == [first.msg_id, issue.msg_id, dated.msg_id]
 
 
+def test_append_stamps_the_current_utc_second(tmp_path: Path) -> None:
+    with BusWriter(tmp_path / "bus.md") as writer:
+        for _ in range(3):
+            before = time.time()
+            msg = writer.append(Message("INFO", "p"))
+            after = time.time()
+            stamp = calendar.timegm(time.strptime(msg.ts, "%Y-%m-%dT%H:%M:%SZ"))
+            assert int(before) <= stamp <= int(after)
+            assert msg.msg_id.startswith(time.strftime("MSG-%Y%m%d-%H%M%S-", time.gmtime(stamp)))
+
+
 @pytest.mark.parametrize("missing", ["type", "project_id"])
 def test_append_requires_type_and_project(tmp_path: Path, missing: str) -> None:
-    from conductor_loop.errors import InvalidRequestError
-
     msg = Message("INFO", "p")
     setattr(msg, missing, "")
     with BusWriter(tmp_path / "bus.md") as writer, pytest.raises(InvalidRequestError):
         writer.append(msg)
     assert not (tmp_path / "bus.md").exists()
+
+
+def test_lock_wait_is_bounded_with_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "bus.md"
+    path.write_text("")
+    with open(path, "rb") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # another writer stuck holding the lock
+        started = time.monotonic()
+        with (
+            BusWriter(path, lock_timeout=0.2) as writer,
+            pytest.raises(BusLockTimeoutError, match=str(path)),
+        ):
+            writer.append(Message("INFO", "p"))
+        assert 0.2 <= time.monotonic() - started < 5
+        fcntl.flock(holder, fcntl.LOCK_UN)
+    with BusWriter(path, lock_timeout=0.2) as writer:
+        msg = writer.append(Message("INFO", "p", body="after the lock was released"))
+    assert [m.msg_id for m in read_all(path)] == [msg.msg_id]

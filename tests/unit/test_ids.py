@@ -6,6 +6,7 @@ import calendar
 import multiprocessing
 import os
 import re
+import time
 
 import pytest
 from hypothesis import given
@@ -22,7 +23,7 @@ from conductor_loop.storage.ids import (
     utc_stamp,
     validate_id,
 )
-from tests.support import HOSTILE_ID_LABELS, HOSTILE_IDS
+from tests.support import HOSTILE_ID_LABELS, HOSTILE_ID_PROBLEMS, HOSTILE_IDS
 
 RUN_ID = re.compile(r"\A(\d{8})-(\d{6})(\d{4})-(\d+)-(\d+)\Z")
 MSG_ID = re.compile(r"\AMSG-(\d{8})-(\d{6})-(\d{9})-PID(\d{5,})-(\d{4,})\Z")
@@ -70,6 +71,16 @@ def test_100k_ids_in_one_process_are_unique_and_well_formed() -> None:
     assert len(set(run_ids)) == len(run_ids)
     assert all(MSG_ID.match(m) for m in msg_ids)
     assert all(RUN_ID.match(r) for r in run_ids)
+
+
+def test_clock_changes_between_ids_are_never_missed() -> None:
+    seconds = [0, 1, 0, 86_400, 86_400, 1]
+    for offset in seconds:
+        ns = EXAMPLE_NS + offset * 1_000_000_000
+        expected = time.strftime("%Y%m%d-%H%M%S", time.gmtime(ns // 1_000_000_000))
+        assert new_msg_id(ns).startswith(f"MSG-{expected}-")
+        run_match = RUN_ID.match(new_run_id(ns))
+        assert run_match and "-".join(run_match.group(1, 2)) == expected
 
 
 def test_ids_sort_by_time() -> None:
@@ -151,7 +162,14 @@ def test_validate_id_rejects_hostile_ids(label: str, value: str) -> None:
     with pytest.raises(InvalidIdError) as info:
         validate_id(value, "task_id")
     assert "task_id" in str(info.value)
+    assert HOSTILE_ID_PROBLEMS[label] in str(info.value)
     assert info.value.code == "invalid_id"
+
+
+@pytest.mark.parametrize("char", ["\x01", "\x1b", "\x1f", "\x7f"])
+def test_validate_id_rejects_control_characters(char: str) -> None:
+    with pytest.raises(InvalidIdError, match="control characters"):
+        validate_id(f"a{char}b")
 
 
 @pytest.mark.parametrize("value", [None, 3, b"abc", ["a"]])

@@ -67,7 +67,9 @@ def test_written_file_is_yaml_with_the_spec_types(tmp_path: Path) -> None:
 _text = st.text(max_size=30)
 
 
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60)
+@settings(
+    suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60, deadline=None
+)
 @given(
     strings=st.fixed_dictionaries({name: _text for name in _STR_FIELDS}),
     ints=st.fixed_dictionaries(

@@ -6,10 +6,16 @@ import string
 
 import pytest
 import yaml
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from conductor_loop.storage.yamlish import _NON_STRING, _PLAIN_SAFE, parse_block, scalar
+from conductor_loop.storage.yamlish import (
+    _NON_STRING,
+    _PLAIN_SAFE,
+    _parse_fast,
+    parse_block,
+    scalar,
+)
 
 LOADERS = [yaml.CSafeLoader, yaml.CBaseLoader, yaml.SafeLoader]
 _RESOLVER = yaml.resolver.Resolver()
@@ -114,6 +120,27 @@ _plainish = st.text(
 )
 
 
+# Every YAML 1.1 bool and null spelling, and number shapes of each implicit type.
+# fmt: off
+_RESOLVED_WORDS = [
+    "yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
+    "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL", "~",
+    ".inf", ".Inf", ".INF", "-.inf", "+.Inf", ".nan", ".NaN", ".NAN",
+    "0", "7", "-7", "+7", "1_000", "017", "0x1F", "-0x_1", "0b101", "+0b1_0", "190:20:30",
+    "-1:5", "1.5", "-1.", ".5", "1.0e+5", "6.8523015e+5", "190:20:30.15",
+    "2026-02-23", "2026-2-3T4:05:06", "2026-02-23T19:17:10Z",
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("value", _RESOLVED_WORDS)
+def test_values_pyyaml_resolves_are_never_written_plain(value: str) -> None:
+    assert _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) != "tag:yaml.org,2002:str"
+    assert scalar(value) != value
+    assert yaml.load("k: " + scalar(value), Loader=yaml.CSafeLoader)["k"] == value
+
+
+@settings(max_examples=800)  # cheap, and the space of number-like strings is large
 @given(st.one_of(_plainish, st.text(max_size=12)))
 @example("0b1_0")
 @example("+0x_")
@@ -168,3 +195,45 @@ def test_parse_block_keeps_scalars_as_strings() -> None:
 def test_parse_block_rejects_non_mappings(text: str) -> None:
     with pytest.raises(ValueError):
         parse_block(text)
+
+
+# Lines in and near the subset the fast path reads: indicators, quotes, comments, colons,
+# nesting and list items, so any disagreement with PyYAML shows up.
+_line_chars = st.sampled_from(
+    [*"ab1-?:#'\" &*!|>%@`{}[],~\\.\t\r\x85\u2028\ufeff", "- ", ": ", " #"]
+)
+_raw = st.lists(_line_chars, max_size=6).map("".join)
+_keys = st.one_of(st.sampled_from(["k", "key", "x1", "a-b"]), _raw)
+_fast_lines = st.lists(
+    st.one_of(
+        st.builds(lambda k, v: f"{k}: {v}", _keys, _raw),
+        st.builds(lambda k: f"{k}:", _keys),
+        st.builds(lambda k, v: f"  {k}: {v}", _keys, _raw),
+        st.builds(lambda v: f"  - {v}", _raw),
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@given(_fast_lines)
+@example(["exit_code: -1"])
+@example(["k: -", "k2: ?x", "k3: :x"])
+def test_fast_parser_agrees_with_pyyaml_base_loader(lines: list[str]) -> None:
+    text = "\n".join(lines) + "\n"
+    fast = _parse_fast(text)
+    if fast is None:
+        return  # falls back to PyYAML itself
+    try:
+        expected = yaml.load(text, Loader=yaml.CBaseLoader)
+    except yaml.YAMLError:
+        raise AssertionError(f"fast path accepted text PyYAML rejects: {text!r}") from None
+    # "key:" with no entries: PyYAML reads an empty value, the fast path an empty map.
+    expected = {
+        k: ({} if v == "" and isinstance(fast.get(k), dict) else v) for k, v in expected.items()
+    }
+    assert fast == expected, text
+
+
+def test_negative_numbers_stay_on_the_fast_path() -> None:
+    assert _parse_fast("exit_code: -1\npid: 12\n") == {"exit_code": "-1", "pid": "12"}

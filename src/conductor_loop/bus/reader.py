@@ -57,7 +57,13 @@ def read_all(path: str | os.PathLike[str]) -> list[Message]:
 
 def read_since(path: str | os.PathLike[str], msg_id: str) -> list[Message]:
     """Messages after ``msg_id``; UnknownMessageIdError if it is not in the file."""
-    messages = read_all(path)
+    return messages_after(read_all(path), msg_id, path)
+
+
+def messages_after(
+    messages: list[Message], msg_id: str, path: str | os.PathLike[str]
+) -> list[Message]:
+    """The messages after ``msg_id`` (read from ``path``); UnknownMessageIdError if absent."""
     for index, msg in enumerate(messages):
         if msg.msg_id == msg_id:
             return messages[index + 1 :]

@@ -21,8 +21,18 @@ from conductor_loop.storage.ids import new_msg_id, utc_stamp
 DEFAULT_LOCK_TIMEOUT = 10.0
 
 
+_last_ts: tuple[int, str] = (-1, "")
+
+
 def message_ts(now_ns: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now_ns // 1_000_000_000))
+    """``ts`` for a message appended at ``now_ns``: ISO-8601 UTC, whole seconds."""
+    global _last_ts
+    seconds = now_ns // 1_000_000_000
+    cached_seconds, ts = _last_ts
+    if seconds != cached_seconds:
+        ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+        _last_ts = (seconds, ts)
+    return ts
 
 
 class BusWriter:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -101,6 +100,8 @@ def post(
 
 def _print(msg: Message, as_json: bool) -> None:
     if as_json:
+        import json
+
         sys.stdout.write(json.dumps(msg.to_dict(), ensure_ascii=False) + "\n")
     else:
         scope = msg.project_id + (f"/{msg.task_id}" if msg.task_id else "")
@@ -135,17 +136,20 @@ def read(
     from conductor_loop.bus import reader
 
     location = _locate(root, config_path, bus, project, task)
-    if since:
+    if follow:
+        # One read gives both what to print now and where following starts, so no
+        # message appended in between is skipped.
+        messages, offset = reader.read_from(location.path, 0)
+        if since:
+            messages = reader.messages_after(messages, since, location.path)
+    elif since:
         messages = reader.read_since(location.path, since)
-        if tail:
-            messages = messages[-tail:]
     else:
         messages = reader.read_tail(location.path, tail)
-    for msg in messages:
+    for msg in messages[-tail:] if tail else messages:
         _print(msg, as_json)
     if not follow:
         return
-    _, offset = reader.read_from(location.path, 0)
     try:
         for msg in reader.follow(location.path, offset=offset):
             _print(msg, as_json)
@@ -169,6 +173,8 @@ def discover(start: Path, as_json: bool) -> None:
         click.echo(f"error: no message bus found at or above {start.absolute()}", err=True)
         sys.exit(1)
     if as_json:
+        import json
+
         click.echo(
             json.dumps(
                 {"path": str(found.path), "project_id": found.project_id, "task_id": found.task_id}

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from conductor_loop import __version__
+from conductor_loop.cli.common import reports_errors
 from conductor_loop.cli.lazy import LazyGroup
 
-_COMMANDS: dict[str, str] = {}
+_CLIENT = "conductor_loop.cli.conductor_client"
+_COMMANDS: dict[str, str] = {
+    "status": f"{_CLIENT}:status",
+    "task": f"{_CLIENT}:task",
+    "job": f"{_CLIENT}:job",
+    "bus": f"{_CLIENT}:bus",
+    "project": f"{_CLIENT}:project",
+}
 
 
 @click.group(
@@ -17,12 +27,66 @@ _COMMANDS: dict[str, str] = {}
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(__version__, prog_name="conductor")
+@click.option("--host", envvar="CONDUCTOR_HOST", show_envvar=True, help="Bind address.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    envvar="CONDUCTOR_PORT",
+    show_envvar=True,
+    help="Port (0 = any free port; the start-up line says which).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    envvar="CONDUCTOR_CONFIG",
+    show_envvar=True,
+    help="Config file (default: ./config.yaml, then ~/.config/conductor/config.yaml).",
+)
+@click.option(
+    "--root",
+    "root",
+    envvar="CONDUCTOR_ROOT",
+    show_envvar=True,
+    help="Runs root (default: storage.runs_dir, then ~/.run-agent/runs).",
+)
 @click.pass_context
-def cli(ctx: click.Context) -> None:
-    """Conductor Loop API server (no subcommand) and its client commands."""
-    if ctx.invoked_subcommand is None:
-        raise click.UsageError("the API server is not built yet; see the project's open issues")
+@reports_errors
+def cli(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    config_path: str | None,
+    root: str | None,
+) -> None:
+    """Conductor Loop API server (no subcommand) and its client commands.
+
+    The server binds api.host:api.port from the config; flags and CONDUCTOR_* variables
+    override it. Client commands talk to --server (default http://127.0.0.1:14355).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from conductor_loop.api.server import serve
+    from conductor_loop.config.loader import find_config_file, load_config
+    from conductor_loop.storage.layout import resolve_runs_root
+
+    found = find_config_file(config_path)
+    config = load_config(str(found) if found else None)
+    updates: dict[str, object] = {}
+    if host:
+        updates["host"] = host
+    if port is not None:
+        updates["port"] = port
+    if updates:
+        config = config.model_copy(update={"api": config.api.model_copy(update=updates)})
+    runs_root = resolve_runs_root(root, config.storage.runs_dir)
+    serve(config, runs_root, config_path=str(found) if found else None)
 
 
 def main() -> None:
+    # We use no pydantic plugins; skipping their entry-point scan shortens start-up.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     cli()
+
+
+if __name__ == "__main__":
+    main()

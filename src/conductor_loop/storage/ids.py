@@ -33,10 +33,18 @@ def _reset_after_fork() -> None:
 os.register_at_fork(after_in_child=_reset_after_fork)
 
 
+_last_second: tuple[int, str] = (-1, "")  # formatting the clock is most of an id's cost
+
+
 def _utc_parts(ns: int) -> tuple[str, int]:
     """Return ``YYYYMMDD-HHMMSS`` for ``ns`` (UTC) and the nanoseconds within the second."""
+    global _last_second
     seconds, frac_ns = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime(seconds)), frac_ns
+    cached_seconds, stamp = _last_second
+    if seconds != cached_seconds:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(seconds))
+        _last_second = (seconds, stamp)
+    return stamp, frac_ns
 
 
 def new_run_id(now_ns: int | None = None) -> str:
@@ -72,6 +80,7 @@ def new_task_id(hint: str = "", now: float | None = None) -> str:
 
 
 _FORBIDDEN_CHARS = frozenset("/\\\x00")
+_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f]")
 
 
 def validate_id(value: object, kind: str = "id") -> str:
@@ -92,7 +101,7 @@ def validate_id(value: object, kind: str = "id") -> str:
     if bad:
         shown = ", ".join(sorted(repr(c) for c in bad))
         raise InvalidIdError(f"{kind} {value!r} contains forbidden characters: {shown}")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    if _CONTROL_CHARS.search(value):
         raise InvalidIdError(f"{kind} {value!r} contains control characters")
     if value != value.strip():
         raise InvalidIdError(f"{kind} {value!r} has leading or trailing whitespace")

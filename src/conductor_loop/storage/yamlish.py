@@ -78,8 +78,12 @@ def _plain_value(raw: str) -> str | None:
         if raw[-1] == '"' and len(raw) >= 2 and "\\" not in raw and '"' not in raw[1:-1]:
             return raw[1:-1]
         return None
-    if first in "'&*!|>%@`{[#?-,~" or " #" in raw or raw[-1] == " ":
+    if first in "'&*!|>%@`{}[]#,~ " or raw[-1] in " :":
         return None
+    if " #" in raw or ": " in raw:
+        return None  # a comment, or a mapping inside the value
+    if first in "-?:" and (len(raw) == 1 or raw[1] == " "):
+        return None  # an indicator; followed by anything else (as in -1) it is plain text
     return raw
 
 
@@ -107,7 +111,18 @@ def parse_block(text: str) -> dict[str, Any]:
     return loaded
 
 
+def _is_plain_key(key: str) -> bool:
+    return bool(key) and _plain_value(key) == key
+
+
+# Tabs, carriage returns, other line breaks, BOM, control characters and surrogates:
+# ``scalar`` escapes all of these, so text holding one was not written by us.
+_NOT_FAST = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
+
+
 def _parse_fast(text: str) -> dict[str, Any] | None:
+    if _NOT_FAST.search(text):
+        return None
     result: dict[str, Any] = {}
     nested_key: str | None = None
     nested: dict[str, str] | list[str] | None = None
@@ -138,7 +153,7 @@ def _parse_fast(text: str) -> dict[str, Any] | None:
             if nested is None:
                 nested = {}
                 result[nested_key] = nested
-            if not isinstance(nested, dict) or _plain_value(key) != key:
+            if not isinstance(nested, dict) or not _is_plain_key(key):
                 return None
             value = _plain_value(raw)
             if value is None:
@@ -147,13 +162,13 @@ def _parse_fast(text: str) -> dict[str, Any] | None:
             continue
         key, sep, raw = line.partition(": ")
         if not sep:
-            if line.endswith(":") and " " not in line and line[0] not in "#-'\"{[":
+            if line.endswith(":") and " " not in line and _is_plain_key(line[:-1]):
                 nested_key = line[:-1]
                 nested = None
                 result[nested_key] = {}
                 continue
             return None
-        if _plain_value(key) != key or key.startswith("- "):
+        if not _is_plain_key(key):
             return None
         value = _plain_value(raw)
         if value is None:

@@ -1,0 +1,178 @@
+"""The application factory: ``create_app(config, root)`` builds the whole server.
+
+Tests and ``conductor`` (via ``server.serve``) both call it. Start-up (the lifespan)
+builds the index with one walk of the runs root, then starts the watcher and the
+queue scheduler; shutdown ends every event stream, then stops them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from conductor_loop import __version__
+from conductor_loop.api.deps import validate_path_ids
+from conductor_loop.api.errors import install_error_handlers
+from conductor_loop.api.hub import Hub
+from conductor_loop.api.index import KEY_RUNS, KEY_TASKS, Index
+from conductor_loop.api.metrics import Metrics
+from conductor_loop.api.middleware import (
+    ApiKeyMiddleware,
+    BodySizeLimitMiddleware,
+    PathGuardMiddleware,
+    RequestContextMiddleware,
+)
+from conductor_loop.api.routes import health, messages, projects, runs, tasks, ui
+from conductor_loop.api.services import (
+    MessageService,
+    ProjectService,
+    RunService,
+    Services,
+)
+from conductor_loop.api.sse import StreamContext, StreamSettings
+from conductor_loop.api.tasks import TaskService, loop_active
+from conductor_loop.api.watcher import RootWatcher
+from conductor_loop.config.models import Config
+from conductor_loop.storage.layout import RunsRoot
+
+log = logging.getLogger("conductor_loop.api")
+
+PUBLIC_PATHS = (
+    "/",
+    "/api/v1/health",
+    "/api/v1/version",
+    "/metrics",
+    "/ui",
+    "/ui/*",
+    "/docs",
+    "/docs/*",
+    "/openapi.json",
+)
+
+
+@dataclass(slots=True)
+class AppSettings:
+    """Server behaviour that is not user configuration (tests tune these)."""
+
+    heartbeat_interval: float = 15.0
+    rescan_interval: float = 10.0
+    sweep_interval: float = 2.0
+    first_run_timeout: float = 15.0
+    conductor_url: str | None = None
+    ui_dist: Path | None = None
+
+
+def create_app(
+    config: Config,
+    root: RunsRoot,
+    *,
+    config_path: str | None = None,
+    settings: AppSettings | None = None,
+) -> FastAPI:
+    settings = settings or AppSettings()
+    api_key = config.api.resolve_api_key()
+    metrics = Metrics()
+    hub = Hub()
+    index = Index(root, notify=hub.notify_threadsafe, loop_probe=loop_active)
+    metrics.track_runs(index.status_counts)
+    task_service = TaskService(
+        root,
+        config,
+        index,
+        metrics,
+        config_path=config_path,
+        conductor_url=settings.conductor_url,
+        first_run_timeout=settings.first_run_timeout,
+    )
+    svc = Services(
+        root=root,
+        config=config,
+        index=index,
+        hub=hub,
+        metrics=metrics,
+        tasks=task_service,
+        runs=RunService(root, config, index, task_service),
+        messages=MessageService(root, config, index, metrics),
+        projects=ProjectService(root, index, task_service),
+        streams=StreamContext(
+            hub, index, metrics, StreamSettings(heartbeat_interval=settings.heartbeat_interval)
+        ),
+    )
+    watcher = RootWatcher(
+        index,
+        rescan_interval=settings.rescan_interval,
+        sweep_interval=settings.sweep_interval,
+        sweep=task_service.sweep,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        hub.bind(asyncio.get_running_loop())
+        index.build()
+        watcher.start()
+        scheduler = asyncio.create_task(_schedule_queue(svc), name="conductor-queue")
+        try:
+            yield
+        finally:
+            hub.close()
+            scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scheduler
+            await asyncio.to_thread(watcher.stop)
+
+    app = FastAPI(
+        title="Conductor Loop",
+        version=__version__,
+        summary="Run AI coding agents in a restart loop; every run recorded on disk.",
+        lifespan=lifespan,
+        dependencies=[Depends(validate_path_ids)],
+        redirect_slashes=False,
+    )
+    app.state.services = svc
+    app.state.watcher = watcher
+    install_error_handlers(app)
+    for router in (health.router, tasks.router, runs.router, messages.router, projects.router):
+        app.include_router(router)
+    ui.mount_ui(app, settings.ui_dist)
+
+    # Added innermost first: the request-id layer ends up outermost.
+    if api_key:
+        app.add_middleware(ApiKeyMiddleware, api_key=api_key, public_paths=PUBLIC_PATHS)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.api.max_body_bytes)
+    if config.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=config.api.cors_origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "Authorization",
+                "X-API-Key",
+                "Content-Type",
+                "Last-Event-ID",
+                "X-Request-ID",
+            ],
+            expose_headers=["X-Request-ID"],
+            max_age=600,
+        )
+    app.add_middleware(PathGuardMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app
+
+
+async def _schedule_queue(svc: Services) -> None:
+    """Start queued tasks when something changed (a task finished, a run ended)."""
+    with svc.hub.subscribe([KEY_TASKS, KEY_RUNS]) as sub:
+        while not svc.hub.closed:
+            await sub.wait(1.0)
+            if svc.index.queue():
+                try:
+                    await asyncio.to_thread(svc.tasks.schedule)
+                except Exception:
+                    log.exception("starting queued tasks failed")

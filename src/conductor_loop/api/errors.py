@@ -1,0 +1,137 @@
+"""Error responses: one body shape and one code → status table for the whole API.
+
+Every error the API returns, whether raised by our services (``ConductorError``), by
+routing (404/405), by request validation (422) or by a middleware (401, 413), has the
+body ``{"error": {"code": ..., "message": ...}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import Send
+
+from conductor_loop.errors import ConductorError
+
+log = logging.getLogger("conductor_loop.api")
+
+STATUS_BY_CODE: dict[str, int] = {
+    "invalid_id": 400,
+    "invalid_request": 400,
+    "config_invalid": 400,
+    "dependency_cycle": 400,
+    "unauthorized": 401,
+    "not_found": 404,
+    "unknown_message_id": 404,
+    "method_not_allowed": 405,
+    "conflict": 409,
+    "payload_too_large": 413,
+    "validation_error": 422,
+    "internal_error": 500,
+    "launch_failed": 500,
+    "agent_error": 502,
+    "bus_locked": 503,
+}
+
+_CODE_BY_STATUS = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+}
+
+
+class LaunchError(ConductorError):
+    """The ``run-agent task`` process could not be started or died before its first run."""
+
+    code = "launch_failed"
+
+
+class DependencyCycleError(ConductorError, ValueError):
+    """``depends_on`` would make tasks wait for each other forever."""
+
+    code = "dependency_cycle"
+
+
+def status_for(code: str) -> int:
+    return STATUS_BY_CODE.get(code, 500)
+
+
+def error_body(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}).encode("utf-8")
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    return Response(error_body(code, message), status_code=status, media_type="application/json")
+
+
+async def send_error(send: Send, status: int, code: str, message: str) -> None:
+    """Send a complete error response from plain ASGI middleware."""
+    body = error_body(code, message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _conductor_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ConductorError)
+    status = status_for(exc.code)
+    if status >= 500:
+        log.error("request failed: %s: %s", exc.code, exc.message)
+    return error_response(status, exc.code, exc.message)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _CODE_BY_STATUS.get(
+        exc.status_code, "internal_error" if exc.status_code >= 500 else "error"
+    )
+    message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    response = error_response(exc.status_code, code, message)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "request"
+    return f"{loc}: {error.get('msg', 'invalid')}"
+
+
+async def _validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = [_describe(dict(e)) for e in exc.errors()[:10]]
+    return error_response(422, "validation_error", "; ".join(problems) or "invalid request")
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    rid = request.scope.get("state", {}).get("request_id", "")
+    log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, rid)
+    return error_response(500, "internal_error", f"internal server error (request id {rid})")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ConductorError, _conductor_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

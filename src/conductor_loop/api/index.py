@@ -1,0 +1,736 @@
+"""The server's in-memory index of projects, tasks and runs (derived, rebuildable state).
+
+Built once at start-up by one walk of the runs root, then kept current from file-change
+notification (``refresh_paths``, fed by the watcher thread) and corrected by a periodic
+stat-based ``rescan``; list endpoints read it instead of walking the tree per request.
+Mutations hold ``_lock``; readers take it only to copy what they return.
+
+Each run's JSON summary is rendered once and cached until its run-info changes, so a
+list response is a join of cached byte strings.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import gc
+import json
+import os
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conductor_loop.errors import InvalidIdError
+from conductor_loop.runner.stop_request import STOP_REQUEST_FILE
+from conductor_loop.storage.ids import validate_id
+from conductor_loop.storage.layout import (
+    DONE_FILE,
+    PROJECT_BUS_FILE,
+    RUNS_SUBDIR,
+    TASK_BUS_FILE,
+    TASK_FILE,
+    TASK_STATE_FILE,
+    RunsRoot,
+)
+from conductor_loop.storage.runinfo import RUN_INFO_FILE, STATUS_RUNNING, RunInfo
+from conductor_loop.storage.yamlish import parse_block
+
+QUEUED_FILE = "QUEUED"
+_TASK_META_FILES = frozenset({DONE_FILE, QUEUED_FILE, TASK_FILE, STOP_REQUEST_FILE})
+RUN_SUMMARY_FIELDS = (
+    "run_id",
+    "project_id",
+    "task_id",
+    "parent_run_id",
+    "previous_run_id",
+    "agent",
+    "status",
+    "start_time",
+    "end_time",
+    "exit_code",
+    "pid",
+    "process_ownership",
+    "error_summary",
+    "backend_model",
+    "host",
+)
+
+Stamp = tuple[int, int, int]
+
+KEY_RUNS = "runs"
+KEY_TASKS = "tasks"
+
+
+def run_key(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
+def bus_key(path: Path | str) -> str:
+    return f"bus:{path}"
+
+
+def _stamp(st: os.stat_result) -> Stamp:
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+\-]{0,127}\Z")
+
+
+def _safe_id(name: str) -> bool:
+    """``validate_id`` with a fast path for the plain names nearly every id has."""
+    if _PLAIN_ID.match(name):
+        return True
+    try:
+        validate_id(name)
+    except InvalidIdError:
+        return False
+    return True
+
+
+@dataclass(slots=True)
+class RunEntry:
+    info: RunInfo
+    run_dir: Path
+    stamp: Stamp
+    _json: bytes | None = None
+
+    def summary(self) -> dict[str, Any]:
+        info = self.info
+        return {name: getattr(info, name) for name in RUN_SUMMARY_FIELDS}
+
+    def json(self) -> bytes:
+        cached = self._json
+        if cached is None:
+            cached = self._json = json.dumps(
+                self.summary(), ensure_ascii=False, separators=(",", ":")
+            ).encode("utf-8")
+        return cached
+
+
+@dataclass(slots=True)
+class TaskEntry:
+    project_id: str
+    task_id: str
+    task_dir: Path
+    run_ids: list[str] = field(default_factory=list)
+    done: bool = False
+    has_prompt: bool = False
+    stop_requested: bool = False
+    queued: dict[str, Any] | None = None
+    loop_active: bool = False
+
+
+@dataclass(slots=True)
+class _TaskMeta:
+    done: bool
+    has_prompt: bool
+    stop_requested: bool
+    queued: dict[str, Any] | None
+
+
+def _read_task_meta(task_dir: Path) -> _TaskMeta:
+    exists = os.path.exists
+    queued: dict[str, Any] | None = None
+    try:
+        with open(task_dir / QUEUED_FILE, encoding="utf-8") as handle:
+            text = handle.read()
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    else:
+        try:
+            loaded = json.loads(text) if text.strip() else {}
+        except ValueError:
+            loaded = {}
+        queued = loaded if isinstance(loaded, dict) else {}
+    return _TaskMeta(
+        done=exists(task_dir / DONE_FILE),
+        has_prompt=exists(task_dir / TASK_FILE),
+        stop_requested=exists(task_dir / STOP_REQUEST_FILE),
+        queued=queued,
+    )
+
+
+def _scan_dirs(path: Path) -> list[str]:
+    try:
+        with os.scandir(path) as entries:
+            return [
+                e.name
+                for e in entries
+                if e.name[0] != "." and e.is_dir(follow_symlinks=False) and _safe_id(e.name)
+            ]
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return []
+
+
+# One ``key: value`` line of a run-info.yaml as the runner writes it (flat, no nesting).
+_FLAT_LINE = re.compile(r"^([a-z_]+): ?(.*)$", re.MULTILINE)
+_NOT_PLAIN = frozenset("'&*!|>%@`{}[]#,~ \t")
+
+
+def _parse_run_info(text: str) -> dict[str, Any]:
+    """The flat mapping run-info.yaml holds, matched in one C-level pass.
+
+    Only values ``scalar`` writes as plain words or as quotes without escapes are taken
+    here; any other line (quoting with escapes, nesting, comments) hands the whole text
+    to ``parse_block``, so the result is always what the general reader would give.
+    """
+    pairs = _FLAT_LINE.findall(text)
+    if len(pairs) != text.count("\n") + (0 if text.endswith("\n") else 1):
+        return parse_block(text)
+    fields: dict[str, Any] = {}
+    for key, raw in pairs:
+        if raw:
+            first = raw[0]
+            if first == '"':
+                if len(raw) < 2 or raw[-1] != '"' or "\\" in raw or '"' in raw[1:-1]:
+                    return parse_block(text)
+                raw = raw[1:-1]
+            elif first in _NOT_PLAIN or " #" in raw or ": " in raw or raw[-1] in " :":
+                return parse_block(text)
+        fields[key] = raw
+    return fields
+
+
+def _load_run(run_dir: Path) -> tuple[RunInfo, Stamp] | None:
+    """Read run-info.yaml and its stamp from one open file (start-up reads 10,000s)."""
+    path = f"{run_dir}/{RUN_INFO_FILE}"
+    try:
+        with open(path, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            text = handle.read().decode("utf-8", errors="replace")
+        info = RunInfo.from_mapping(_parse_run_info(text))
+    except (FileNotFoundError, NotADirectoryError, PermissionError, ValueError):
+        return None
+    return info, _stamp(st)
+
+
+class Index:
+    def __init__(
+        self,
+        root: RunsRoot,
+        *,
+        notify: Callable[[set[str]], None] | None = None,
+        loop_probe: Callable[[Path], bool] | None = None,
+        change_log_size: int = 10_000,
+    ) -> None:
+        self.root = root
+        self._notify = notify or (lambda _keys: None)
+        self._loop_probe = loop_probe or (lambda _task_dir: False)
+        self._lock = threading.RLock()
+        self._runs: dict[str, RunEntry] = {}
+        self._order: list[str] = []  # run ids, ascending (run ids sort by start time)
+        self._tasks: dict[tuple[str, str], TaskEntry] = {}
+        self._projects: dict[str, set[str]] = {}  # project id → task ids
+        self.seq = 0
+        self._changes: deque[tuple[int, str]] = deque(maxlen=change_log_size)
+        # Run directories seen without a readable run-info.yaml yet (being created).
+        self._pending_runs: set[str] = set()
+        # Bumped whenever the set of directories worth watching may have changed.
+        self.layout_version = 0
+        self.ready = threading.Event()
+
+    # -- reading ---------------------------------------------------------------------
+
+    def run(self, run_id: str) -> RunEntry | None:
+        return self._runs.get(run_id)
+
+    def task(self, project_id: str, task_id: str) -> TaskEntry | None:
+        return self._tasks.get((project_id, task_id))
+
+    def find_tasks(self, task_id: str) -> list[TaskEntry]:
+        with self._lock:
+            return [t for (_, tid), t in self._tasks.items() if tid == task_id]
+
+    def project_ids(self) -> list[str]:
+        with self._lock:
+            return sorted(self._projects)
+
+    def has_project(self, project_id: str) -> bool:
+        return project_id in self._projects
+
+    def tasks(self, project_id: str | None = None) -> list[TaskEntry]:
+        """Tasks sorted by project, then task id."""
+        with self._lock:
+            if project_id is None:
+                keys = sorted(self._tasks)
+            else:
+                keys = [(project_id, t) for t in sorted(self._projects.get(project_id, ()))]
+            return [self._tasks[k] for k in keys if k in self._tasks]
+
+    def runs(
+        self,
+        *,
+        project_id: str | None = None,
+        task_id: str | None = None,
+        status: str | None = None,
+        agent: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> list[RunEntry]:
+        """Runs newest first, filtered."""
+        with self._lock:
+            if project_id is not None and task_id is not None:
+                task = self._tasks.get((project_id, task_id))
+                ids: Iterable[str] = reversed(task.run_ids) if task else ()
+            elif project_id is not None or task_id is not None:
+                if project_id is not None:
+                    tasks = [
+                        self._tasks[(project_id, t)]
+                        for t in self._projects.get(project_id, ())
+                        if (project_id, t) in self._tasks
+                    ]
+                else:
+                    tasks = [t for (_, tid), t in self._tasks.items() if tid == task_id]
+                ids = sorted((r for t in tasks for r in t.run_ids), reverse=True)
+            else:
+                ids = reversed(self._order)
+            runs = self._runs
+            selected = [runs[r] for r in ids if r in runs]
+        if status is not None:
+            selected = [e for e in selected if e.info.status == status]
+        if agent is not None:
+            selected = [e for e in selected if e.info.agent == agent]
+        if parent_run_id is not None:
+            selected = [e for e in selected if e.info.parent_run_id == parent_run_id]
+        return selected
+
+    def page(
+        self,
+        *,
+        project_id: str | None = None,
+        task_id: str | None = None,
+        status: str | None = None,
+        agent: str | None = None,
+        parent_run_id: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[RunEntry], int]:
+        """One page of ``runs(...)`` and the total; unfiltered pages skip the full scan."""
+        if (
+            project_id is None
+            and task_id is None
+            and (status, agent, parent_run_id)
+            == (
+                None,
+                None,
+                None,
+            )
+        ):
+            with self._lock:
+                total = len(self._order)
+                end = total - offset
+                start = 0 if limit is None else max(0, end - limit)
+                ids = self._order[start:end] if end > 0 else []
+                runs = self._runs
+                return [runs[r] for r in reversed(ids) if r in runs], total
+        entries = self.runs(
+            project_id=project_id,
+            task_id=task_id,
+            status=status,
+            agent=agent,
+            parent_run_id=parent_run_id,
+        )
+        return entries[offset : None if limit is None else offset + limit], len(entries)
+
+    def task_runs(self, task: TaskEntry) -> list[RunEntry]:
+        """A task's runs, oldest first."""
+        runs = self._runs
+        with self._lock:
+            return [runs[r] for r in task.run_ids if r in runs]
+
+    def status_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self._lock:
+            entries = list(self._runs.values())
+        for entry in entries:
+            status = entry.info.status
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    def running_runs(self) -> list[RunEntry]:
+        with self._lock:
+            return [e for e in self._runs.values() if e.info.status == STATUS_RUNNING]
+
+    def task_status(self, task: TaskEntry) -> str:
+        """queued, running, completed, failed, stopped or idle (no run yet).
+
+        Between two iterations no run is running; whether the loop is still alive is
+        then asked of the loop's lock (``loop_probe``), so such a task reads running.
+        """
+        if task.queued is not None:
+            return "queued"
+        runs = self.task_runs(task)
+        if task.loop_active or any(r.info.status == STATUS_RUNNING for r in runs):
+            return "running"
+        if task.done:
+            return "completed"
+        if self._loop_probe(task.task_dir):
+            return "running"
+        if not runs:
+            return "idle"
+        roots = [r for r in runs if not r.info.parent_run_id]
+        return (roots or runs)[-1].info.status
+
+    def queue(self) -> list[TaskEntry]:
+        """Queued tasks in FIFO order (queued_at, then submission sequence, then id)."""
+        with self._lock:
+            queued = [t for t in self._tasks.values() if t.queued is not None]
+
+        def order(t: TaskEntry) -> tuple[str, int, str, str]:
+            q = t.queued or {}
+            seq = q.get("seq", 0)
+            return (
+                str(q.get("queued_at", "")),
+                seq if isinstance(seq, int) else 0,
+                t.project_id,
+                t.task_id,
+            )
+
+        queued.sort(key=order)
+        return queued
+
+    def watch_dirs(self) -> set[str]:
+        """Directories whose changes matter: the tree down to each task's ``runs/``, plus
+        the runs that are running or being created.
+
+        Finished runs are not watched (at 10,000 runs that is most of the tree); their
+        rare later changes are picked up by the periodic rescan.
+        """
+        root = self.root.path
+        with self._lock:
+            dirs = {str(root)}
+            dirs.update(str(root / p) for p in self._projects)
+            for task in self._tasks.values():
+                dirs.add(str(task.task_dir))
+                dirs.add(f"{task.task_dir}/{RUNS_SUBDIR}")
+            dirs.update(
+                str(e.run_dir) for e in self._runs.values() if e.info.status == STATUS_RUNNING
+            )
+            dirs.update(self._pending_runs)
+        return dirs
+
+    def changes_since(self, seq: int) -> tuple[list[str] | None, int]:
+        """Run ids changed after ``seq`` (oldest first) and the current sequence number.
+
+        The list is None when ``seq`` is unknown or older than the change log reaches.
+        """
+        with self._lock:
+            current = self.seq
+            if seq > current:
+                return None, current
+            if seq == current:
+                return [], current
+            if not self._changes or self._changes[0][0] > seq + 1:
+                return None, current
+            seen: dict[str, None] = {}
+            for change_seq, run_id in self._changes:
+                if change_seq > seq:
+                    seen.pop(run_id, None)
+                    seen[run_id] = None
+            return list(seen), current
+
+    # -- building and updating -------------------------------------------------------
+
+    def build(self) -> None:
+        """Full walk of the runs root (start-up).
+
+        The cyclic GC is paused meanwhile: the walk allocates hundreds of thousands of
+        small objects, and each full collection it would trigger also rescans everything
+        the server imported (this halves start-up time at 10,000 runs).
+        """
+        root = self.root.path
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            with self._lock:
+                for project_id in _scan_dirs(root):
+                    self._add_project(project_id)
+                    project_dir = root / project_id
+                    for task_id in _scan_dirs(project_dir):
+                        self._refresh_task(project_id, task_id, project_dir / task_id, notify=set())
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        self.ready.set()
+
+    def _add_project(self, project_id: str) -> None:
+        if project_id not in self._projects:
+            self._projects[project_id] = set()
+            self.layout_version += 1
+
+    def _record_change(self, run_id: str, keys: set[str]) -> None:
+        self.seq += 1
+        self._changes.append((self.seq, run_id))
+        keys.add(run_key(run_id))
+        keys.add(KEY_RUNS)
+
+    def _put_run(self, task: TaskEntry, run_id: str, run_dir: Path, keys: set[str]) -> None:
+        """Read one run's info (if changed) and store it. Caller holds the lock."""
+        existing = self._runs.get(run_id)
+        if existing is not None:
+            try:
+                st = os.stat(run_dir / RUN_INFO_FILE)
+            except (FileNotFoundError, NotADirectoryError):
+                return
+            if _stamp(st) == existing.stamp:
+                return
+        loaded = _load_run(run_dir)
+        if loaded is None:
+            if existing is None and str(run_dir) not in self._pending_runs:
+                self._pending_runs.add(str(run_dir))
+                self.layout_version += 1
+            return
+        info, stamp = loaded
+        if existing is not None and existing.info.to_dict() == info.to_dict():
+            existing.stamp = stamp
+            return
+        self._runs[run_id] = RunEntry(info, run_dir, stamp)
+        if existing is None:
+            bisect.insort(self._order, run_id)
+            bisect.insort(task.run_ids, run_id)
+            self._pending_runs.discard(str(run_dir))
+        if existing is None or existing.info.status != info.status:
+            self.layout_version += 1
+        self._record_change(run_id, keys)
+
+    def _drop_run(self, task: TaskEntry | None, run_id: str, keys: set[str]) -> None:
+        entry = self._runs.pop(run_id, None)
+        if entry is None:
+            return
+        self.layout_version += 1
+        pos = bisect.bisect_left(self._order, run_id)
+        if pos < len(self._order) and self._order[pos] == run_id:
+            del self._order[pos]
+        if task is not None:
+            with contextlib.suppress(ValueError):
+                task.run_ids.remove(run_id)
+        self._record_change(run_id, keys)
+
+    def _refresh_task(
+        self, project_id: str, task_id: str, task_dir: Path, *, notify: set[str]
+    ) -> None:
+        if not os.path.isdir(task_dir):
+            self._drop_task(project_id, task_id, notify)
+            return
+        task = self._tasks.get((project_id, task_id))
+        if task is None:
+            task = TaskEntry(project_id, task_id, task_dir)
+            self._tasks[(project_id, task_id)] = task
+            self._add_project(project_id)
+            self._projects[project_id].add(task_id)
+            self.layout_version += 1
+            notify.add(KEY_TASKS)
+        self._apply_meta(task, _read_task_meta(task_dir), notify)
+        runs_dir = task_dir / RUNS_SUBDIR
+        on_disk = _scan_dirs(runs_dir)
+        for run_id in set(task.run_ids).difference(on_disk):
+            self._drop_run(task, run_id, notify)
+        prefix = f"{runs_dir}/"
+        gone = {p for p in self._pending_runs if p.startswith(prefix)} - {
+            prefix + r for r in on_disk
+        }
+        if gone:
+            self._pending_runs -= gone
+            self.layout_version += 1
+        for run_id in on_disk:
+            self._put_run(task, run_id, runs_dir / run_id, notify)
+
+    def _apply_meta(self, task: TaskEntry, meta: _TaskMeta, notify: set[str]) -> None:
+        changed = (
+            task.done != meta.done
+            or task.has_prompt != meta.has_prompt
+            or task.stop_requested != meta.stop_requested
+            or task.queued != meta.queued
+        )
+        task.done = meta.done
+        task.has_prompt = meta.has_prompt
+        task.stop_requested = meta.stop_requested
+        task.queued = meta.queued
+        if changed:
+            notify.add(KEY_TASKS)
+
+    def _drop_task(self, project_id: str, task_id: str, notify: set[str]) -> None:
+        task = self._tasks.pop((project_id, task_id), None)
+        if task is None:
+            return
+        self.layout_version += 1
+        for run_id in list(task.run_ids):
+            self._drop_run(task, run_id, notify)
+        self._projects.get(project_id, set()).discard(task_id)
+        notify.add(KEY_TASKS)
+
+    def _drop_project(self, project_id: str, notify: set[str]) -> None:
+        for task_id in list(self._projects.get(project_id, ())):
+            self._drop_task(project_id, task_id, notify)
+        if self._projects.pop(project_id, None) is not None:
+            self.layout_version += 1
+
+    def refresh_paths(self, paths: Iterable[str]) -> set[str]:
+        """Bring the index up to date with changed paths; returns the keys to notify."""
+        root = str(self.root.path)
+        prefix = root.rstrip("/") + "/"
+        runs_to_refresh: set[tuple[str, str, str]] = set()
+        tasks_to_refresh: set[tuple[str, str]] = set()
+        task_meta: set[tuple[str, str]] = set()
+        projects: set[str] = set()
+        keys: set[str] = set()
+        for path in paths:
+            if not path.startswith(prefix):
+                continue
+            parts = path[len(prefix) :].split("/")
+            if any(not p or p[0] == "." for p in parts):
+                continue
+            depth = len(parts)
+            if depth == 1:
+                projects.add(parts[0])
+            elif depth == 2:
+                if parts[1] == PROJECT_BUS_FILE:
+                    keys.add(bus_key(path))
+                else:
+                    tasks_to_refresh.add((parts[0], parts[1]))
+            elif depth == 3:
+                name = parts[2]
+                if name == TASK_BUS_FILE:
+                    keys.add(bus_key(path))
+                elif name in _TASK_META_FILES:
+                    task_meta.add((parts[0], parts[1]))
+                elif name == RUNS_SUBDIR:
+                    tasks_to_refresh.add((parts[0], parts[1]))
+                elif name == TASK_STATE_FILE:
+                    keys.add(KEY_TASKS)
+            elif parts[2] == RUNS_SUBDIR:
+                if depth == 4:
+                    runs_to_refresh.add((parts[0], parts[1], parts[3]))
+                elif depth == 5:
+                    if parts[4] == RUN_INFO_FILE:
+                        runs_to_refresh.add((parts[0], parts[1], parts[3]))
+                    else:
+                        keys.add(run_key(parts[3]))
+        root_path = self.root.path
+        with self._lock:
+            for project_id in projects:
+                if not _safe_id(project_id):
+                    continue
+                project_dir = root_path / project_id
+                if os.path.isdir(project_dir):
+                    if project_id not in self._projects:
+                        self._add_project(project_id)
+                        keys.add(KEY_TASKS)
+                    for task_id in _scan_dirs(project_dir):
+                        if (project_id, task_id) not in self._tasks:
+                            tasks_to_refresh.add((project_id, task_id))
+                else:
+                    self._drop_project(project_id, keys)
+            for project_id, task_id in tasks_to_refresh:
+                if _safe_id(project_id) and _safe_id(task_id):
+                    self._refresh_task(
+                        project_id, task_id, root_path / project_id / task_id, notify=keys
+                    )
+            for project_id, task_id in task_meta - tasks_to_refresh:
+                task = self._tasks.get((project_id, task_id))
+                if task is None:
+                    if _safe_id(project_id) and _safe_id(task_id):
+                        self._refresh_task(
+                            project_id, task_id, root_path / project_id / task_id, notify=keys
+                        )
+                else:
+                    self._apply_meta(task, _read_task_meta(task.task_dir), keys)
+            for project_id, task_id, run_id in runs_to_refresh:
+                if (project_id, task_id) in tasks_to_refresh or not _safe_id(run_id):
+                    continue
+                task = self._tasks.get((project_id, task_id))
+                if task is None:
+                    if _safe_id(project_id) and _safe_id(task_id):
+                        self._refresh_task(
+                            project_id, task_id, root_path / project_id / task_id, notify=keys
+                        )
+                    continue
+                run_dir = task.task_dir / RUNS_SUBDIR / run_id
+                if os.path.isdir(run_dir):
+                    self._put_run(task, run_id, run_dir, keys)
+                else:
+                    self._drop_run(task, run_id, keys)
+        return keys
+
+    def rescan(self) -> set[str]:
+        """Consistency pass: compare the whole tree with the index (stat-based, cheap)."""
+        root = self.root.path
+        keys: set[str] = set()
+        on_disk_projects = _scan_dirs(root)
+        with self._lock:
+            for project_id in set(self._projects).difference(on_disk_projects):
+                self._drop_project(project_id, keys)
+        for project_id in on_disk_projects:
+            project_dir = root / project_id
+            task_ids = _scan_dirs(project_dir)
+            with self._lock:
+                if project_id not in self._projects:
+                    self._add_project(project_id)
+                    keys.add(KEY_TASKS)
+                for task_id in self._projects[project_id].difference(task_ids):
+                    self._drop_task(project_id, task_id, keys)
+            for task_id in task_ids:
+                with self._lock:
+                    self._refresh_task(project_id, task_id, project_dir / task_id, notify=keys)
+                # Let request handling in between tasks: a rescan of 10,000 runs must not
+                # hold the GIL for long stretches (a zero sleep may not hand it over).
+                time.sleep(0.001)
+        return keys
+
+    def replace_info(self, run_id: str, info: RunInfo) -> None:
+        """Store info we just reconciled (its file changed; the watcher will confirm)."""
+        keys: set[str] = set()
+        with self._lock:
+            entry = self._runs.get(run_id)
+            if entry is None or entry.info.to_dict() == info.to_dict():
+                return
+            try:
+                stamp = _stamp(os.stat(entry.run_dir / RUN_INFO_FILE))
+            except FileNotFoundError:
+                stamp = entry.stamp
+            self._runs[run_id] = RunEntry(info, entry.run_dir, stamp)
+            self._record_change(run_id, keys)
+        self._notify(keys)
+
+    def set_loop_active(self, flags: dict[tuple[str, str], bool]) -> None:
+        keys: set[str] = set()
+        with self._lock:
+            for key, active in flags.items():
+                task = self._tasks.get(key)
+                if task is not None and task.loop_active != active:
+                    task.loop_active = active
+                    keys.add(KEY_TASKS)
+        if keys:
+            self._notify(keys)
+
+    def mark_launched(self, project_id: str, task_id: str) -> None:
+        with self._lock:
+            task = self._tasks.get((project_id, task_id))
+            if task is None:
+                task = TaskEntry(project_id, task_id, self.root.task_dir(project_id, task_id))
+                self._tasks[(project_id, task_id)] = task
+                self._add_project(project_id)
+                self._projects[project_id].add(task_id)
+                self.layout_version += 1
+            task.loop_active = True
+        self._notify({KEY_TASKS})
+
+    def wake_running(self) -> None:
+        """Wake the streams of every running run (after a gap in change notification)."""
+        keys = {run_key(e.info.run_id) for e in self.running_runs()}
+        if keys:
+            self._notify(keys)
+
+    def apply(self, paths: Iterable[str]) -> None:
+        keys = self.refresh_paths(paths)
+        if keys:
+            self._notify(keys)
+
+    def apply_rescan(self) -> None:
+        keys = self.rescan()
+        if keys:
+            self._notify(keys)

@@ -1,0 +1,82 @@
+"""Prometheus metrics on the server's own registry (never the process-global one)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class _RunCounts(Collector):
+    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "conductor_runs", "Runs on disk by status (running = active).", labels=["status"]
+        )
+        counts = self._counts()
+        for status in ("running", "completed", "failed", "stopped"):
+            family.add_metric([status], counts.get(status, 0))
+        yield family
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.started = time.time()
+        self._started_monotonic = time.monotonic()
+        self.uptime = Gauge(
+            "conductor_uptime_seconds", "Seconds since the server started.", registry=self.registry
+        )
+        self.uptime.set_function(lambda: time.monotonic() - self._started_monotonic)
+        self.requests = Counter(
+            "conductor_http_requests",
+            "HTTP requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.bus_appends = Counter(
+            "conductor_bus_appends",
+            "Messages appended to a bus through the API.",
+            registry=self.registry,
+        )
+        self.sse_clients = Gauge(
+            "conductor_sse_clients", "Connected SSE clients.", registry=self.registry
+        )
+        self.sse_connections = Counter(
+            "conductor_sse_connections", "SSE connections accepted.", registry=self.registry
+        )
+        self.asyncio_tasks = Gauge(
+            "conductor_asyncio_tasks",
+            "asyncio tasks alive in the server's event loop (sampled at scrape).",
+            registry=self.registry,
+        )
+        self.open_fds = Gauge(
+            "conductor_open_fds",
+            "Open file descriptors (sampled at scrape).",
+            registry=self.registry,
+        )
+        self.tasks_launched = Counter(
+            "conductor_tasks_launched",
+            "run-agent task processes started by this server.",
+            registry=self.registry,
+        )
+
+    def track_runs(self, counts: Callable[[], dict[str, int]]) -> None:
+        self.registry.register(_RunCounts(counts))
+
+    def observe_request(self, method: str, route: str, status: int) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+
+    @property
+    def uptime_seconds(self) -> float:
+        return time.monotonic() - self._started_monotonic
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

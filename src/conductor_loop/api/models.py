@@ -1,0 +1,256 @@
+"""Request and response schemas: they make the OpenAPI document describe what is sent.
+
+Hot list endpoints build their JSON from cached bytes rather than through these models;
+the models still document the shape, and the schema tests check the two agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+ID_PATTERN = r"^[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,127}$"
+IdField = Field(min_length=1, max_length=128)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Version(BaseModel):
+    name: str = "conductor-loop"
+    version: str
+
+
+class TaskRef(BaseModel):
+    project_id: str
+    task_id: str
+    run_id: str | None = None
+
+
+class ServerStatus(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+    uptime_seconds: float
+    runs_dir: str
+    active_runs: int
+    runs_by_status: dict[str, int]
+    agents: list[str]
+    default_agent: str | None
+    running_tasks: list[TaskRef]
+    queued_tasks: int
+    sse_clients: int
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    project_id: str
+    task_id: str
+    parent_run_id: str
+    previous_run_id: str
+    agent: str
+    status: str
+    start_time: str
+    end_time: str
+    exit_code: int
+    pid: int
+    process_ownership: str
+    error_summary: str
+    backend_model: str
+    host: str
+
+
+class RunDetail(RunSummary):
+    run_dir: str
+    cwd: str
+    commandline: str
+    agent_version: str
+    instance_id: str
+    heartbeat_time: str
+    files: dict[str, int] = Field(description="file name → size in bytes, for files present")
+
+
+class RunList(BaseModel):
+    runs: list[RunSummary]
+    total: int
+    offset: int
+    limit: int | None
+
+
+class RunFile(BaseModel):
+    run_id: str
+    name: str
+    size: int
+    offset: int
+    truncated: bool
+    content: str
+
+
+class StopAccepted(BaseModel):
+    run_id: str
+    status: str
+    stop_requested: bool
+
+
+class TaskCreate(BaseModel):
+    """A task to create and start (``run-agent task`` in its own process)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project_id: str = IdField
+    task_id: str | None = Field(
+        default=None, min_length=1, max_length=128, description="default: generated"
+    )
+    prompt: str = Field(min_length=1, max_length=1_000_000)
+    agent_type: str | None = Field(
+        default=None,
+        max_length=64,
+        validation_alias=AliasChoices("agent_type", "agent"),
+        description="configured agent name or backend type (default: defaults.agent)",
+    )
+    depends_on: list[str] = Field(default_factory=list, max_length=100)
+    max_restarts: int | None = Field(default=None, ge=0, le=100_000)
+    restart_delay: float | None = Field(default=None, ge=0, le=86_400)
+    timeout: float | None = Field(default=None, ge=0, le=7 * 86_400)
+    cwd: str | None = Field(default=None, max_length=4096)
+
+
+class TaskCreated(BaseModel):
+    project_id: str
+    task_id: str
+    run_id: str | None
+    status: str
+    queue_position: int | None = None
+
+
+class TaskSummary(BaseModel):
+    project_id: str
+    task_id: str
+    status: str
+    done: bool
+    run_count: int
+    last_run_id: str | None
+    last_run_status: str | None
+    last_activity: str | None
+    queue_position: int | None
+    depends_on: list[str]
+    waiting_for: list[str]
+
+
+class TaskDetail(TaskSummary):
+    task_dir: str
+    stop_requested: bool
+    runs: list[RunSummary]
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskSummary]
+    total: int
+    offset: int
+    limit: int | None
+
+
+class TaskFile(BaseModel):
+    project_id: str
+    task_id: str
+    name: str
+    content: str
+
+
+class TaskAction(BaseModel):
+    project_id: str
+    task_id: str
+    status: str
+    detail: str = ""
+
+
+class ProjectSummary(BaseModel):
+    project_id: str
+    task_count: int
+    run_count: int
+    running_runs: int
+    last_activity: str | None
+
+
+class ProjectList(BaseModel):
+    projects: list[ProjectSummary]
+
+
+class ProjectStats(BaseModel):
+    project_id: str
+    task_count: int
+    tasks_by_status: dict[str, int]
+    run_count: int
+    runs_by_status: dict[str, int]
+    bus_bytes: int
+    message_bus: str
+
+
+class MessageParent(BaseModel):
+    msg_id: str
+    kind: str = ""
+    meta: dict[str, str] = Field(default_factory=dict)
+
+
+class MessageLink(BaseModel):
+    url: str
+    label: str = ""
+    kind: str = ""
+
+
+class MessageOut(BaseModel):
+    msg_id: str
+    ts: str
+    type: str
+    project_id: str
+    task_id: str
+    run_id: str
+    issue_id: str | None = None
+    parents: list[MessageParent]
+    links: list[MessageLink]
+    meta: dict[str, str]
+    body: str
+
+
+class MessageList(BaseModel):
+    messages: list[MessageOut]
+    total: int
+
+
+class MessagePost(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    project_id: str | None = Field(default=None, min_length=1, max_length=128)
+    task_id: str | None = Field(default=None, min_length=1, max_length=128)
+    run_id: str | None = Field(default=None, min_length=1, max_length=128)
+    type: str = Field(default="USER", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    body: str = Field(default="", max_length=1_000_000)
+    meta: dict[str, str] = Field(default_factory=dict)
+    parents: list[str] = Field(default_factory=list, max_length=100)
+
+
+SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-sent events (text/event-stream); resume with Last-Event-ID.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Invalid id or request"},
+    401: {"model": ErrorBody, "description": "Missing or wrong API key"},
+    404: {"model": ErrorBody, "description": "Not found"},
+    409: {"model": ErrorBody, "description": "Conflicts with the current state"},
+    413: {"model": ErrorBody, "description": "Request body too large"},
+    422: {"model": ErrorBody, "description": "Request does not match the schema"},
+}

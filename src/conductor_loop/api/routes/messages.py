@@ -1,0 +1,103 @@
+"""The message bus: read, post and stream, at project or task scope."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from starlette.responses import StreamingResponse
+
+from conductor_loop.api.deps import services, sse_response
+from conductor_loop.api.models import (
+    ERROR_RESPONSES,
+    SSE_RESPONSES,
+    MessageList,
+    MessageOut,
+    MessagePost,
+)
+from conductor_loop.api.services import Services
+from conductor_loop.api.sse import message_stream
+from conductor_loop.errors import InvalidRequestError
+from conductor_loop.storage.ids import validate_id
+
+router = APIRouter(tags=["messages"], responses=ERROR_RESPONSES)
+Svc = Annotated[Services, Depends(services)]
+LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=200)]
+ProjectParam = Annotated[str, Query(min_length=1, max_length=128)]
+TaskParam = Annotated[str | None, Query(min_length=1, max_length=128)]
+AfterParam = Annotated[
+    str | None, Query(max_length=200, description="only messages after this msg_id")
+]
+TailParam = Annotated[int | None, Query(ge=1, le=100_000, description="only the last N")]
+
+
+def _scope(project_id: str, task_id: str | None) -> tuple[str, str | None]:
+    validate_id(project_id, "project_id")
+    if task_id is not None:
+        validate_id(task_id, "task_id")
+    return project_id, task_id
+
+
+def read_messages(
+    svc: Services, project_id: str, task_id: str | None, after: str | None, tail: int | None
+) -> dict[str, Any]:
+    project_id, task_id = _scope(project_id, task_id)
+    messages = svc.messages.read(project_id, task_id, after=after, tail=tail)
+    return {"messages": messages, "total": len(messages)}
+
+
+def post_message(
+    svc: Services, body: MessagePost, project_id: str | None, task_id: str | None
+) -> dict[str, Any]:
+    project = project_id or body.project_id
+    if not project:
+        raise InvalidRequestError("project_id is required")
+    if body.project_id and body.project_id != project:
+        raise InvalidRequestError("project_id in the body differs from the path")
+    if task_id and body.task_id and body.task_id != task_id:
+        raise InvalidRequestError("task_id in the body differs from the path")
+    project, task = _scope(project, task_id or body.task_id)
+    return svc.messages.post(body, project, task)
+
+
+def stream_messages(
+    svc: Services,
+    project_id: str,
+    task_id: str | None,
+    last_event_id: str | None,
+    after: str | None,
+    tail: int | None,
+) -> StreamingResponse:
+    project_id, task_id = _scope(project_id, task_id)
+    path = svc.messages.bus_path(project_id, task_id)
+    return sse_response(message_stream(svc.streams, path, last_event_id, after=after, tail=tail))
+
+
+@router.get("/api/v1/messages", response_model=MessageList)
+def get_messages(
+    svc: Svc,
+    project_id: ProjectParam,
+    task_id: TaskParam = None,
+    after: AfterParam = None,
+    tail: TailParam = None,
+) -> dict[str, Any]:
+    return read_messages(svc, project_id, task_id, after, tail)
+
+
+@router.post("/api/v1/messages", status_code=201, response_model=MessageOut)
+def create_message(svc: Svc, body: MessagePost) -> dict[str, Any]:
+    """Append a message (type USER unless given) to the project or task bus."""
+    return post_message(svc, body, None, None)
+
+
+@router.get("/api/v1/messages/stream", response_class=StreamingResponse, responses=SSE_RESPONSES)
+async def stream_bus(
+    svc: Svc,
+    project_id: ProjectParam,
+    task_id: TaskParam = None,
+    after: AfterParam = None,
+    tail: TailParam = None,
+    last_event_id: LastEventId = None,
+) -> StreamingResponse:
+    """``message`` events (id = msg_id): the existing messages, then new ones as posted."""
+    return stream_messages(svc, project_id, task_id, last_event_id, after, tail)

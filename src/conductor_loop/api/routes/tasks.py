@@ -1,0 +1,63 @@
+"""Tasks (core API): list, create-and-start, show, stop."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from starlette.concurrency import run_in_threadpool
+
+from conductor_loop.api.deps import services
+from conductor_loop.api.models import (
+    ERROR_RESPONSES,
+    ErrorBody,
+    TaskAction,
+    TaskCreate,
+    TaskCreated,
+    TaskDetail,
+    TaskList,
+)
+from conductor_loop.api.services import Services
+
+router = APIRouter(tags=["tasks"], responses=ERROR_RESPONSES)
+Svc = Annotated[Services, Depends(services)]
+TaskStatus = Literal["queued", "running", "completed", "failed", "stopped", "idle"]
+ProjectQuery = Annotated[
+    str | None, Query(max_length=128, description="needed when the task id is not unique")
+]
+
+
+@router.get("/api/v1/tasks", response_model=TaskList)
+async def list_tasks(
+    svc: Svc,
+    project_id: Annotated[str | None, Query(max_length=128)] = None,
+    status: TaskStatus | None = None,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+) -> dict[str, Any]:
+    return svc.tasks.list_tasks(project_id=project_id, status=status, offset=offset, limit=limit)
+
+
+@router.post(
+    "/api/v1/tasks",
+    status_code=201,
+    response_model=TaskCreated,
+    responses={409: {"model": ErrorBody, "description": "The task already exists"}},
+)
+async def create_task(svc: Svc, request: TaskCreate) -> dict[str, Any]:
+    """Create TASK.md and start ``run-agent task`` (or queue it: ``status`` = ``queued``).
+
+    Returns once the loop's first run exists, with its ``run_id``.
+    """
+    return await run_in_threadpool(svc.tasks.create, request)
+
+
+@router.get("/api/v1/tasks/{task_id}", response_model=TaskDetail)
+async def get_task(svc: Svc, task_id: str, project_id: ProjectQuery = None) -> dict[str, Any]:
+    return svc.tasks.detail(svc.tasks.resolve(task_id, project_id))
+
+
+@router.delete("/api/v1/tasks/{task_id}", status_code=202, response_model=TaskAction)
+def stop_task(svc: Svc, task_id: str, project_id: ProjectQuery = None) -> dict[str, Any]:
+    """Stop the task: its loop does not restart, its running runs are stopped."""
+    return svc.tasks.stop(svc.tasks.resolve(task_id, project_id))

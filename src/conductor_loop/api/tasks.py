@@ -1,0 +1,507 @@
+"""Tasks through the API: create and start, queue, dependencies, stop, resume, delete.
+
+A started task is a separate ``run-agent task`` process (see ``launcher``); the server
+only decides *when* to start it. Waiting tasks are kept on disk as a ``QUEUED`` marker
+(JSON: when, in which order, with which settings, waiting for which tasks), so a
+restarted server — or another replica — sees the same queue. Launching a queued task
+first renames its marker, which only one process can do.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from conductor_loop.api.errors import DependencyCycleError, LaunchError
+from conductor_loop.api.index import QUEUED_FILE, Index, RunEntry, TaskEntry
+from conductor_loop.api.launcher import RUNNER_LOG, LaunchSpec, launch
+from conductor_loop.api.metrics import Metrics
+from conductor_loop.api.models import TaskCreate
+from conductor_loop.config.models import Config
+from conductor_loop.errors import ConflictError, InvalidRequestError, NotFoundError
+from conductor_loop.storage.atomic import atomic_write_text
+from conductor_loop.storage.ids import new_task_id, validate_id
+from conductor_loop.storage.layout import (
+    DONE_FILE,
+    RUNS_SUBDIR,
+    TASK_FILE,
+    TASK_STATE_FILE,
+    RunsRoot,
+)
+from conductor_loop.storage.runinfo import RUN_INFO_FILE, STATUS_RUNNING, iso_utc
+from conductor_loop.storage.tail import last_lines
+
+log = logging.getLogger("conductor_loop.api")
+
+TASK_FILES = (TASK_FILE, TASK_STATE_FILE)
+FINISHING_GRACE = 5.0  # how long resume waits for a completed loop to exit
+_LOG_TAIL = 600
+
+
+def loop_active(task_dir: Path) -> bool:
+    """Whether a ``run-agent task`` loop holds the task's lock (any process, this host)."""
+    from conductor_loop.runner.task_loop import task_loop_active
+
+    return task_loop_active(task_dir)
+
+
+class TaskService:
+    def __init__(
+        self,
+        root: RunsRoot,
+        config: Config,
+        index: Index,
+        metrics: Metrics,
+        *,
+        config_path: str | None = None,
+        conductor_url: str | None = None,
+        first_run_timeout: float = 15.0,
+    ) -> None:
+        self.root = root
+        self.config = config
+        self.index = index
+        self.metrics = metrics
+        self.config_path = config_path
+        self.conductor_url = conductor_url
+        self.first_run_timeout = first_run_timeout
+        self._lock = threading.Lock()
+        self._procs: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
+        self._seq = itertools.count(1)
+
+    # -- views -----------------------------------------------------------------------
+
+    def queue_positions(self) -> dict[tuple[str, str], int]:
+        return {(t.project_id, t.task_id): i for i, t in enumerate(self.index.queue(), 1)}
+
+    def summary(
+        self, task: TaskEntry, positions: dict[tuple[str, str], int] | None = None
+    ) -> dict[str, Any]:
+        runs = self.index.task_runs(task)
+        last = runs[-1] if runs else None
+        queued = task.queued or {}
+        depends_on = [str(d) for d in queued.get("depends_on", []) if isinstance(d, str)]
+        waiting_for = [
+            d for d in depends_on if not os.path.exists(task.task_dir.parent / d / DONE_FILE)
+        ]
+        position = None
+        if task.queued is not None:
+            positions = positions if positions is not None else self.queue_positions()
+            position = positions.get((task.project_id, task.task_id))
+        return {
+            "project_id": task.project_id,
+            "task_id": task.task_id,
+            "status": self.index.task_status(task),
+            "done": task.done,
+            "run_count": len(runs),
+            "last_run_id": last.info.run_id if last else None,
+            "last_run_status": last.info.status if last else None,
+            "last_activity": (last.info.end_time or last.info.start_time) if last else None,
+            "queue_position": position,
+            "depends_on": depends_on,
+            "waiting_for": waiting_for,
+        }
+
+    def list_tasks(
+        self,
+        *,
+        project_id: str | None = None,
+        status: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        positions = self.queue_positions()
+        items = [self.summary(t, positions) for t in self.index.tasks(project_id)]
+        if status is not None:
+            items = [t for t in items if t["status"] == status]
+        page = items[offset : None if limit is None else offset + limit]
+        return {"tasks": page, "total": len(items), "offset": offset, "limit": limit}
+
+    def get(self, project_id: str, task_id: str) -> TaskEntry:
+        validate_id(project_id, "project_id")
+        validate_id(task_id, "task_id")
+        task = self.index.task(project_id, task_id)
+        if task is None:
+            raise NotFoundError(f"task {project_id}/{task_id} not found")
+        return task
+
+    def resolve(self, task_id: str, project_id: str | None) -> TaskEntry:
+        """A task by id alone (unique across projects) or with its project."""
+        validate_id(task_id, "task_id")
+        if project_id is not None:
+            return self.get(project_id, task_id)
+        found = self.index.find_tasks(task_id)
+        if not found:
+            raise NotFoundError(f"task {task_id} not found")
+        if len(found) > 1:
+            projects = ", ".join(sorted(t.project_id for t in found))
+            raise InvalidRequestError(
+                f"task id {task_id} exists in several projects ({projects}): pass project_id"
+            )
+        return found[0]
+
+    def detail(self, task: TaskEntry) -> dict[str, Any]:
+        data = self.summary(task)
+        data["task_dir"] = str(task.task_dir)
+        data["stop_requested"] = task.stop_requested
+        data["runs"] = [e.summary() for e in self.index.task_runs(task)]
+        return data
+
+    def read_file(self, task: TaskEntry, name: str) -> dict[str, Any]:
+        if name not in TASK_FILES:
+            raise InvalidRequestError(f"file must be one of {', '.join(TASK_FILES)}")
+        try:
+            content = (task.task_dir / name).read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            raise NotFoundError(f"task {task.project_id}/{task.task_id} has no {name}") from None
+        return {
+            "project_id": task.project_id,
+            "task_id": task.task_id,
+            "name": name,
+            "content": content,
+        }
+
+    # -- creating and starting -------------------------------------------------------
+
+    def create(self, request: TaskCreate) -> dict[str, Any]:
+        project_id = validate_id(request.project_id, "project_id")
+        prompt = request.prompt
+        if not prompt.strip():
+            raise InvalidRequestError("prompt must not be empty")
+        task_id = request.task_id or new_task_id(prompt.strip().splitlines()[0])
+        validate_id(task_id, "task_id")
+        self._refuse_existing(project_id, task_id)
+        agent_name = self.config.agent(request.agent_type)[0]
+        if request.cwd is not None and not Path(request.cwd).is_dir():
+            raise InvalidRequestError(f"cwd {request.cwd!r} is not a directory on the server")
+        depends_on = list(dict.fromkeys(validate_id(d, "depends_on") for d in request.depends_on))
+        if task_id in depends_on:
+            raise DependencyCycleError(f"task {task_id} cannot depend on itself")
+        self._check_cycle(project_id, task_id, depends_on)
+        settings = {
+            "agent": agent_name,
+            "max_restarts": request.max_restarts,
+            "restart_delay": request.restart_delay,
+            "timeout": request.timeout,
+            "cwd": request.cwd,
+            "depends_on": depends_on,
+        }
+        with self._lock:
+            task_dir = self.root.task_dir(project_id, task_id)
+            self._refuse_existing(project_id, task_id)
+            self.root.ensure_task_dir(project_id, task_id)
+            atomic_write_text(
+                task_dir / TASK_FILE, prompt if prompt.endswith("\n") else prompt + "\n"
+            )
+            if self._must_wait(project_id, depends_on):
+                return self._enqueue(project_id, task_id, settings)
+            before = set(self.root.run_ids(project_id, task_id))
+            proc = self._launch(project_id, task_id, settings, resume=False)
+        run_id = self._wait_first_run(task_dir, before, proc)
+        return self._started(project_id, task_id, run_id)
+
+    def _refuse_existing(self, project_id: str, task_id: str) -> None:
+        task_dir = self.root.task_dir(project_id, task_id)
+        if (task_dir / TASK_FILE).exists() or self.root.run_ids(project_id, task_id):
+            raise ConflictError(
+                f"task {project_id}/{task_id} already exists: resume it, or delete it first"
+            )
+
+    def _started(self, project_id: str, task_id: str, run_id: str | None) -> dict[str, Any]:
+        return {
+            "project_id": project_id,
+            "task_id": task_id,
+            "run_id": run_id,
+            "status": "running" if run_id else "starting",
+            "queue_position": None,
+        }
+
+    def _check_cycle(self, project_id: str, task_id: str, depends_on: list[str]) -> None:
+        """Reject ``depends_on`` that leads back to ``task_id`` through waiting tasks."""
+        if not depends_on:
+            return
+        edges: dict[str, list[str]] = {}
+        for task in self.index.tasks(project_id):
+            if task.queued is not None:
+                deps = task.queued.get("depends_on", [])
+                edges[task.task_id] = [d for d in deps if isinstance(d, str)]
+        edges[task_id] = depends_on
+        path: list[str] = []
+        visiting: set[str] = set()
+        done: set[str] = set()
+
+        def visit(node: str) -> None:
+            if node in done:
+                return
+            if node in visiting:
+                cycle = " -> ".join([*path[path.index(node) :], node])
+                raise DependencyCycleError(f"depends_on would create a cycle: {cycle}")
+            visiting.add(node)
+            path.append(node)
+            for dep in edges.get(node, ()):
+                visit(dep)
+            path.pop()
+            visiting.discard(node)
+            done.add(node)
+
+        visit(task_id)
+
+    def _pending_deps(self, project_id: str, depends_on: list[str]) -> list[str]:
+        project_dir = self.root.project_dir(project_id)
+        return [d for d in depends_on if not (project_dir / d / DONE_FILE).exists()]
+
+    def _loop_alive(self, task: TaskEntry) -> bool:
+        """A loop we started that has not exited, or any loop holding the task's lock."""
+        proc = self._procs.get((task.project_id, task.task_id))
+        return (proc is not None and proc.poll() is None) or loop_active(task.task_dir)
+
+    def _active_count(self) -> int:
+        return sum(1 for task in self.index.tasks() if self._loop_alive(task))
+
+    def _slots_full(self) -> bool:
+        limit = self.config.defaults.max_concurrent_root_tasks
+        return limit > 0 and self._active_count() >= limit
+
+    def _must_wait(self, project_id: str, depends_on: list[str]) -> bool:
+        if self._pending_deps(project_id, depends_on):
+            return True
+        limit = self.config.defaults.max_concurrent_root_tasks
+        if limit > 0 and self.index.queue():
+            return True  # first come, first served: do not overtake waiting tasks
+        return self._slots_full()
+
+    def _enqueue(self, project_id: str, task_id: str, settings: dict[str, Any]) -> dict[str, Any]:
+        task_dir = self.root.task_dir(project_id, task_id)
+        marker = dict(settings, queued_at=iso_utc(), seq=next(self._seq), pid=os.getpid())
+        atomic_write_text(task_dir / QUEUED_FILE, json.dumps(marker) + "\n", fsync=False)
+        self.index.apply([str(task_dir)])
+        position = self.queue_positions().get((project_id, task_id))
+        log.info("task %s/%s queued at position %s", project_id, task_id, position)
+        return {
+            "project_id": project_id,
+            "task_id": task_id,
+            "run_id": None,
+            "status": "queued",
+            "queue_position": position,
+        }
+
+    def _launch(
+        self, project_id: str, task_id: str, settings: dict[str, Any], *, resume: bool
+    ) -> subprocess.Popen[bytes]:
+        task_dir = self.root.task_dir(project_id, task_id)
+        spec = LaunchSpec(
+            project_id=project_id,
+            task_id=task_id,
+            task_dir=task_dir,
+            root=self.root.path,
+            config_path=self.config_path,
+            agent=settings.get("agent"),
+            prompt_file=None if resume else task_dir / TASK_FILE,
+            cwd=settings.get("cwd"),
+            max_restarts=settings.get("max_restarts"),
+            restart_delay=settings.get("restart_delay"),
+            timeout=settings.get("timeout"),
+            resume=resume,
+            conductor_url=self.conductor_url,
+        )
+        try:
+            proc = launch(spec)
+        except OSError as exc:
+            raise LaunchError(
+                f"could not start run-agent for {project_id}/{task_id}: {exc}"
+            ) from exc
+        self._procs[(project_id, task_id)] = proc
+        self.index.mark_launched(project_id, task_id)
+        self.metrics.tasks_launched.inc()
+        log.info(
+            "started %s for task %s/%s (pid %d)",
+            "resume" if resume else "loop",
+            project_id,
+            task_id,
+            proc.pid,
+        )
+        return proc
+
+    def _wait_first_run(
+        self, task_dir: Path, before: set[str], proc: subprocess.Popen[bytes]
+    ) -> str | None:
+        """The id of the loop's first new run, once its run-info exists (or None on timeout)."""
+        runs_dir = task_dir / RUNS_SUBDIR
+        deadline = time.monotonic() + self.first_run_timeout
+        while True:
+            try:
+                names = [n for n in os.listdir(runs_dir) if n not in before and n[0] != "."]
+            except FileNotFoundError:
+                names = []
+            ready = sorted(n for n in names if (runs_dir / n / RUN_INFO_FILE).exists())
+            if ready:
+                return ready[0]
+            exited = proc.poll()
+            if exited is not None and not ready:
+                # One last look: the loop may have finished a run very quickly.
+                names = [n for n in os.listdir(runs_dir) if n not in before and n[0] != "."]
+                if names:
+                    return sorted(names)[0]
+                raise LaunchError(
+                    f"run-agent exited with status {exited} before starting a run: "
+                    + _tail(task_dir / RUNNER_LOG)
+                )
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.02)
+
+    # -- the queue -------------------------------------------------------------------
+
+    def schedule(self) -> int:
+        """Start queued tasks whose dependencies are done, while slots are free."""
+        if not self.index.queue():
+            return 0
+        started = 0
+        limit = self.config.defaults.max_concurrent_root_tasks
+        with self._lock:
+            active = self._active_count() if limit > 0 else 0
+            for task in self.index.queue():
+                settings = dict(task.queued or {})
+                deps = [d for d in settings.get("depends_on", []) if isinstance(d, str)]
+                if self._pending_deps(task.project_id, deps):
+                    continue
+                if limit > 0 and active >= limit:
+                    break
+                claim = task.task_dir / f".{QUEUED_FILE}.claim-{os.getpid()}"
+                try:
+                    os.rename(task.task_dir / QUEUED_FILE, claim)
+                except FileNotFoundError:
+                    continue  # another replica took it, or it was stopped
+                try:
+                    self._launch(
+                        task.project_id, task.task_id, settings, resume=bool(settings.get("resume"))
+                    )
+                except LaunchError:
+                    log.exception(
+                        "could not start queued task %s/%s", task.project_id, task.task_id
+                    )
+                finally:
+                    claim.unlink(missing_ok=True)
+                self.index.apply([str(task.task_dir / QUEUED_FILE)])
+                active += 1
+                started += 1
+        return started
+
+    # -- stop, resume, delete --------------------------------------------------------
+
+    def stop(self, task: TaskEntry) -> dict[str, Any]:
+        from conductor_loop.runner.control import stop_task
+
+        was_queued = self._dequeue(task)
+        stop_task(self.root, self.config, task.project_id, task.task_id, wait=False)
+        self.index.apply([str(task.task_dir)])
+        running = self.index.task_status(task) == "running"
+        return {
+            "project_id": task.project_id,
+            "task_id": task.task_id,
+            "status": "stopping" if running else "stopped",
+            "detail": "removed from the queue" if was_queued else "stop requested",
+        }
+
+    def _dequeue(self, task: TaskEntry) -> bool:
+        try:
+            os.unlink(task.task_dir / QUEUED_FILE)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def resume(self, task: TaskEntry) -> dict[str, Any]:
+        from conductor_loop.runner.task_loop import resume_task
+
+        if task.queued is not None:
+            raise ConflictError(f"task {task.project_id}/{task.task_id} is already queued")
+        settings = {"resume": True, "agent": self._resume_agent(task)}
+        if task.done:
+            # A completed loop may still be exiting (posting its summary): let it finish.
+            deadline = time.monotonic() + FINISHING_GRACE
+            while loop_active(task.task_dir) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        with self._lock:
+            if loop_active(task.task_dir) or self.index.task_status(task) == "running":
+                raise ConflictError(f"task {task.project_id}/{task.task_id} is already running")
+            resume_task(self.root, task.project_id, task.task_id)
+            self.index.apply([str(task.task_dir / DONE_FILE)])
+            if self._must_wait(task.project_id, []):
+                return self._enqueue(task.project_id, task.task_id, settings)
+            before = set(self.root.run_ids(task.project_id, task.task_id))
+            proc = self._launch(task.project_id, task.task_id, settings, resume=True)
+        run_id = self._wait_first_run(task.task_dir, before, proc)
+        return self._started(task.project_id, task.task_id, run_id)
+
+    def _resume_agent(self, task: TaskEntry) -> str:
+        """The agent of the task's last run if still configured, else the default one."""
+        for entry in reversed(self.index.task_runs(task)):
+            if entry.info.agent in self.config.agents and not entry.info.parent_run_id:
+                return entry.info.agent
+        return self.config.agent(None)[0]
+
+    def delete(self, task: TaskEntry) -> dict[str, Any]:
+        from conductor_loop.runner.control import delete_task
+
+        with self._lock:
+            proc = self._procs.get((task.project_id, task.task_id))
+            if proc is not None and proc.poll() is None:
+                raise ConflictError(
+                    f"task {task.project_id}/{task.task_id} is running; stop it first"
+                )
+            delete_task(self.root, self.config, task.project_id, task.task_id)
+            self._procs.pop((task.project_id, task.task_id), None)
+        self.index.apply([str(task.task_dir)])
+        return {
+            "project_id": task.project_id,
+            "task_id": task.task_id,
+            "status": "deleted",
+            "detail": "",
+        }
+
+    # -- maintenance -----------------------------------------------------------------
+
+    def sweep(self) -> None:
+        """Reap finished loops, refresh which loops are alive, reconcile dead runs."""
+        for key, proc in list(self._procs.items()):
+            if proc.poll() is not None:
+                self._procs.pop(key, None)
+        flags = {(t.project_id, t.task_id): self._loop_alive(t) for t in self.index.tasks()}
+        self.index.set_loop_active(flags)
+        for entry in self.index.running_runs():
+            self.reconcile(entry)
+        self.schedule()
+
+    def reconcile(self, entry: RunEntry) -> RunEntry:
+        """The run with ``running`` turned into ``failed`` when its owner is gone."""
+        if entry.info.status != STATUS_RUNNING:
+            return entry
+        from conductor_loop.runner.liveness import reconcile_run
+
+        try:
+            info = reconcile_run(
+                entry.run_dir,
+                entry.info,
+                heartbeat_timeout=self.config.defaults.heartbeat_timeout,
+            )
+        except (FileNotFoundError, ValueError):
+            return entry
+        if info.status != entry.info.status:
+            self.index.replace_info(info.run_id, info)
+            return self.index.run(info.run_id) or entry
+        return entry
+
+
+def _tail(path: Path) -> str:
+    """The last lines the runner wrote to its log (why it did not start)."""
+    try:
+        text = last_lines(path, 8).decode("utf-8", "replace").strip()
+    except OSError:
+        return "(no output)"
+    return text[-_LOG_TAIL:] or "(no output)"

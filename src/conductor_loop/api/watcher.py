@@ -1,0 +1,123 @@
+"""One watch on the runs root, in a background thread, feeding the index.
+
+Every change reaches ``Index.apply`` (which updates the index and wakes the SSE clients
+subscribed to the affected keys); watches are shared by all clients, never per client.
+
+The watch is not recursive: it covers the directories the index names (projects, tasks,
+their ``runs/``, and the runs that are running or being created), and is re-created
+when that set changes. A recursive watch would add one inotify watch per run directory,
+10,000+ of them taking the GIL for a third of a second at start-up and exhausting
+small ``max_user_watches`` limits. Whatever a re-creation may miss is caught by
+re-reading the newly watched directories at once; everything else by a periodic
+stat-based rescan. A liveness sweep turns runs whose owner died into ``failed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from conductor_loop.api.index import Index
+
+log = logging.getLogger("conductor_loop.api")
+
+# watchfiles returns a batch once no new change arrived for STEP_MS; small, so that an
+# appended line reaches SSE clients within a few milliseconds.
+STEP_MS = 2
+RUST_TIMEOUT_MS = 1000
+
+
+class RootWatcher:
+    def __init__(
+        self,
+        index: Index,
+        *,
+        rescan_interval: float = 30.0,
+        sweep_interval: float = 2.0,
+        sweep: Callable[[], None] | None = None,
+    ) -> None:
+        self.index = index
+        self.rescan_interval = rescan_interval
+        self.sweep_interval = sweep_interval
+        self._sweep = sweep
+        self._stop = threading.Event()
+        self._watch_ready = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for name, target in (
+            ("conductor-watch", self._watch_loop),
+            ("conductor-rescan", self._maintenance_loop),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._watch_ready.wait(timeout)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _watch_loop(self) -> None:
+        from watchfiles._rust_notify import RustNotify
+
+        index = self.index
+        index.root.path.mkdir(parents=True, exist_ok=True)
+        notify: RustNotify | None = None
+        watched: set[str] = set()
+        version = -1
+        try:
+            while not self._stop.is_set():
+                if index.layout_version != version:
+                    version = index.layout_version
+                    wanted = {d for d in index.watch_dirs() if os.path.isdir(d)}
+                    if wanted != watched:
+                        if notify is not None:
+                            notify.close()
+                        try:
+                            notify = RustNotify(sorted(wanted), False, False, 0, False, True)
+                        except FileNotFoundError:  # a directory vanished meanwhile
+                            notify, watched, version = None, set(), -1
+                            continue
+                        if watched:
+                            # Catch what changed in new directories before they were watched
+                            # (the first watch follows the start-up walk; the early rescan
+                            # covers that gap without holding up start-up).
+                            index.apply(wanted - watched)
+                            index.wake_running()
+                        watched = wanted
+                    self._watch_ready.set()
+                if notify is None:
+                    self._stop.wait(0.1)
+                    continue
+                result = notify.watch(0, STEP_MS, RUST_TIMEOUT_MS, self._stop)
+                if isinstance(result, set):
+                    index.apply({path for _change, path in result})
+                elif result == "stop":
+                    return
+        except Exception:
+            log.exception("file watcher failed; relying on periodic rescans")
+            self._watch_ready.set()
+        finally:
+            if notify is not None:
+                notify.close()
+
+    def _maintenance_loop(self) -> None:
+        # The first rescan comes early: it covers changes made between the start-up walk
+        # and the first watch.
+        next_rescan = time.monotonic() + min(self.rescan_interval, 2 * self.sweep_interval)
+        while not self._stop.wait(self.sweep_interval):
+            try:
+                if self._sweep is not None:
+                    self._sweep()
+                if time.monotonic() >= next_rescan:
+                    next_rescan = time.monotonic() + self.rescan_interval
+                    self.index.apply_rescan()
+            except Exception:
+                log.exception("index maintenance failed")

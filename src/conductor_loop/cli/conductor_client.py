@@ -1,0 +1,562 @@
+"""``conductor status|task|job|bus|project``: thin clients of the REST + SSE API.
+
+Only httpx and click are imported here (never FastAPI), so client commands start fast.
+Every command takes ``--server`` (``$CONDUCTOR_SERVER``) and ``--api-key``
+(``$CONDUCTOR_API_KEY``); API errors are printed as ``error: <message>`` with exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+import httpx
+
+DEFAULT_SERVER = "http://127.0.0.1:14355"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@dataclass(slots=True)
+class Event:
+    event: str
+    id: str | None
+    data: Any
+
+
+class ApiClient:
+    def __init__(self, server: str, api_key: str | None, timeout: float = 30.0) -> None:
+        headers = {"Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self.server = server.rstrip("/")
+        self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            _fail(f"cannot reach the server at {self.server}: {exc}")
+        if response.status_code >= 400:
+            try:
+                message = response.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text.strip() or response.reason_phrase
+            _fail(f"{message} (HTTP {response.status_code})")
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.text
+
+    def events(
+        self, path: str, params: dict[str, Any] | None = None, *, reconnect: bool = True
+    ) -> Iterator[Event]:
+        """Server-sent events; reconnects with Last-Event-ID after a dropped connection."""
+        last_id: str | None = None
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if last_id is not None:
+                headers["Last-Event-ID"] = last_id
+            try:
+                with self._http.stream(
+                    "GET",
+                    path,
+                    params=params,
+                    headers=headers,
+                    timeout=httpx.Timeout(30, read=None),
+                ) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        try:
+                            message = response.json()["error"]["message"]
+                        except (ValueError, KeyError, TypeError):
+                            message = response.text
+                        _fail(f"{message} (HTTP {response.status_code})")
+                    for event in parse_sse(response.iter_lines()):
+                        if event.id is not None:
+                            last_id = event.id
+                        yield event
+                return
+            except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
+                if not reconnect:
+                    _fail(f"event stream from {self.server} broke: {exc}")
+                time.sleep(1.0)
+
+
+def parse_sse(lines: Iterator[str]) -> Iterator[Event]:
+    event: str = "message"
+    event_id: str | None = None
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                text = "\n".join(data)
+                try:
+                    payload: Any = json.loads(text)
+                except ValueError:
+                    payload = text
+                yield Event(event, event_id, payload)
+            event, event_id, data = "message", None, []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            event = value
+        elif name == "id":
+            event_id = value
+        elif name == "data":
+            data.append(value)
+
+
+def client_options(func: F) -> F:
+    func = click.option(
+        "--api-key",
+        envvar="CONDUCTOR_API_KEY",
+        help="API key, if the server requires one ($CONDUCTOR_API_KEY).",
+    )(func)
+    func = click.option(
+        "--server",
+        envvar="CONDUCTOR_SERVER",
+        default=DEFAULT_SERVER,
+        show_default=True,
+        help="Server URL ($CONDUCTOR_SERVER).",
+    )(func)
+    return func
+
+
+def _json_out(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> None:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    for row in [headers, *rows]:
+        click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+
+
+# -- status ------------------------------------------------------------------------------
+
+
+@click.command()
+@client_options
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+def status(server: str, api_key: str | None, as_json: bool) -> None:
+    """Server status: uptime, active runs, agents, running tasks."""
+    data = ApiClient(server, api_key).request("GET", "/api/v1/status")
+    if as_json:
+        _json_out(data)
+        return
+    click.echo(f"conductor {data['version']} at {server}, up {data['uptime_seconds']:.0f}s")
+    click.echo(f"runs dir:     {data['runs_dir']}")
+    click.echo(f"active runs:  {data['active_runs']}")
+    click.echo(f"agents:       {', '.join(data['agents']) or '(none configured)'}")
+    click.echo(f"queued tasks: {data['queued_tasks']}")
+    for task in data["running_tasks"]:
+        click.echo(f"  running {task['project_id']}/{task['task_id']} {task['run_id'] or ''}")
+
+
+# -- tasks -------------------------------------------------------------------------------
+
+
+@click.group()
+def task() -> None:
+    """Create, list, show, stop, resume and delete tasks on the server."""
+
+
+def _prompt_text(prompt: str | None, prompt_file: Path | None) -> str:
+    if prompt is not None and prompt_file is not None:
+        raise click.UsageError("give --prompt or --prompt-file, not both")
+    if prompt_file is not None:
+        return prompt_file.read_text(encoding="utf-8")
+    if prompt is not None:
+        return prompt
+    if sys.stdin.isatty():
+        raise click.UsageError("give --prompt, --prompt-file, or pipe the prompt on stdin")
+    return sys.stdin.read()
+
+
+def _submit_options(func: F) -> F:
+    for decorator in reversed(
+        [
+            click.option("--project", "project", required=True, help="Project id."),
+            click.option("--task", "task_id", help="Task id (default: generated)."),
+            click.option("--agent", help="Agent name from the config (default: defaults.agent)."),
+            click.option("--prompt", help="The task prompt."),
+            click.option(
+                "--prompt-file",
+                type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                help="Read the prompt from a file.",
+            ),
+            click.option("--cwd", help="Working directory for the agent (on the server)."),
+            click.option("--timeout", type=float, help="Per-run timeout in seconds."),
+        ]
+    ):
+        func = decorator(func)
+    return func
+
+
+def _submit(
+    client: ApiClient,
+    project: str,
+    task_id: str | None,
+    agent: str | None,
+    prompt: str,
+    cwd: str | None,
+    timeout: float | None,
+    **extra: Any,
+) -> Any:
+    body: dict[str, Any] = {"project_id": project, "prompt": prompt}
+    for key, value in (
+        ("task_id", task_id),
+        ("agent_type", agent),
+        ("cwd", cwd),
+        ("timeout", timeout),
+        *extra.items(),
+    ):
+        if value not in (None, [], ()):
+            body[key] = list(value) if isinstance(value, tuple) else value
+    return client.request("POST", "/api/v1/tasks", json=body)
+
+
+@task.command("submit")
+@client_options
+@_submit_options
+@click.option("--max-restarts", type=click.IntRange(min=0), help="Restarts before giving up.")
+@click.option("--restart-delay", type=float, help="Seconds between iterations.")
+@click.option(
+    "--depends-on", multiple=True, help="Start only after this task is DONE (repeatable)."
+)
+@click.option("--json", "as_json", is_flag=True)
+def task_submit(
+    server: str,
+    api_key: str | None,
+    project: str,
+    task_id: str | None,
+    agent: str | None,
+    prompt: str | None,
+    prompt_file: Path | None,
+    cwd: str | None,
+    timeout: float | None,
+    max_restarts: int | None,
+    restart_delay: float | None,
+    depends_on: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Create a task and start its loop (or queue it)."""
+    client = ApiClient(server, api_key, timeout=60)
+    created = _submit(
+        client,
+        project,
+        task_id,
+        agent,
+        _prompt_text(prompt, prompt_file),
+        cwd,
+        timeout,
+        max_restarts=max_restarts,
+        restart_delay=restart_delay,
+        depends_on=depends_on,
+    )
+    if as_json:
+        _json_out(created)
+        return
+    where = f"{created['project_id']}/{created['task_id']}"
+    if created["status"] == "queued":
+        click.echo(f"{where} queued (position {created['queue_position']})")
+    else:
+        click.echo(f"{where} {created['status']} run {created['run_id'] or '(starting)'}")
+
+
+@task.command("list")
+@client_options
+@click.option("--project", help="Only this project.")
+@click.option("--status", help="Only tasks with this status.")
+@click.option("--json", "as_json", is_flag=True)
+def task_list(
+    server: str, api_key: str | None, project: str | None, status: str | None, as_json: bool
+) -> None:
+    """List tasks with their status."""
+    params = {k: v for k, v in (("project_id", project), ("status", status)) if v}
+    data = ApiClient(server, api_key).request("GET", "/api/v1/tasks", params=params)
+    if as_json:
+        _json_out(data)
+        return
+    rows = [
+        [
+            t["project_id"],
+            t["task_id"],
+            t["status"] + (f" #{t['queue_position']}" if t["queue_position"] else ""),
+            str(t["run_count"]),
+            t["last_run_id"] or "-",
+        ]
+        for t in data["tasks"]
+    ]
+    _table(rows, ["PROJECT", "TASK", "STATUS", "RUNS", "LAST RUN"])
+
+
+def _task_path(project: str, task_id: str) -> str:
+    return f"/api/projects/{project}/tasks/{task_id}"
+
+
+@task.command("show")
+@client_options
+@click.argument("task_id")
+@click.option("--project", help="Project id (needed if the task id is not unique).")
+@click.option("--json", "as_json", is_flag=True)
+def task_show(
+    server: str, api_key: str | None, task_id: str, project: str | None, as_json: bool
+) -> None:
+    """Show a task and its runs."""
+    params = {"project_id": project} if project else None
+    data = ApiClient(server, api_key).request("GET", f"/api/v1/tasks/{task_id}", params=params)
+    if as_json:
+        _json_out(data)
+        return
+    click.echo(f"{data['project_id']}/{data['task_id']}: {data['status']}")
+    if data["waiting_for"]:
+        click.echo(f"waiting for: {', '.join(data['waiting_for'])}")
+    rows = [
+        [r["run_id"], r["status"], str(r["exit_code"]), r["start_time"], r["end_time"] or "-"]
+        for r in data["runs"]
+    ]
+    _table(rows, ["RUN", "STATUS", "EXIT", "STARTED", "ENDED"])
+
+
+@task.command("stop")
+@client_options
+@click.argument("task_id")
+@click.option("--project", help="Project id (needed if the task id is not unique).")
+def task_stop(server: str, api_key: str | None, task_id: str, project: str | None) -> None:
+    """Stop a task: its loop does not restart; running runs are stopped."""
+    params = {"project_id": project} if project else None
+    data = ApiClient(server, api_key).request("DELETE", f"/api/v1/tasks/{task_id}", params=params)
+    click.echo(f"{data['project_id']}/{data['task_id']}: {data['status']}")
+
+
+@task.command("resume")
+@client_options
+@click.argument("task_id")
+@click.option("--project", required=True, help="Project id.")
+def task_resume(server: str, api_key: str | None, task_id: str, project: str) -> None:
+    """Remove DONE and start the task's loop again."""
+    client = ApiClient(server, api_key, timeout=60)
+    data = client.request("POST", _task_path(project, task_id) + "/resume")
+    click.echo(f"{data['project_id']}/{data['task_id']}: {data['status']} {data['run_id'] or ''}")
+
+
+@task.command("delete")
+@client_options
+@click.argument("task_id")
+@click.option("--project", required=True, help="Project id.")
+def task_delete(server: str, api_key: str | None, task_id: str, project: str) -> None:
+    """Delete a task and all its runs (it must not be running)."""
+    data = ApiClient(server, api_key).request("DELETE", _task_path(project, task_id))
+    click.echo(f"{data['project_id']}/{data['task_id']}: {data['status']}")
+
+
+# -- jobs --------------------------------------------------------------------------------
+
+
+@click.group()
+def job() -> None:
+    """Run one agent execution (no restarts) through the server."""
+
+
+@job.command("submit")
+@client_options
+@_submit_options
+@click.option(
+    "-f", "--follow", is_flag=True, help="Print output until the run ends; exit with its code."
+)
+def job_submit(
+    server: str,
+    api_key: str | None,
+    project: str,
+    task_id: str | None,
+    agent: str | None,
+    prompt: str | None,
+    prompt_file: Path | None,
+    cwd: str | None,
+    timeout: float | None,
+    follow: bool,
+) -> None:
+    """Start a single run (a task with no restarts); with --follow, stream its output."""
+    client = ApiClient(server, api_key, timeout=60)
+    created = _submit(
+        client,
+        project,
+        task_id,
+        agent,
+        _prompt_text(prompt, prompt_file),
+        cwd,
+        timeout,
+        max_restarts=0,
+    )
+    run_id = created.get("run_id")
+    if not follow:
+        click.echo(run_id or f"{created['project_id']}/{created['task_id']} {created['status']}")
+        return
+    if not run_id:
+        _fail(f"the job has not started yet ({created['status']}); follow it later")
+    sys.exit(follow_run(client, run_id))
+
+
+def follow_run(client: ApiClient, run_id: str) -> int:
+    """Print a run's output as it is written; returns the run's exit code."""
+    exit_code = 1
+    for event in client.events(f"/api/v1/runs/{run_id}/stream"):
+        if event.event == "log" and isinstance(event.data, dict):
+            stream = sys.stderr if event.data.get("stream") == "stderr" else sys.stdout
+            stream.write(str(event.data.get("line", "")) + "\n")
+            stream.flush()
+        elif event.event == "done" and isinstance(event.data, dict):
+            exit_code = int(event.data.get("exit_code", 1))
+            if exit_code < 0 or exit_code > 255:
+                exit_code = 1
+            break
+    return exit_code
+
+
+# -- bus ---------------------------------------------------------------------------------
+
+
+@click.group()
+def bus() -> None:
+    """Post to and read a project's or task's message bus through the server."""
+
+
+def _bus_path(project: str, task_id: str | None) -> str:
+    base = f"/api/projects/{project}"
+    return f"{base}/tasks/{task_id}/messages" if task_id else f"{base}/messages"
+
+
+def _print_message(msg: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(msg, ensure_ascii=False))
+        return
+    scope = msg["project_id"] + (f"/{msg['task_id']}" if msg.get("task_id") else "")
+    run = f" run={msg['run_id']}" if msg.get("run_id") else ""
+    click.echo(f"{msg['ts']} {msg['type']} [{scope}]{run} {msg['msg_id']}")
+    for line in msg.get("body", "").split("\n") if msg.get("body") else ():
+        click.echo(f"  {line}")
+
+
+@bus.command("post")
+@client_options
+@click.option("--project", required=True, help="Project id.")
+@click.option("--task", "task_id", help="Task id (task bus); default: project bus.")
+@click.option("--run", "run_id", help="Run id the message is about.")
+@click.option("--type", "msg_type", default="USER", show_default=True)
+@click.option("--body", help="Message body (read from stdin when omitted).")
+def bus_post(
+    server: str,
+    api_key: str | None,
+    project: str,
+    task_id: str | None,
+    run_id: str | None,
+    msg_type: str,
+    body: str | None,
+) -> None:
+    """Append a message; prints its msg_id."""
+    if body is None:
+        if sys.stdin.isatty():
+            raise click.UsageError("give --body or pipe the body on stdin")
+        body = sys.stdin.read()
+    payload: dict[str, Any] = {"type": msg_type, "body": body}
+    if run_id:
+        payload["run_id"] = run_id
+    data = ApiClient(server, api_key).request("POST", _bus_path(project, task_id), json=payload)
+    click.echo(data["msg_id"])
+
+
+@bus.command("read")
+@client_options
+@click.option("--project", required=True, help="Project id.")
+@click.option("--task", "task_id", help="Task id (task bus); default: project bus.")
+@click.option("--tail", type=click.IntRange(min=1), help="Only the last N messages.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new messages.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def bus_read(
+    server: str,
+    api_key: str | None,
+    project: str,
+    task_id: str | None,
+    tail: int | None,
+    follow: bool,
+    as_json: bool,
+) -> None:
+    """Print messages; with --follow, keep printing new ones as they are posted."""
+    client = ApiClient(server, api_key)
+    params = {"tail": tail} if tail else {}
+    path = _bus_path(project, task_id)
+    try:
+        if follow:
+            for event in client.events(path + "/stream", params):
+                if event.event == "message" and isinstance(event.data, dict):
+                    _print_message(event.data, as_json)
+            return
+        for msg in client.request("GET", path, params=params)["messages"]:
+            _print_message(msg, as_json)
+    except KeyboardInterrupt:
+        pass
+
+
+# -- projects ----------------------------------------------------------------------------
+
+
+@click.group()
+def project() -> None:
+    """Projects on the server."""
+
+
+@project.command("list")
+@client_options
+@click.option("--json", "as_json", is_flag=True)
+def project_list(server: str, api_key: str | None, as_json: bool) -> None:
+    """List projects with task and run counts."""
+    data = ApiClient(server, api_key).request("GET", "/api/projects")
+    if as_json:
+        _json_out(data)
+        return
+    rows = [
+        [
+            p["project_id"],
+            str(p["task_count"]),
+            str(p["run_count"]),
+            str(p["running_runs"]),
+            p["last_activity"] or "-",
+        ]
+        for p in data["projects"]
+    ]
+    _table(rows, ["PROJECT", "TASKS", "RUNS", "RUNNING", "LAST ACTIVITY"])
+
+
+@project.command("stats")
+@client_options
+@click.argument("project_id")
+@click.option("--json", "as_json", is_flag=True)
+def project_stats(server: str, api_key: str | None, project_id: str, as_json: bool) -> None:
+    """Task and run counts by status for one project."""
+    data = ApiClient(server, api_key).request("GET", f"/api/projects/{project_id}/stats")
+    if as_json:
+        _json_out(data)
+        return
+    click.echo(
+        f"project {data['project_id']}: {data['task_count']} tasks, {data['run_count']} runs"
+    )
+    for kind in ("tasks_by_status", "runs_by_status"):
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(data[kind].items())) or "none"
+        click.echo(f"  {kind.replace('_', ' ')}: {counts}")
+    click.echo(f"  message bus: {data['bus_bytes']} bytes")

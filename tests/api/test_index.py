@@ -1,0 +1,164 @@
+"""The in-memory index follows the disk: other processes' changes show up within ~1 s."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conductor_loop.api.index import Index, _parse_run_info
+from conductor_loop.storage.layout import RunsRoot
+from conductor_loop.storage.runinfo import RunInfo, read_run_info, write_run_info
+from conductor_loop.storage.yamlish import parse_block
+from tests.api.helpers import ServerFactory, seed_run, wait_until
+
+_WRITER = """
+import sys
+sys.path.insert(0, {tests!r})
+from conductor_loop.storage.layout import RunsRoot
+from tests.api.helpers import seed_run
+root = RunsRoot.at(sys.argv[1])
+owner = int(sys.argv[5])  # a live process, so that liveness keeps a running run running
+run_dir = seed_run(root, sys.argv[2], sys.argv[3], status=sys.argv[4], pid=owner, runner_pid=owner)
+print(run_dir.name)
+"""
+
+
+def _write_run_in_other_process(root: RunsRoot, project: str, task: str, status: str) -> str:
+    code = _WRITER.format(tests=str(Path(__file__).resolve().parents[2]))
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(root.path), project, task, status, str(os.getpid())],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def _run_ids(client: object, **params: str) -> set[str]:
+    response = client.get("/api/v1/runs", params=params)  # type: ignore[attr-defined]
+    return {r["run_id"] for r in response.json()["runs"]}
+
+
+def test_changes_by_another_process_appear_within_a_second(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    root = RunsRoot.at(tmp_path / "runs")
+    existing = seed_run(root, "old", "t", status="completed").name
+    server = server_factory(root=root)
+    client = server.client()
+    assert _run_ids(client) == {existing}
+
+    started = time.monotonic()
+    run_id = _write_run_in_other_process(root, "newproj", "task-a", "running")
+    wait_until(lambda: run_id in _run_ids(client), 1.0, "new run in the list")
+    assert time.monotonic() - started < 1.5
+    assert client.get(f"/api/v1/runs/{run_id}").json()["status"] == "running"
+    projects = {p["project_id"] for p in client.get("/api/projects").json()["projects"]}
+    assert projects == {"old", "newproj"}
+
+    run_dir = root.run_dir("newproj", "task-a", run_id)
+    info = read_run_info(run_dir)
+    info.status, info.exit_code = "failed", 1
+    write_run_info(run_dir, info, fsync=False)
+    wait_until(
+        lambda: run_id in _run_ids(client, status="failed"), 1.0, "status change in the list"
+    )
+    # A run created and finished before the server looked is indexed as finished.
+    quick = _write_run_in_other_process(root, "newproj", "task-b", "completed")
+    wait_until(lambda: quick in _run_ids(client, status="completed"), 1.0, "finished new run")
+
+    (root.task_dir("newproj", "task-a") / "DONE").touch()
+    wait_until(
+        lambda: client.get("/api/projects/newproj/tasks/task-a").json()["done"], 1.0, "DONE seen"
+    )
+
+    shutil.rmtree(run_dir)
+    wait_until(lambda: run_id not in _run_ids(client), 1.0, "deleted run gone from the list")
+    assert client.get(f"/api/v1/runs/{run_id}").status_code == 404
+
+    shutil.rmtree(root.project_dir("old"))
+    wait_until(
+        lambda: client.get("/api/projects/old").status_code == 404, 1.0, "deleted project gone"
+    )
+
+
+def test_rescan_repairs_what_notification_missed(runs_root: RunsRoot) -> None:
+    kept = seed_run(runs_root, "p", "t").name
+    gone = seed_run(runs_root, "p", "t").name
+    index = Index(runs_root)
+    index.build()
+    assert {e.info.run_id for e in index.runs()} == {kept, gone}
+    shutil.rmtree(runs_root.run_dir("p", "t", gone))
+    added = seed_run(runs_root, "q", "u", status="running").name
+    changed_dir = runs_root.run_dir("p", "t", kept)
+    info = read_run_info(changed_dir)
+    info.status = "failed"
+    write_run_info(changed_dir, info, fsync=False)
+    keys = index.rescan()
+    assert {e.info.run_id for e in index.runs()} == {kept, added}
+    assert index.run(kept) is not None and index.run(kept).info.status == "failed"  # type: ignore[union-attr]
+    assert f"run:{added}" in keys and f"run:{gone}" in keys
+    assert index.rescan() == set()  # nothing changed: nothing reported
+
+
+def test_list_filters_and_pagination(server_factory: ServerFactory, tmp_path: Path) -> None:
+    root = RunsRoot.at(tmp_path / "runs")
+    ids = [seed_run(root, "p", f"t{i % 2}", status="completed").name for i in range(6)]
+    failed = seed_run(root, "p", "t0", status="failed").name
+    server = server_factory(root=root)
+    client = server.client()
+    page = client.get("/api/v1/runs", params={"limit": 3, "offset": 1}).json()
+    assert page["total"] == 7 and page["limit"] == 3 and page["offset"] == 1
+    newest_first = [failed, *reversed(ids)]
+    assert [r["run_id"] for r in page["runs"]] == newest_first[1:4]
+    by_task = client.get("/api/v1/runs", params={"project_id": "p", "task_id": "t1"}).json()
+    assert {r["run_id"] for r in by_task["runs"]} == set(ids[1::2])
+    only_failed = client.get("/api/v1/runs", params={"status": "failed"}).json()
+    assert [r["run_id"] for r in only_failed["runs"]] == [failed]
+    task_runs = client.get("/api/projects/p/tasks/t0/runs").json()
+    assert task_runs["total"] == 4
+
+
+def test_running_run_whose_owner_is_gone_reads_as_failed(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    root = RunsRoot.at(tmp_path / "runs")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = seed_run(root, "p", "t", status="running", pid=dead.pid, runner_pid=dead.pid)
+    swept = seed_run(root, "p", "t2", status="running", pid=dead.pid, runner_pid=dead.pid)
+    server = server_factory(root=root)
+    client = server.client()
+    detail = client.get(f"/api/v1/runs/{orphan.name}").json()
+    assert detail["status"] == "failed"
+    assert detail["error_summary"]
+    assert read_run_info(orphan).status == "failed"  # persisted, not only shown
+    # The periodic sweep reconciles runs nobody asked about.
+    wait_until(lambda: swept.name in _run_ids(client, status="failed"), 5.0, "sweep to reconcile")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.text(max_size=40), min_size=3, max_size=3),
+    number=st.integers(min_value=-(2**31), max_value=2**31),
+)
+def test_fast_run_info_parse_agrees_with_the_general_reader(values: list[str], number: int) -> None:
+    info = RunInfo(
+        run_id="20260101-0000000000-1-1",
+        project_id="p",
+        task_id="t",
+        error_summary=values[0],
+        commandline=values[1],
+        cwd=values[2],
+        pid=number,
+    )
+    text = info.to_yaml()
+    assert _parse_run_info(text) == parse_block(text)
+    assert RunInfo.from_mapping(_parse_run_info(text)) == info

@@ -1,0 +1,65 @@
+"""Property-based tests of the live server against its own OpenAPI document (schemathesis).
+
+Every operation gets generated requests (valid and invalid); the server must never
+answer 5xx, and every response must match the documented status codes, content types
+and schemas. Event streams never end by themselves, so they are exercised elsewhere
+(test_sse.py) and excluded here. The run is bounded: 30 examples per operation.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conductor_loop.storage.layout import RunsRoot
+from tests.api.helpers import seed_run, start_server, write_config
+
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+    ]
+)
+
+
+def test_no_server_errors_and_responses_match_the_schema(tmp_path: Path) -> None:
+    root = RunsRoot.at(tmp_path / "runs")
+    for task in ("task-a", "task-b"):
+        for _ in range(2):
+            seed_run(root, "proj", task, stdout="out\n")
+    # No agents configured: task creation is answered (400) without starting processes.
+    config = write_config(tmp_path / "config.yaml", "api:\n  max_body_bytes: 65536\n")
+    server = start_server(root, config, tmp_path / "server.log")
+    try:
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "schemathesis"),
+                "run",
+                f"{server.url}/openapi.json",
+                "--checks",
+                CHECKS,
+                "--max-examples",
+                "30",
+                "--exclude-path-regex",
+                "/stream",
+                "--phases",
+                "examples,coverage,fuzzing",
+                "--generation-deterministic",
+                "--workers",
+                "2",
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+            cwd=tmp_path,  # its report files go there, not into the work tree
+        )
+    finally:
+        server.stop()
+    report = result.stdout[-6000:] + result.stderr[-2000:]
+    assert result.returncode == 0, report
+    assert "Tested: " in result.stdout, report

@@ -1,0 +1,227 @@
+"""Tasks through the API with the real ``run-agent task`` and a fake agent CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conductor_loop.storage.layout import RunsRoot
+from conductor_loop.storage.runinfo import read_run_info
+from fakes import install_fake_agents
+from tests.api.helpers import ServerFactory, ServerProcess, wait_until
+from tests.api.test_sse import StreamReader
+
+TWO_ITERATIONS = "FAKE: print-lines 3 0.05\nFAKE@2: write-done\n"
+
+
+def agent_config(bin_dir: Path, **defaults: object) -> str:
+    install_fake_agents(bin_dir)
+    settings = {
+        "agent": "claude",
+        "restart_delay": "50ms",
+        "child_poll_interval": "100ms",
+        "stop_grace_period": "2s",
+        "heartbeat_interval": "1s",
+        **defaults,
+    }
+    lines = ["agents:", "  claude:", "    type: claude", f"    command: {bin_dir / 'claude'}"]
+    lines.append("defaults:")
+    lines += [f"  {k}: {v}" for k, v in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def task_server(server_factory: ServerFactory, tmp_path: Path) -> ServerProcess:
+    return server_factory(agent_config(tmp_path / "bin"), root=RunsRoot.at(tmp_path / "runs"))
+
+
+def task_view(client: httpx.Client, project: str, task: str) -> dict[str, Any]:
+    response = client.get(f"/api/projects/{project}/tasks/{task}")
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def wait_status(
+    client: httpx.Client, project: str, task: str, status: str, timeout: float = 30
+) -> dict[str, Any]:
+    result: dict[str, Any] = wait_until(
+        lambda: (view := task_view(client, project, task))["status"] == status and view,
+        timeout,
+        f"task {task} to be {status}",
+        interval=0.05,
+    )
+    return result
+
+
+def submit(client: httpx.Client, **body: Any) -> httpx.Response:
+    body.setdefault("project_id", "proj")
+    return client.post("/api/v1/tasks", json=body)
+
+
+def test_submitted_task_runs_two_iterations_and_streams_output(task_server: ServerProcess) -> None:
+    client = task_server.client()
+    created = submit(client, task_id="two", prompt=TWO_ITERATIONS)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["status"] == "running"
+    assert body["run_id"]
+    assert (task_server.root.run_dir("proj", "two", body["run_id"]) / "run-info.yaml").exists()
+
+    stream = StreamReader(client, f"/api/v1/runs/{body['run_id']}/stream")
+    lines = []
+    while True:
+        event = stream.next(timeout=20)
+        if event["event"] == "log":
+            lines.append(event["data"]["line"])
+        if event["event"] == "done":
+            break
+    stream.close()
+    assert any("line 3 of 3" in line for line in lines), lines
+    assert event["data"]["status"] == "completed"
+
+    view = wait_status(client, "proj", "two", "completed")
+    assert view["done"] is True
+    assert [r["status"] for r in view["runs"]] == ["completed", "completed"]
+    assert view["runs"][1]["previous_run_id"] == view["runs"][0]["run_id"]
+    listed = {t["task_id"]: t for t in client.get("/api/v1/tasks").json()["tasks"]}
+    assert listed["two"]["status"] == "completed"
+    assert listed["two"]["run_count"] == 2
+    again = submit(client, task_id="two", prompt="x")
+    assert again.status_code == 409
+
+
+def test_task_survives_server_kill_and_new_server_reports_it(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    config = agent_config(tmp_path / "bin")
+    root = RunsRoot.at(tmp_path / "runs")
+    first = server_factory(config, root=root, name="first")
+    prompt = "FAKE: print-lines 30 0.1\nFAKE@2: write-done\n"
+    created = submit(first.client(), task_id="long", prompt=prompt).json()
+    run_dir = root.run_dir("proj", "long", created["run_id"])
+    first.kill()  # SIGKILL: no shutdown code runs
+
+    runner_pid = read_run_info(run_dir).runner_pid
+    os.kill(runner_pid, 0)  # the loop is still alive
+    second = server_factory(root=root, name="second")
+    client = second.client()
+    view = task_view(client, "proj", "long")
+    assert view["status"] == "running"
+    status = client.get("/api/v1/status").json()
+    assert any(t["task_id"] == "long" for t in status["running_tasks"])
+    view = wait_status(client, "proj", "long", "completed", timeout=30)
+    assert len(view["runs"]) == 2
+
+
+def test_concurrency_limit_queues_fifo_and_the_queue_survives_restart(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    config = agent_config(tmp_path / "bin", max_concurrent_root_tasks=1)
+    root = RunsRoot.at(tmp_path / "runs")
+    gate = tmp_path / "gate"
+    server = server_factory(config, root=root, name="first")
+    client = server.client()
+    first = submit(client, task_id="a", prompt=f"FAKE: wait-file {gate} 60\nFAKE: write-done\n")
+    assert first.json()["status"] == "running"
+    second = submit(client, task_id="b", prompt="FAKE: write-done\n").json()
+    third = submit(client, task_id="c", prompt="FAKE: write-done\n").json()
+    assert (second["status"], second["queue_position"], second["run_id"]) == ("queued", 1, None)
+    assert (third["status"], third["queue_position"]) == ("queued", 2)
+    server.stop()
+
+    restarted = server_factory(config, root=root, name="second")
+    client = restarted.client()
+    queued = client.get("/api/v1/tasks", params={"status": "queued"}).json()["tasks"]
+    assert [(t["task_id"], t["queue_position"]) for t in queued] == [("b", 1), ("c", 2)]
+    gate.touch()
+    wait_status(client, "proj", "a", "completed")
+    wait_status(client, "proj", "b", "completed")
+    wait_status(client, "proj", "c", "completed")
+    b_start = task_view(client, "proj", "b")["runs"][0]["start_time"]
+    c_start = task_view(client, "proj", "c")["runs"][0]["start_time"]
+    assert b_start < c_start
+
+
+def test_depends_on_waits_for_done_and_rejects_cycles(task_server: ServerProcess) -> None:
+    client = task_server.client()
+    later = submit(client, task_id="later", prompt="FAKE: write-done\n", depends_on=["first"])
+    assert later.status_code == 201
+    assert later.json()["status"] == "queued"
+    view = task_view(client, "proj", "later")
+    assert view["waiting_for"] == ["first"]
+    cycle = submit(client, task_id="first", prompt="x", depends_on=["later"])
+    assert cycle.status_code == 400
+    assert cycle.json()["error"]["code"] == "dependency_cycle"
+    itself = submit(client, task_id="self", prompt="x", depends_on=["self"])
+    assert itself.status_code == 400
+    ok = submit(client, task_id="first", prompt="FAKE: write-done\n")
+    assert ok.status_code == 201
+    wait_status(client, "proj", "first", "completed")
+    view = wait_status(client, "proj", "later", "completed")
+    assert view["waiting_for"] == []
+
+
+def test_stop_resume_and_delete_through_the_api(task_server: ServerProcess, tmp_path: Path) -> None:
+    client = task_server.client()
+    gate = tmp_path / "never"
+    prompt = f"FAKE@1: wait-file {gate} 60\nFAKE@2: write-done\n"
+    created = submit(client, task_id="ctl", prompt=prompt).json()
+    busy = client.delete("/api/projects/proj/tasks/ctl")
+    assert busy.status_code == 409
+    stopped = client.delete("/api/v1/tasks/ctl", params={"project_id": "proj"})
+    assert stopped.status_code == 202
+    view = wait_status(client, "proj", "ctl", "stopped", timeout=20)
+    assert view["runs"][0]["run_id"] == created["run_id"]
+    assert view["runs"][0]["status"] == "stopped"
+
+    resumed = client.post("/api/projects/proj/tasks/ctl/resume")
+    assert resumed.status_code == 202, resumed.text
+    assert resumed.json()["run_id"] not in (None, created["run_id"])
+    wait_status(client, "proj", "ctl", "completed")
+
+    deleted = client.delete("/api/projects/proj/tasks/ctl")
+    assert deleted.status_code == 200
+    assert deleted.json()["status"] == "deleted"
+    assert not task_server.root.task_dir("proj", "ctl").exists()
+    wait_until(
+        lambda: client.get("/api/projects/proj/tasks/ctl").status_code == 404, 2, "task gone"
+    )
+
+
+def test_run_stop_through_the_api(task_server: ServerProcess, tmp_path: Path) -> None:
+    client = task_server.client()
+    created = submit(
+        client, task_id="one-run", prompt=f"FAKE: wait-file {tmp_path / 'never'} 60\n"
+    ).json()
+    run_id = created["run_id"]
+    accepted = client.post(f"/api/projects/proj/tasks/one-run/runs/{run_id}/stop")
+    assert accepted.status_code == 202
+    wait_until(
+        lambda: client.get(f"/api/v1/runs/{run_id}").json()["status"] == "stopped",
+        20,
+        "run to stop",
+    )
+    assert client.post(f"/api/v1/runs/{run_id}/stop").status_code == 409
+    stdout = client.get(
+        f"/api/projects/proj/tasks/one-run/runs/{run_id}/file", params={"name": "prompt"}
+    ).json()
+    assert "wait-file" in stdout["content"]
+
+
+def test_sigterm_stops_the_server_quickly_with_streams_open(task_server: ServerProcess) -> None:
+    client = task_server.client()
+    task_server.root.ensure_task_dir("proj", "t")
+    reader = StreamReader(client, "/api/v1/messages/stream?project_id=proj")
+    started = time.monotonic()
+    task_server.proc.send_signal(signal.SIGTERM)
+    assert task_server.proc.wait(5) == 0
+    assert time.monotonic() - started < 5
+    reader.close()
+    assert "conductor stopped" in task_server.log_text()

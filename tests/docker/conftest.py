@@ -1,0 +1,199 @@
+"""Fixtures for the container tests: the image (built once), and one Compose stack per test.
+
+These tests are opt-in: a plain ``pytest`` deselects them, and they run when asked for
+with ``-m docker``, by naming ``tests/docker`` on the command line, or with
+``CONDUCTOR_DOCKER_TESTS=1`` (``make docker-test`` does the first). Once asked for, a
+missing engine or Compose is a loud failure, never a skip: run
+``scripts/docker-setup.sh`` first (it also builds the stand-in base images that
+``scripts/docker-env.sh`` names, on machines with no registry).
+
+Images: ``conductor_image`` builds the repository's Dockerfile (or takes the tag in
+``CONDUCTOR_TEST_IMAGE``, built beforehand, as CI does); ``agent_image`` adds a layer
+with ``tests/fakes/fake_agent.py`` installed as ``claude``, so tasks really run in the
+container. Every test that starts containers gets its own Compose project name, host
+port, data dir, config and token file, all removed afterwards, pass or fail.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.docker.helpers import (
+    ARTIFACTS,
+    REPO,
+    SERVER_UID,
+    SESSION_ENV,
+    SESSION_FIGURES,
+    DockerError,
+    Stack,
+    docker,
+    find_compose,
+    free_port,
+    new_project_name,
+    record_figure,
+    remove_tree,
+    stack_config_text,
+)
+
+HERE = Path(__file__).resolve().parent
+FAKE_AGENT = REPO / "tests" / "fakes" / "fake_agent.py"
+IMAGE_TAG = "conductor-loop:pytest"
+AGENT_IMAGE_TAG = "conductor-loop:pytest-agent"
+
+
+def _asked_for(config: pytest.Config) -> bool:
+    if re.search(r"\bdocker\b", config.getoption("markexpr", "") or ""):
+        return True
+    if SESSION_ENV.get("CONDUCTOR_DOCKER_TESTS", "") not in ("", "0"):
+        return True
+    for arg in config.args:
+        path = Path(arg.split("::", 1)[0]).resolve()
+        if path == HERE or HERE in path.parents:
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _asked_for(config):
+        return
+    ours = [item for item in items if HERE in Path(str(item.path)).parents]
+    if ours:
+        config.hook.pytest_deselected(items=ours)
+        items[:] = [item for item in items if item not in ours]
+
+
+@pytest.fixture(scope="session")
+def compose_cmd() -> list[str]:
+    """The Compose CLI, after checking that the engine answers: fails loudly, never skips."""
+    info = docker("info", "-f", "{{.ServerVersion}}", check=False, timeout=30)
+    if info.returncode != 0:
+        pytest.fail(
+            "no Docker engine answers `docker info` "
+            f"({(info.stderr or info.stdout).strip()[:300]}); run scripts/docker-setup.sh",
+            pytrace=False,
+        )
+    cmd = find_compose()
+    if cmd is None:
+        pytest.fail(
+            "neither `docker compose` nor `docker-compose` works; run scripts/docker-setup.sh",
+            pytrace=False,
+        )
+    record_figure("engine_version", info.stdout.strip())
+    record_figure("compose", " ".join(cmd))
+    return cmd
+
+
+def _build_args() -> list[str]:
+    args = []
+    for env_name, arg in (
+        ("CONDUCTOR_PYTHON_IMAGE", "PYTHON_IMAGE"),
+        ("CONDUCTOR_NODE_IMAGE", "NODE_IMAGE"),
+    ):
+        value = SESSION_ENV.get(env_name, "")
+        if value:
+            args += ["--build-arg", f"{arg}={value}"]
+    return args
+
+
+@pytest.fixture(scope="session")
+def conductor_image(compose_cmd: list[str]) -> str:
+    """The image from the repository's Dockerfile, built once per session."""
+    prebuilt = SESSION_ENV.get("CONDUCTOR_TEST_IMAGE", "")
+    if prebuilt:
+        docker("image", "inspect", prebuilt)
+        return prebuilt
+    started = time.monotonic()
+    done = docker(
+        "build", "--force-rm", "-t", IMAGE_TAG, *_build_args(), str(REPO), check=False, timeout=1200
+    )
+    elapsed = time.monotonic() - started
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "build.log").write_text(done.stdout + done.stderr, encoding="utf-8")
+    if done.returncode != 0:
+        pytest.fail(
+            f"docker build failed (exit {done.returncode}); end of its output:\n"
+            f"{(done.stdout + done.stderr)[-6000:]}",
+            pytrace=False,
+        )
+    record_figure("image_build_seconds", elapsed)
+    return IMAGE_TAG
+
+
+@pytest.fixture(scope="session")
+def agent_image(conductor_image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """conductor_image plus the stand-in agent as ``claude`` (prints claude stream-json)."""
+    assert FAKE_AGENT.is_file(), f"{FAKE_AGENT} is missing"
+    context = tmp_path_factory.mktemp("agent-image")
+    shutil.copy(FAKE_AGENT, context / "claude")
+    (context / "Dockerfile").write_text(
+        "ARG BASE\n"
+        "FROM ${BASE}\n"
+        "USER 0\n"
+        "COPY claude /usr/local/bin/claude\n"
+        "RUN chmod 755 /usr/local/bin/claude && claude --version\n"
+        "USER 10001:10001\n",
+        encoding="utf-8",
+    )
+    docker(
+        "build", "-t", AGENT_IMAGE_TAG, "--build-arg", f"BASE={conductor_image}", str(context),
+        timeout=300,
+    )  # fmt: skip
+    return AGENT_IMAGE_TAG
+
+
+@pytest.fixture
+def stack(compose_cmd: list[str], agent_image: str) -> Iterator[Stack]:
+    """A Compose project of its own (not started): name, port, data dir, config, token."""
+    workdir = Path(tempfile.mkdtemp(prefix="conductor-docker-"))
+    os.chmod(workdir, 0o755)
+    the_stack = Stack(
+        compose_cmd=compose_cmd,
+        image=agent_image,
+        project=new_project_name(),
+        port=free_port(),
+        workdir=workdir,
+        token=f"sk-test-{uuid.uuid4().hex}",
+    )
+    the_stack.data_dir.mkdir()
+    if os.geteuid() == 0:
+        os.chown(the_stack.data_dir, SERVER_UID, SERVER_UID)
+    else:  # the container's uid must be able to write the bind mount
+        os.chmod(the_stack.data_dir, 0o777)
+    the_stack.config_path.write_text(stack_config_text(REPO / "config.docker.yaml"), "utf-8")
+    the_stack.secrets_dir.mkdir()
+    token_file = the_stack.secrets_dir / "claude.token"
+    token_file.write_text(the_stack.token + "\n", encoding="utf-8")
+    token_file.chmod(0o644)
+    try:
+        yield the_stack
+    finally:
+        the_stack.close()
+        # Shown with the test's report when it failed.
+        logs = "\n".join(
+            line for line in the_stack.logs().splitlines() if '"GET /api/v1/health"' not in line
+        )
+        print(f"--- logs of compose project {the_stack.project} (health checks left out):")
+        print(logs[-12000:])
+        the_stack.compose("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
+        for cleanup in reversed(the_stack.cleanups):
+            try:
+                cleanup()
+            except DockerError as exc:
+                print(f"cleanup failed: {exc}")
+        remove_tree(workdir, agent_image)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SESSION_FIGURES:
+        terminalreporter.section("container figures")
+        for name, value in sorted(SESSION_FIGURES.items()):
+            terminalreporter.write_line(f"{name}: {value}")
