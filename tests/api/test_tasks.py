@@ -225,3 +225,23 @@ def test_sigterm_stops_the_server_quickly_with_streams_open(task_server: ServerP
     assert time.monotonic() - started < 5
     reader.close()
     assert "conductor stopped" in task_server.log_text()
+
+
+def test_a_loop_that_died_with_the_server_is_adopted_at_start_up(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    config = agent_config(tmp_path / "bin")
+    root = RunsRoot.at(tmp_path / "runs")
+    first = server_factory(config, root=root, name="first")
+    prompt = "FAKE@1: sleep 60\nFAKE@2+: write-done\n"
+    created = submit(first.client(), task_id="cut", prompt=prompt).json()
+    run_dir = root.run_dir("proj", "cut", created["run_id"])
+    wait_until(lambda: read_run_info(run_dir).pid > 0, 20, "the agent to start")
+    wait_until((root.task_dir("proj", "cut") / ".fake-agent-count").exists, 20, "agent counted")
+    first.kill()
+    os.kill(read_run_info(run_dir).runner_pid, signal.SIGKILL)  # the container went away
+    second = server_factory(config, root=root, name="second")
+    view = wait_status(second.client(), "proj", "cut", "completed", timeout=60)
+    statuses = [r["status"] for r in view["runs"]]
+    assert statuses == ["failed", "completed"], view["runs"]
+    assert "adoption" in second.log_text()

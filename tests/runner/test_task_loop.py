@@ -227,3 +227,16 @@ def test_one_loop_per_task(rig: RunnerEnv) -> None:
     assert second.returncode != 0 and "already" in second.stderr
     rig.run("stop", "--project", "p", "--task", "t", "--force")
     proc.communicate(timeout=30)
+
+
+def test_an_agent_that_cannot_start_ends_the_loop_at_once(rig: RunnerEnv) -> None:
+    rig.config_path.write_text(
+        rig.config_path.read_text().replace(str(rig.bin_dir / "claude"), "/nonexistent/claude")
+    )
+    done = rig.run("task", "--project", "p", "--task", "t", "--prompt", "x")
+    assert done.returncode == 1
+    (run,) = rig.runs("p", "t")
+    assert run.status == "failed" and run.exit_code == 127
+    assert "/nonexistent/claude" in run.error_summary
+    errors = [m.body for m in read_all(rig.root.task_bus("p", "t")) if m.type == "ERROR"]
+    assert errors and "giving up" in errors[0]

@@ -41,6 +41,7 @@ class LaunchSpec:
     restart_delay: float | None = None
     timeout: float | None = None
     resume: bool = False
+    adopt: bool = False  # take over a loop whose runner died (its saved settings apply)
     conductor_url: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -51,6 +52,8 @@ class LaunchSpec:
         argv += ["--project", self.project_id, "--task", self.task_id, "--root", str(self.root)]
         if self.config_path:
             argv += ["--config", self.config_path]
+        if self.adopt:
+            return [*argv, "--adopt"]
         if self.agent:
             argv += ["--agent", self.agent]
         if self.resume:

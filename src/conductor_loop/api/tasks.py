@@ -292,7 +292,13 @@ class TaskService:
         }
 
     def _launch(
-        self, project_id: str, task_id: str, settings: dict[str, Any], *, resume: bool
+        self,
+        project_id: str,
+        task_id: str,
+        settings: dict[str, Any],
+        *,
+        resume: bool,
+        adopt: bool = False,
     ) -> subprocess.Popen[bytes]:
         task_dir = self.root.task_dir(project_id, task_id)
         spec = LaunchSpec(
@@ -308,6 +314,7 @@ class TaskService:
             restart_delay=settings.get("restart_delay"),
             timeout=settings.get("timeout"),
             resume=resume,
+            adopt=adopt,
             conductor_url=self.conductor_url,
         )
         try:
@@ -321,7 +328,7 @@ class TaskService:
         self.metrics.tasks_launched.inc()
         log.info(
             "started %s for task %s/%s (pid %d)",
-            "resume" if resume else "loop",
+            "adoption" if adopt else "resume" if resume else "loop",
             project_id,
             task_id,
             proc.pid,
@@ -472,11 +479,33 @@ class TaskService:
         for key, proc in list(self._procs.items()):
             if proc.poll() is not None:
                 self._procs.pop(key, None)
+        self.adopt_orphaned_loops()
         flags = {(t.project_id, t.task_id): self._loop_alive(t) for t in self.index.tasks()}
         self.index.set_loop_active(flags)
         for entry in self.index.running_runs():
             self.reconcile(entry)
         self.schedule()
+
+    def adopt_orphaned_loops(self) -> int:
+        """Resume loops whose runner died (server or container restart, replica lost).
+
+        Several servers may try at once: the adopting ``run-agent task --adopt`` must take
+        the task's lock, so exactly one loop runs and the others exit quietly.
+        """
+        from conductor_loop.runner.task_loop import loop_died
+
+        adopted = 0
+        for task in self.index.tasks():
+            key = (task.project_id, task.task_id)
+            if key in self._procs or not loop_died(task.task_dir):
+                continue
+            try:
+                self._launch(task.project_id, task.task_id, {}, resume=False, adopt=True)
+            except LaunchError as exc:
+                log.error("could not adopt task %s/%s: %s", *key, exc)
+                continue
+            adopted += 1
+        return adopted
 
     def reconcile(self, entry: RunEntry) -> RunEntry:
         """The run with ``running`` turned into ``failed`` when its owner is gone."""

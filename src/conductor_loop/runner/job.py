@@ -74,6 +74,7 @@ class JobResult:
     status: str
     exit_code: int
     error_summary: str = ""
+    agent_started: bool = True  # False: the agent could not even be started
 
 
 @dataclass(slots=True)
@@ -315,7 +316,14 @@ class JobRunner:
                 f"run {run_id} {outcome.status} (exit {outcome.exit_code})",
                 {"status": outcome.status, "exit_code": str(outcome.exit_code)},
             )
-        return JobResult(run_id, run_dir, outcome.status, outcome.exit_code, info.error_summary)
+        return JobResult(
+            run_id,
+            run_dir,
+            outcome.status,
+            outcome.exit_code,
+            info.error_summary,
+            agent_started=outcome.agent_started,
+        )
 
     def _run_cli(
         self,
@@ -340,7 +348,7 @@ class JobRunner:
             message = f"cannot start agent {backend.name} ({argv[0]}): {exc.strerror or exc}"
             with open(ctx.stderr_path, "a", encoding="utf-8") as err:
                 err.write(message + "\n")
-            return _Outcome(STATUS_FAILED, 127, message, AgentResult())
+            return _Outcome(STATUS_FAILED, 127, message, AgentResult(), agent_started=False)
         info.pid = popen.pid
         info.pgid = popen.pid  # leader of its own session and group
         write_run_info(ctx.run_dir, info, fsync=False)
@@ -508,6 +516,7 @@ class _Outcome:
     exit_code: int
     error_summary: str
     result: AgentResult
+    agent_started: bool = True
 
 
 def _redact(text: str, token: str | None) -> str:

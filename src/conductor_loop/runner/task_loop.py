@@ -366,6 +366,11 @@ class TaskLoop:
             if result.status == STATUS_STOPPED:
                 self._post("INFO", f"task stopped: {result.error_summary}", run_id=result.run_id)
                 return TaskOutcome(STATUS_STOPPED, results, result.error_summary)
+            if not result.agent_started:
+                # Restarting cannot help when the agent cannot even be started.
+                message = f"giving up: {result.error_summary}"
+                self._post("ERROR", message, run_id=result.run_id)
+                return TaskOutcome("failed", results, message)
             if (self.task_dir / DONE_FILE).exists():
                 continue
             if self._sleep(restart_delay):
