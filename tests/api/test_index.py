@@ -9,13 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from conductor_loop.api.index import Index, _parse_run_info
+from conductor_loop.api.index import Index
 from conductor_loop.storage.layout import RunsRoot
-from conductor_loop.storage.runinfo import RunInfo, read_run_info, write_run_info
-from conductor_loop.storage.yamlish import parse_block
+from conductor_loop.storage.runinfo import read_run_info, write_run_info
 from tests.api.helpers import ServerFactory, seed_run, wait_until
 
 _WRITER = """
@@ -142,23 +138,3 @@ def test_running_run_whose_owner_is_gone_reads_as_failed(
     assert read_run_info(orphan).status == "failed"  # persisted, not only shown
     # The periodic sweep reconciles runs nobody asked about.
     wait_until(lambda: swept.name in _run_ids(client, status="failed"), 5.0, "sweep to reconcile")
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    values=st.lists(st.text(max_size=40), min_size=3, max_size=3),
-    number=st.integers(min_value=-(2**31), max_value=2**31),
-)
-def test_fast_run_info_parse_agrees_with_the_general_reader(values: list[str], number: int) -> None:
-    info = RunInfo(
-        run_id="20260101-0000000000-1-1",
-        project_id="p",
-        task_id="t",
-        error_summary=values[0],
-        commandline=values[1],
-        cwd=values[2],
-        pid=number,
-    )
-    text = info.to_yaml()
-    assert _parse_run_info(text) == parse_block(text)
-    assert RunInfo.from_mapping(_parse_run_info(text)) == info

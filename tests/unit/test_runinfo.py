@@ -15,10 +15,12 @@ from conductor_loop.storage.runinfo import (
     RUN_INFO_FILE,
     RunInfo,
     RunInfoError,
+    _parse_flat,
     iso_utc,
     read_run_info,
     write_run_info,
 )
+from conductor_loop.storage.yamlish import parse_block
 
 _INT_FIELDS = {"version", "pid", "pgid", "exit_code", "runner_pid"}
 _STR_FIELDS = [f.name for f in dataclasses.fields(RunInfo) if f.name not in _INT_FIELDS | {"extra"}]
@@ -157,3 +159,23 @@ def test_write_leaves_no_temp_files(tmp_path: Path) -> None:
 def test_iso_utc_format() -> None:
     assert iso_utc(1771879690.1239) == "2026-02-23T20:48:10.123Z"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", iso_utc())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.text(max_size=40), min_size=3, max_size=3),
+    number=st.integers(min_value=-(2**31), max_value=2**31),
+)
+def test_fast_run_info_parse_agrees_with_the_general_reader(values: list[str], number: int) -> None:
+    info = RunInfo(
+        run_id="20260101-0000000000-1-1",
+        project_id="p",
+        task_id="t",
+        error_summary=values[0],
+        commandline=values[1],
+        cwd=values[2],
+        pid=number,
+    )
+    text = info.to_yaml()
+    assert _parse_flat(text) == parse_block(text)
+    assert RunInfo.from_mapping(_parse_flat(text)) == info

@@ -37,8 +37,12 @@ from conductor_loop.storage.layout import (
     TASK_STATE_FILE,
     RunsRoot,
 )
-from conductor_loop.storage.runinfo import RUN_INFO_FILE, STATUS_RUNNING, RunInfo
-from conductor_loop.storage.yamlish import parse_block
+from conductor_loop.storage.runinfo import (
+    RUN_INFO_FILE,
+    STATUS_RUNNING,
+    RunInfo,
+    run_info_from_text,
+)
 
 QUEUED_FILE = "QUEUED"
 _TASK_META_FILES = frozenset({DONE_FILE, QUEUED_FILE, TASK_FILE, STOP_REQUEST_FILE})
@@ -168,34 +172,6 @@ def _scan_dirs(path: Path) -> list[str]:
 
 
 # One ``key: value`` line of a run-info.yaml as the runner writes it (flat, no nesting).
-_FLAT_LINE = re.compile(r"^([a-z_]+): ?(.*)$", re.MULTILINE)
-_NOT_PLAIN = frozenset("'&*!|>%@`{}[]#,~ \t")
-
-
-def _parse_run_info(text: str) -> dict[str, Any]:
-    """The flat mapping run-info.yaml holds, matched in one C-level pass.
-
-    Only values ``scalar`` writes as plain words or as quotes without escapes are taken
-    here; any other line (quoting with escapes, nesting, comments) hands the whole text
-    to ``parse_block``, so the result is always what the general reader would give.
-    """
-    pairs = _FLAT_LINE.findall(text)
-    if len(pairs) != text.count("\n") + (0 if text.endswith("\n") else 1):
-        return parse_block(text)
-    fields: dict[str, Any] = {}
-    for key, raw in pairs:
-        if raw:
-            first = raw[0]
-            if first == '"':
-                if len(raw) < 2 or raw[-1] != '"' or "\\" in raw or '"' in raw[1:-1]:
-                    return parse_block(text)
-                raw = raw[1:-1]
-            elif first in _NOT_PLAIN or " #" in raw or ": " in raw or raw[-1] in " :":
-                return parse_block(text)
-        fields[key] = raw
-    return fields
-
-
 def _load_run(run_dir: Path) -> tuple[RunInfo, Stamp] | None:
     """Read run-info.yaml and its stamp from one open file (start-up reads 10,000s)."""
     path = f"{run_dir}/{RUN_INFO_FILE}"
@@ -203,7 +179,7 @@ def _load_run(run_dir: Path) -> tuple[RunInfo, Stamp] | None:
         with open(path, "rb") as handle:
             st = os.fstat(handle.fileno())
             text = handle.read().decode("utf-8", errors="replace")
-        info = RunInfo.from_mapping(_parse_run_info(text))
+        info = run_info_from_text(text)
     except (FileNotFoundError, NotADirectoryError, PermissionError, ValueError):
         return None
     return info, _stamp(st)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,13 +119,46 @@ class RunInfoError(ValueError):
     """run-info.yaml exists but cannot be read as a run record."""
 
 
+_FLAT_LINE = re.compile(r"^([a-z_]+): ?(.*)$", re.MULTILINE)
+_NOT_PLAIN = frozenset("'&*!|>%@`{}[]#,~ \t")
+
+
+def _parse_flat(text: str) -> dict[str, Any]:
+    """The flat mapping run-info.yaml holds, matched in one C-level pass.
+
+    Only values ``scalar`` writes as plain words or as quotes without escapes are taken
+    here; any other line (quoting with escapes, nesting, comments) hands the whole text
+    to ``parse_block``, so the result is always what the general reader would give.
+    """
+    pairs = _FLAT_LINE.findall(text)
+    if len(pairs) != text.count("\n") + (0 if text.endswith("\n") else 1):
+        return parse_block(text)
+    fields: dict[str, Any] = {}
+    for key, raw in pairs:
+        if raw:
+            first = raw[0]
+            if first == '"':
+                if len(raw) < 2 or raw[-1] != '"' or "\\" in raw or '"' in raw[1:-1]:
+                    return parse_block(text)
+                raw = raw[1:-1]
+            elif first in _NOT_PLAIN or " #" in raw or ": " in raw or raw[-1] in " :":
+                return parse_block(text)
+        fields[key] = raw
+    return fields
+
+
+def run_info_from_text(text: str) -> RunInfo:
+    """A RunInfo from run-info.yaml text; ValueError if it is not a run record."""
+    return RunInfo.from_mapping(_parse_flat(text))
+
+
 def read_run_info(run_dir: Path) -> RunInfo:
     """Read ``run_dir/run-info.yaml``. Raises FileNotFoundError or RunInfoError."""
     path = run_dir / RUN_INFO_FILE
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8", errors="replace") as handle:
         text = handle.read()
     try:
-        return RunInfo.from_mapping(parse_block(text))
+        return run_info_from_text(text)
     except ValueError as exc:
         raise RunInfoError(f"{path}: {exc}") from None
 
