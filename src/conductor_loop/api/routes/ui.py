@@ -29,16 +29,33 @@ def default_dist_dir() -> Path:
     return Path(conductor_loop.web.__file__).parent / "dist"
 
 
+ASSETS_DIR = "assets"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
 class SinglePageApp(StaticFiles):
-    """Static files, with ``index.html`` for unknown paths (client-side routes)."""
+    """Static files, with ``index.html`` for unknown paths (client-side routes).
+
+    Vite names built assets by content hash, so they are cached for a year; ``index.html``
+    names the current ones, so browsers must revalidate it (``no-cache``) or they would
+    keep loading assets that a rebuild removed. A missing asset is a real 404, never
+    ``index.html`` served as JavaScript.
+    """
 
     async def get_response(self, path: str, scope: Scope) -> Response:
+        is_asset = path.startswith(ASSETS_DIR + "/")
         try:
-            return await super().get_response(path, scope)
+            response = await super().get_response(path, scope)
         except HTTPException as exc:
-            if exc.status_code != 404:
+            if exc.status_code != 404 or is_asset:
                 raise
-            return await super().get_response("index.html", scope)
+            response = await super().get_response("index.html", scope)
+            is_asset = False
+        if is_asset and response.status_code == 200:
+            response.headers["Cache-Control"] = IMMUTABLE
+        elif response.headers.get("content-type", "").startswith("text/html"):
+            response.headers["Cache-Control"] = "no-cache"
+        return response
 
 
 def mount_ui(app: FastAPI, dist_dir: Path | None = None) -> bool:
