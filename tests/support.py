@@ -54,6 +54,11 @@ HOSTILE_ID_PROBLEMS = {
 }
 
 
+def tree(path: Path) -> list[str]:
+    """Every path under ``path``, relative and sorted: to assert nothing was created."""
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
 def wait_until(
     check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.01
 ) -> T:

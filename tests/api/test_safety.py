@@ -163,6 +163,24 @@ def test_request_id_is_echoed_or_generated_on_every_response(seeded_server: Serv
     assert "trace-abc.123" in seeded_server.log_text()
 
 
+def test_instance_id_header_on_every_response(server_factory: ServerFactory) -> None:
+    """``X-Conductor-Instance`` names the replica that answered, errors and 404s included."""
+    from tests.api.helpers import server_env
+
+    server = server_factory(env=server_env(CONDUCTOR_INSTANCE_ID="replica-7\r\nX-Evil: 1"))
+    client = server.client()
+    responses = [
+        client.get("/api/v1/health"),
+        client.get("/api/v1/nope"),
+        client.get("/api/v1/runs/%2E%2E"),
+        client.get("/api/v1/runs"),
+        client.post("/api/v1/messages", content=b"{not json"),
+    ]
+    for response in responses:
+        assert response.headers["x-conductor-instance"] == "replica-7_X-Evil:_1", response
+        assert "x-evil" not in response.headers
+
+
 def test_body_size_limit_gives_413(seeded_server: ServerProcess) -> None:
     client = seeded_server.client()
     big = {"project_id": "alpha", "body": "x" * 8000}

@@ -8,9 +8,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from conductor_loop.bus import Message, read_all
+from tests.integration.workers import SCRIPT as WORKERS
 from tests.integration.workers import make_body
-
-WORKERS = Path(__file__).with_name("workers.py")
 
 
 def _start_writers(

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 from conductor_loop.bus import BusWriter, Message, read_all, read_from
+from tests.integration.workers import SCRIPT as WORKERS
 from tests.integration.workers import make_body
 from tests.support import wait_until
 
-WORKERS = Path(__file__).with_name("workers.py")
 KILLS = 20  # at least this many kills ...
 MIN_TEARS = 2  # ... and more (up to MAX_KILLS) until this many left a partial record
 MAX_KILLS = 80

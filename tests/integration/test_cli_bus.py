@@ -12,14 +12,10 @@ import pytest
 
 from conductor_loop.bus import read_all
 from conductor_loop.storage.layout import RunsRoot
-from tests.support import HOSTILE_ID_PROBLEMS, HOSTILE_IDS, OUTSIDE_ROOT, run_cli
+from tests.support import HOSTILE_ID_PROBLEMS, HOSTILE_IDS, OUTSIDE_ROOT, run_cli, tree
 
 # argv cannot carry NUL at all, so the OS already rejects that one.
 CLI_HOSTILE = [(label, bad) for label, bad in HOSTILE_IDS if "\x00" not in bad]
-
-
-def _tree(path: Path) -> list[str]:
-    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
 
 
 @pytest.mark.parametrize(("label", "bad"), CLI_HOSTILE, ids=[c[0] for c in CLI_HOSTILE])
@@ -30,7 +26,7 @@ def test_post_and_read_reject_hostile_ids(
     root, cwd = sandbox / "root", sandbox / "cwd"
     root.mkdir(parents=True)
     cwd.mkdir()
-    before = _tree(sandbox)
+    before = tree(sandbox)
     commands = {
         ("post", "project_id"): ["post", "--project", bad, "--task", "t", "--body", "x"],
         ("post", "task_id"): ["post", "--project", "p", "--task", bad, "--body", "x"],
@@ -54,7 +50,7 @@ def test_post_and_read_reject_hostile_ids(
         assert "Traceback" not in err
         assert err.startswith("error:") and kind in err, err
         assert HOSTILE_ID_PROBLEMS[label] in err, err
-    assert _tree(sandbox) == before
+    assert tree(sandbox) == before
     assert not Path(OUTSIDE_ROOT).exists()
 
 

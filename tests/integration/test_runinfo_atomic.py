@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from conductor_loop.storage.runinfo import write_run_info
+from tests.integration.workers import SCRIPT as WORKERS
 from tests.integration.workers import runinfo_version
 from tests.support import wait_until
 
-WORKERS = Path(__file__).with_name("workers.py")
 REWRITES = 1000
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from conductor_loop.storage.runinfo import RunInfo
 
+SCRIPT = Path(__file__).resolve()  # run as: python SCRIPT <role> ...
 _FILLER = "filler text with a --- separator\n---\nand key: value lines\n"
 
 

@@ -163,3 +163,15 @@ def test_message_fields_order_flags_then_location_then_env(
 def test_message_fields_needs_a_project() -> None:
     with pytest.raises(NotFoundError, match="--project"):
         message_fields(BusLocation(Path("/r/bus.md")), project_id=None, task_id=None, run_id=None)
+
+
+def test_task_flag_inside_another_task_addresses_the_sibling_task(tmp_path: Path) -> None:
+    from conductor_loop.bus.locate import resolve_bus
+    from conductor_loop.storage.layout import RunsRoot
+
+    root = RunsRoot.at(tmp_path / "runs")
+    task_a = root.ensure_task_dir("p", "a")
+    (task_a / "TASK.md").write_text("x")
+    found = resolve_bus(None, task_id="b", start=task_a)
+    assert found.path == root.task_bus("p", "b")
+    assert (found.project_id, found.task_id) == ("p", "b")

@@ -9,7 +9,7 @@ import pytest
 
 from conductor_loop.errors import InvalidIdError
 from conductor_loop.storage.layout import RunsRoot, resolve_runs_root
-from tests.support import HOSTILE_ID_LABELS, HOSTILE_IDS
+from tests.support import HOSTILE_ID_LABELS, HOSTILE_IDS, tree
 
 GOOD = "ok-id"
 
@@ -38,10 +38,6 @@ ENTRY_POINTS: list[tuple[str, _Method]] = [
 ]
 
 
-def _tree(path: Path) -> list[str]:
-    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
-
-
 @pytest.mark.parametrize(("method", "call"), ENTRY_POINTS, ids=[e[0] for e in ENTRY_POINTS])
 @pytest.mark.parametrize(("label", "bad"), HOSTILE_IDS, ids=HOSTILE_ID_LABELS)
 def test_every_path_method_rejects_hostile_ids(
@@ -51,7 +47,7 @@ def test_every_path_method_rejects_hostile_ids(
     (sandbox / "runs").mkdir(parents=True)
     with pytest.raises(InvalidIdError):
         call(RunsRoot.at(sandbox / "runs"), bad)
-    assert _tree(sandbox) == ["runs"]
+    assert tree(sandbox) == ["runs"]
 
 
 def test_layout_paths(runs_root: RunsRoot) -> None:

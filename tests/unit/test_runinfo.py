@@ -179,3 +179,16 @@ def test_fast_run_info_parse_agrees_with_the_general_reader(values: list[str], n
     text = info.to_yaml()
     assert _parse_flat(text) == parse_block(text)
     assert RunInfo.from_mapping(_parse_flat(text)) == info
+
+
+def test_keys_written_by_other_tools_survive_a_rewrite(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / RUN_INFO_FILE).write_text(
+        "run_id: r1\nproject_id: p\ntask_id: t\nstatus: running\ngo_only_field: kept value\n"
+    )
+    info = read_run_info(run_dir)
+    info.status = "completed"
+    write_run_info(run_dir, info)
+    again = read_run_info(run_dir)
+    assert again.status == "completed" and again.extra["go_only_field"] == "kept value"

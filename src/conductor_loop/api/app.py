@@ -158,7 +158,7 @@ def create_app(
                 "Last-Event-ID",
                 "X-Request-ID",
             ],
-            expose_headers=["X-Request-ID"],
+            expose_headers=["X-Request-ID", "X-Conductor-Instance"],
             max_age=600,
         )
     app.add_middleware(PathGuardMiddleware)

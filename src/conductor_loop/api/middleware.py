@@ -17,24 +17,33 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conductor_loop.api.errors import send_error
 from conductor_loop.api.metrics import Metrics
+from conductor_loop.runner.identity import instance_id
 
 access_log = logging.getLogger("conductor_loop.api.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
+INSTANCE_HEADER = b"x-conductor-instance"
 _CLIENT_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}\Z")
+_HEADER_UNSAFE = re.compile(rb"[^\x21-\x7e]+")
 
 
 class RequestContextMiddleware:
-    """Outermost layer: sets ``X-Request-ID`` on every response, logs and counts requests.
+    """Outermost layer: sets ``X-Request-ID`` and ``X-Conductor-Instance`` on every
+    response, logs and counts requests.
 
     A client's own ``X-Request-ID`` is kept when it is a short token; anything else is
-    replaced by a fresh id. The access log line carries the path without the query
-    string, so nothing a client puts in the URL query ends up in the log.
+    replaced by a fresh id. ``X-Conductor-Instance`` names the server that answered
+    (``CONDUCTOR_INSTANCE_ID``, else the host name: the container id under Docker), so
+    behind a load balancer a client can tell the replicas apart. The access log line
+    carries the path without the query string, so nothing a client puts in the URL
+    query ends up in the log.
     """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Visible ASCII only: the id may come from the environment.
+        self.instance = _HEADER_UNSAFE.sub(b"_", instance_id().encode("utf-8")) or b"-"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,8 +64,13 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", ()) if k != REQUEST_ID_HEADER]
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", ())
+                    if k not in (REQUEST_ID_HEADER, INSTANCE_HEADER)
+                ]
                 headers.append((REQUEST_ID_HEADER, request_id))
+                headers.append((INSTANCE_HEADER, self.instance))
                 message["headers"] = headers
             await send(message)
 

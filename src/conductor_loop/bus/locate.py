@@ -75,15 +75,25 @@ def resolve_bus(
             return BusLocation(root.task_bus(project_id, task_id), project_id, task_id)
         return BusLocation(root.project_bus(project_id), project_id)
     env_bus = os.environ.get("JRUN_MESSAGE_BUS")
-    if env_bus:
-        return infer_context(Path(env_bus))
-    found = discover_bus((start or Path.cwd()).absolute())
+    found = (
+        infer_context(Path(env_bus)) if env_bus else discover_bus((start or Path.cwd()).absolute())
+    )
     if found is None:
         raise NotFoundError(
             "no message bus found: pass --project (and --task), set JRUN_MESSAGE_BUS, "
             "or run inside a task directory"
         )
+    if task_id is not None and task_id != found.task_id:
+        return _sibling_task_bus(found, task_id)
     return found
+
+
+def _sibling_task_bus(found: BusLocation, task_id: str) -> BusLocation:
+    """``--task B`` given inside task A (or a project): B's bus in the same project."""
+    if not found.project_id:
+        raise NotFoundError(f"cannot tell which project task {task_id!r} is in: pass --project")
+    project_dir = found.path.parent.parent if found.task_id else found.path.parent
+    return BusLocation(project_dir / task_id / TASK_BUS_FILE, found.project_id, task_id)
 
 
 def message_fields(

@@ -81,6 +81,10 @@ class RunInfo:
                 lines.append(f"{f.name}: {timestamp(value)}")
             else:
                 lines.append(f"{f.name}: {scalar(str(value))}")
+        # Keys written by other tools (e.g. the Go implementation) survive a rewrite.
+        for key, value in self.extra.items():
+            if isinstance(value, str) and _EXTRA_KEY.match(key):
+                lines.append(f"{key}: {scalar(value)}")
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,6 +115,7 @@ class RunInfo:
 
 
 _FIELDS = [f for f in dataclasses.fields(RunInfo) if f.name != "extra"]
+_EXTRA_KEY = re.compile(r"[a-z][a-z0-9_]*\Z")
 _FIELD_NAMES = frozenset(f.name for f in _FIELDS)
 _DEFAULTS = {f.name: f.default for f in _FIELDS}
 
