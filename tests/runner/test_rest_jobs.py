@@ -69,7 +69,8 @@ def test_rest_job_can_be_stopped_mid_stream(rig: RunnerEnv) -> None:
         proc = rig.start("job", "--project", "p", "--task", "t", "--agent", "xai", "--prompt", "x")
         wait_until(lambda: rig.root.run_ids("p", "t"), 20, "run dir")
         run_dir = _run_dir(rig)
-        wait_until(lambda: "partial" in (run_dir / STDOUT_FILE).read_text(), 20, "first tokens")
+        stdout = run_dir / STDOUT_FILE
+        wait_until(lambda: stdout.exists() and "partial" in stdout.read_text(), 20, "first tokens")
         started = time.monotonic()
         stopper = threading.Thread(target=lambda: rig.run("stop", "--run", run_dir.name))
         stopper.start()
