@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@# byte-compile now: CLIs start ~2x faster where PYTHONDONTWRITEBYTECODE is set
+	$(BIN)/python -m compileall -q src > /dev/null
 	touch $(STAMP)
 
 # The web UI (frontend/, Node.js >= 20): built into src/conductor_loop/web/dist, which

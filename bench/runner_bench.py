@@ -122,6 +122,10 @@ def bench_concurrency_limit(work: Path, jobs: int = 20, limit: int = 4) -> dict[
 
 
 def main() -> int:
+    # What `make` does at install: without bytecode every start recompiles our modules.
+    import compileall
+
+    compileall.compile_dir(Path(__file__).parent.parent / "src", quiet=1)
     with tempfile.TemporaryDirectory(prefix="bench-runner-") as tmp:
         work = Path(tmp)
         overhead = bench_job_overhead(work)
