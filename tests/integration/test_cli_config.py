@@ -27,7 +27,7 @@ def test_validate_a_good_config(run_agent_exe: Path, tmp_path: Path) -> None:
     )
     result = run_cli(run_agent_exe, "config", "validate", "--config", str(path))
     assert result.returncode == 0, result.stderr
-    assert f"{path}: valid" in result.stdout
+    assert f"{path}: valid (schema and values)" in result.stdout
     assert "agent codex (codex): token set" in result.stdout
     assert TOKEN not in result.stdout + result.stderr
 
@@ -104,5 +104,5 @@ def test_init_default_location_then_validate(run_agent_exe: Path, tmp_path: Path
         (path.parent / f"{name}.token").write_text(f"{TOKEN}\n")
     valid = run_cli(run_agent_exe, "config", "validate", cwd=tmp_path)
     assert valid.returncode == 0, valid.stderr
-    assert f"{path}: valid" in valid.stdout
+    assert f"{path}: valid (schema and values)" in valid.stdout
     assert TOKEN not in valid.stdout + valid.stderr

@@ -28,7 +28,7 @@ def validate(config_path: str | None) -> None:
     if path is None:
         click.echo("no config file found; built-in defaults are in effect")
     else:
-        click.echo(f"{path}: valid")
+        click.echo(f"{path}: valid (schema and values)")
     problems = 0
     for name, agent in sorted(cfg.agents.items()):
         try:
@@ -42,6 +42,7 @@ def validate(config_path: str | None) -> None:
         click.echo(f"  defaults.agent: {cfg.defaults.agent!r} is not a configured agent", err=True)
         problems += 1
     if problems:
+        click.echo(f"{problems} problem(s) found: fix them before running agents", err=True)
         sys.exit(1)
 
 
