@@ -138,3 +138,91 @@ def test_running_run_whose_owner_is_gone_reads_as_failed(
     assert read_run_info(orphan).status == "failed"  # persisted, not only shown
     # The periodic sweep reconciles runs nobody asked about.
     wait_until(lambda: swept.name in _run_ids(client, status="failed"), 5.0, "sweep to reconcile")
+
+
+def test_runs_show_when_the_tasks_runs_dir_appears_after_the_task(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """A task directory seen before its ``runs/`` exists (another replica created the
+    two a moment apart): the runs created in it later still show within a second."""
+    root = RunsRoot.at(tmp_path / "runs")
+    seed_run(root, "p", "old", status="completed")
+    server = server_factory(root=root)
+    client = server.client()
+    task_dir = root.task_dir("p", "late-runs")
+    task_dir.mkdir()
+    (task_dir / "TASK.md").write_text("a task\n", encoding="utf-8")
+    wait_until(
+        lambda: client.get("/api/projects/p/tasks/late-runs").status_code == 200, 1.0, "task"
+    )
+    time.sleep(0.3)  # the watcher has settled on the task directory (no runs/ yet)
+    (task_dir / "runs").mkdir()
+    time.sleep(0.3)  # ... and has seen runs/ appear, empty
+    run_id = _write_run_in_other_process(root, "p", "late-runs", "running")
+    wait_until(lambda: run_id in _run_ids(client, task_id="late-runs"), 1.0, "run in the list")
+
+
+def test_a_loop_that_ended_since_the_last_sweep_shows_at_once(runs_root: RunsRoot) -> None:
+    """``loop_active`` is refreshed every sweep; between sweeps the task's lock decides,
+    except for a loop this server just launched (it may not hold its lock yet)."""
+    seed_run(runs_root, "p", "t", status="completed")
+    (runs_root.task_dir("p", "t") / "DONE").touch()
+    held = {"lock": True}
+    index = Index(runs_root, loop_probe=lambda _task_dir: held["lock"])
+    index.build()
+    index.set_loop_active({("p", "t"): True})
+    task = index.task("p", "t")
+    assert task is not None
+    assert index.task_status(task) == "running"  # the loop is finishing (lock held)
+    held["lock"] = False
+    assert index.task_status(task) == "completed"  # ended: no need to wait for a sweep
+    index.mark_launched("p", "t")
+    assert index.task_status(task) == "running"  # launched, lock not taken yet
+    new_run = seed_run(runs_root, "p", "t", status="completed")
+    index.apply([str(new_run)])
+    assert index.task_status(task) == "completed"  # its first run came: the lock decides
+
+
+def test_no_change_is_lost_while_the_watch_is_re_created(runs_root: RunsRoot) -> None:
+    """Runs starting and ending elsewhere change the set of watched directories all the
+    time (as with several replicas); runs created meanwhile must still show within a
+    second, not only after a rescan."""
+    import threading
+
+    from conductor_loop.api.watcher import RootWatcher
+
+    for i in range(150):
+        seed_run(runs_root, "p", f"bulk-{i}")
+    seed_run(runs_root, "p", "quiet")
+    index = Index(runs_root)
+    index.build()
+    watcher = RootWatcher(index, rescan_interval=3600, sweep_interval=3600)
+    watcher.start()
+    assert watcher.wait_ready(5)
+    stop = threading.Event()
+
+    def churn() -> None:  # a run starts, then ends: two changes of the watched set
+        while not stop.is_set():
+            run_dir = seed_run(runs_root, "p", "churn", status="running")
+            time.sleep(0.002)
+            info = read_run_info(run_dir)
+            info.status = "completed"
+            write_run_info(run_dir, info, fsync=False)
+            time.sleep(0.002)
+
+    churner = threading.Thread(target=churn, daemon=True)
+    churner.start()
+    missed = []
+    try:
+        for _ in range(100):
+            run_id = seed_run(runs_root, "p", "quiet").name
+            deadline = time.monotonic() + 1.0
+            while index.run(run_id) is None and time.monotonic() < deadline:
+                time.sleep(0.002)
+            if index.run(run_id) is None:
+                missed.append(run_id)
+    finally:
+        stop.set()
+        churner.join(5)
+        watcher.stop()
+    assert not missed, f"{len(missed)} of 100 new runs were not seen within a second"

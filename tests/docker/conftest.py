@@ -16,6 +16,7 @@ port, data dir, config and token file, all removed afterwards, pass or fail.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -48,6 +49,7 @@ HERE = Path(__file__).resolve().parent
 FAKE_AGENT = REPO / "tests" / "fakes" / "fake_agent.py"
 IMAGE_TAG = "conductor-loop:pytest"
 AGENT_IMAGE_TAG = "conductor-loop:pytest-agent"
+LB_IMAGE_TAG = "conductor-loop-lb:pytest"
 
 
 def _asked_for(config: pytest.Config) -> bool:
@@ -150,14 +152,26 @@ def agent_image(conductor_image: str, tmp_path_factory: pytest.TempPathFactory) 
     return AGENT_IMAGE_TAG
 
 
-@pytest.fixture
-def stack(compose_cmd: list[str], agent_image: str) -> Iterator[Stack]:
-    """A Compose project of its own (not started): name, port, data dir, config, token."""
+def _noise(log_line: str) -> bool:
+    """Access-log lines of health checks and of successful message posts (there may be
+    thousands), from the server or the balancer."""
+    return '"GET /api/v1/health' in log_line or bool(
+        re.search(r'/messages(" | HTTP/1\.1" )201 ', log_line)
+    )
+
+
+@contextlib.contextmanager
+def open_stack(compose_cmd: list[str], image: str) -> Iterator[Stack]:
+    """A Compose project of its own (not started): name, port, data dir, config, token.
+
+    Afterwards (pass or fail) its logs are printed, ``down -v`` removes its containers,
+    networks and volumes, and its temp dir goes.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="conductor-docker-"))
     os.chmod(workdir, 0o755)
     the_stack = Stack(
         compose_cmd=compose_cmd,
-        image=agent_image,
+        image=image,
         project=new_project_name(),
         port=free_port(),
         workdir=workdir,
@@ -178,10 +192,11 @@ def stack(compose_cmd: list[str], agent_image: str) -> Iterator[Stack]:
     finally:
         the_stack.close()
         # Shown with the test's report when it failed.
-        logs = "\n".join(
-            line for line in the_stack.logs().splitlines() if '"GET /api/v1/health"' not in line
+        logs = "\n".join(line for line in the_stack.logs().splitlines() if not _noise(line))
+        print(
+            f"--- logs of compose project {the_stack.project} "
+            "(health checks and successful message posts left out):"
         )
-        print(f"--- logs of compose project {the_stack.project} (health checks left out):")
         print(logs[-12000:])
         the_stack.compose("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
         for cleanup in reversed(the_stack.cleanups):
@@ -189,7 +204,38 @@ def stack(compose_cmd: list[str], agent_image: str) -> Iterator[Stack]:
                 cleanup()
             except DockerError as exc:
                 print(f"cleanup failed: {exc}")
-        remove_tree(workdir, agent_image)
+        remove_tree(workdir, image)
+
+
+@pytest.fixture
+def stack(compose_cmd: list[str], agent_image: str) -> Iterator[Stack]:
+    """A Compose project of its own (not started): name, port, data dir, config, token."""
+    with open_stack(compose_cmd, agent_image) as the_stack:
+        yield the_stack
+
+
+@pytest.fixture(scope="session")
+def lb_image(compose_cmd: list[str]) -> str:
+    """The load balancer of docker-compose.replicas.yml (docker/lb), built once per session."""
+    prebuilt = SESSION_ENV.get("CONDUCTOR_TEST_LB_IMAGE", "")
+    if prebuilt:
+        docker("image", "inspect", prebuilt)
+        return prebuilt
+    python_image = SESSION_ENV.get("CONDUCTOR_PYTHON_IMAGE", "")
+    args = ["--build-arg", f"PYTHON_IMAGE={python_image}"] if python_image else []
+    started = time.monotonic()
+    done = docker(
+        "build", "--force-rm", "-t", LB_IMAGE_TAG, *args, str(REPO / "docker" / "lb"),
+        check=False, timeout=600,
+    )  # fmt: skip
+    if done.returncode != 0:
+        pytest.fail(
+            f"docker build of docker/lb failed (exit {done.returncode}); end of its output:\n"
+            f"{(done.stdout + done.stderr)[-6000:]}",
+            pytrace=False,
+        )
+    record_figure("lb_image_build_seconds", time.monotonic() - started)
+    return LB_IMAGE_TAG
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

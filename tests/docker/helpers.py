@@ -23,6 +23,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
+REPLICAS_FILE = REPO / "docker-compose.replicas.yml"
 ARTIFACTS = REPO / "test-artifacts" / "docker"
 SERVER_UID = 10001
 
@@ -161,6 +162,9 @@ class Stack:
     workdir: Path
     token: str
     cleanups: list[Callable[[], object]] = field(default_factory=list)
+    # docker-compose.yml, plus overrides (docker-compose.replicas.yml) when a test adds them.
+    compose_files: list[Path] = field(default_factory=lambda: [COMPOSE_FILE])
+    extra_env: dict[str, str] = field(default_factory=dict)
     _client: httpx.Client | None = None
 
     @property
@@ -189,12 +193,14 @@ class Stack:
             "CONDUCTOR_SECRETS_DIR": str(self.secrets_dir),
             "CONDUCTOR_HEALTH_INTERVAL": "1s",
             "COMPOSE_BAKE": "false",
+            **self.extra_env,
         }
 
     # --- compose ---------------------------------------------------------------------
 
     def compose(self, *args: str, check: bool = True, timeout: float = 180) -> str:
-        cmd = [*self.compose_cmd, "-f", str(COMPOSE_FILE), "-p", self.project, *args]
+        files = [arg for path in self.compose_files for arg in ("-f", str(path))]
+        cmd = [*self.compose_cmd, *files, "-p", self.project, *args]
         return run(cmd, check=check, timeout=timeout, env=self.env).stdout
 
     def up(self) -> None:

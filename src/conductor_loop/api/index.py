@@ -66,6 +66,10 @@ RUN_SUMMARY_FIELDS = (
 
 Stamp = tuple[int, int, int]
 
+# How long a loop this server launched counts as running before it has a run (it may
+# not hold its task lock yet); ends early with its first run.
+LAUNCH_GRACE = 30.0
+
 KEY_RUNS = "runs"
 KEY_TASKS = "tasks"
 
@@ -127,6 +131,7 @@ class TaskEntry:
     stop_requested: bool = False
     queued: dict[str, Any] | None = None
     loop_active: bool = False
+    launched_at: float = 0.0  # monotonic; set by mark_launched until the loop's first run
 
 
 @dataclass(slots=True)
@@ -340,7 +345,14 @@ class Index:
         if task.queued is not None:
             return "queued"
         runs = self.task_runs(task)
-        if task.loop_active or any(r.info.status == STATUS_RUNNING for r in runs):
+        if any(r.info.status == STATUS_RUNNING for r in runs):
+            return "running"
+        # ``loop_active`` is refreshed by the server's sweep (every 2 s): a loop that ended
+        # since then (here or on another replica) shows at once, by its lock. A loop this
+        # server just launched may not hold its lock yet: it counts until its first run.
+        if task.loop_active and (
+            time.monotonic() - task.launched_at < LAUNCH_GRACE or self._loop_probe(task.task_dir)
+        ):
             return "running"
         if task.done:
             return "completed"
@@ -469,6 +481,7 @@ class Index:
             bisect.insort(self._order, run_id)
             bisect.insort(task.run_ids, run_id)
             self._pending_runs.discard(str(run_dir))
+            task.launched_at = 0.0
         if existing is None or existing.info.status != info.status:
             self.layout_version += 1
         self._record_change(run_id, keys)
@@ -554,6 +567,7 @@ class Index:
         task_meta: set[tuple[str, str]] = set()
         projects: set[str] = set()
         keys: set[str] = set()
+        runs_dir_changed = False
         for path in paths:
             if not path.startswith(prefix):
                 continue
@@ -576,6 +590,7 @@ class Index:
                     task_meta.add((parts[0], parts[1]))
                 elif name == RUNS_SUBDIR:
                     tasks_to_refresh.add((parts[0], parts[1]))
+                    runs_dir_changed = True
                 elif name == TASK_STATE_FILE:
                     keys.add(KEY_TASKS)
             elif parts[2] == RUNS_SUBDIR:
@@ -588,6 +603,10 @@ class Index:
                         keys.add(run_key(parts[3]))
         root_path = self.root.path
         with self._lock:
+            if runs_dir_changed:
+                # A task's runs/ appeared after the task (another process creates the two
+                # a moment apart): the watcher must add it, which it does on a new layout.
+                self.layout_version += 1
             for project_id in projects:
                 if not _safe_id(project_id):
                     continue
@@ -693,6 +712,7 @@ class Index:
                 self._projects[project_id].add(task_id)
                 self.layout_version += 1
             task.loop_active = True
+            task.launched_at = time.monotonic()
         self._notify({KEY_TASKS})
 
     def wake_running(self) -> None:

@@ -9,6 +9,7 @@ first renames its marker, which only one process can do.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -458,6 +459,11 @@ class TaskService:
 
         with self._lock:
             proc = self._procs.get((task.project_id, task.task_id))
+            if proc is not None and proc.poll() is None and _loop_exited(task.task_dir, proc):
+                # Its loop has ended (the task no longer reads running): the process is
+                # on its way out.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(FINISHING_GRACE)
             if proc is not None and proc.poll() is None:
                 raise ConflictError(
                     f"task {task.project_id}/{task.task_id} is running; stop it first"
@@ -525,6 +531,18 @@ class TaskService:
             self.index.replace_info(info.run_id, info)
             return self.index.run(info.run_id) or entry
         return entry
+
+
+def _loop_exited(task_dir: Path, proc: subprocess.Popen[bytes]) -> bool:
+    """Whether the loop ``proc`` runs has recorded its end and let go of the task lock."""
+    from conductor_loop.runner.task_loop import read_loop_state
+
+    state = read_loop_state(task_dir)
+    return (
+        state.get("pid") == proc.pid
+        and state.get("state") == "exited"
+        and not loop_active(task_dir)
+    )
 
 
 def _tail(path: Path) -> str:

@@ -78,20 +78,27 @@ class RootWatcher:
                     version = index.layout_version
                     wanted = {d for d in index.watch_dirs() if os.path.isdir(d)}
                     if wanted != watched:
-                        if notify is not None:
-                            notify.close()
                         try:
-                            notify = RustNotify(sorted(wanted), False, False, 0, False, True)
-                        except FileNotFoundError:  # a directory vanished meanwhile
-                            notify, watched, version = None, set(), -1
-                            continue
-                        if watched:
-                            # Catch what changed in new directories before they were watched
-                            # (the first watch follows the start-up walk; the early rescan
-                            # covers that gap without holding up start-up).
-                            index.apply(wanted - watched)
-                            index.wake_running()
-                        watched = wanted
+                            fresh = RustNotify(sorted(wanted), False, False, 0, False, True)
+                        except FileNotFoundError:  # a directory vanished: retry next round
+                            fresh, version = None, -1
+                        if fresh is not None:
+                            if notify is not None:
+                                # The old watch ends only once the new one is in place, and
+                                # what it caught until then is applied: no change falls in
+                                # between (another replica may be writing all the time).
+                                drained = notify.watch(0, 1, 1, self._stop)
+                                notify.close()
+                                if isinstance(drained, set):
+                                    index.apply({path for _change, path in drained})
+                            notify = fresh
+                            if watched:
+                                # Catch what changed in new directories before they were
+                                # watched (the first watch follows the start-up walk; the
+                                # early rescan covers that gap without holding up start-up).
+                                index.apply(wanted - watched)
+                                index.wake_running()
+                            watched = wanted
                     self._watch_ready.set()
                 if notify is None:
                     self._stop.wait(0.1)
