@@ -156,15 +156,4 @@ def seed_run(
     return run_dir
 
 
-def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.01) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
-
-
 ServerFactory = Callable[..., ServerProcess]

@@ -16,9 +16,9 @@ from tests.api.helpers import (
     ServerProcess,
     seed_run,
     server_env,
-    wait_until,
 )
 from tests.api.test_tasks import agent_config
+from tests.support import wait_until
 
 
 def conductor(

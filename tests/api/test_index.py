@@ -12,7 +12,8 @@ from pathlib import Path
 from conductor_loop.api.index import Index
 from conductor_loop.storage.layout import RunsRoot
 from conductor_loop.storage.runinfo import read_run_info, write_run_info
-from tests.api.helpers import ServerFactory, seed_run, wait_until
+from tests.api.helpers import ServerFactory, seed_run
+from tests.support import wait_until
 
 _WRITER = """
 import sys

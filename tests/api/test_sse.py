@@ -18,7 +18,8 @@ from conductor_loop.bus.message import Message
 from conductor_loop.bus.writer import BusWriter
 from conductor_loop.storage.layout import RunsRoot
 from conductor_loop.storage.runinfo import iso_utc, read_run_info, write_run_info
-from tests.api.helpers import ServerFactory, ServerProcess, seed_run, server_env, wait_until
+from tests.api.helpers import ServerFactory, ServerProcess, seed_run, server_env
+from tests.support import wait_until
 
 
 def parse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

@@ -14,8 +14,9 @@ import pytest
 from conductor_loop.storage.layout import RunsRoot
 from conductor_loop.storage.runinfo import read_run_info
 from fakes import install_fake_agents
-from tests.api.helpers import ServerFactory, ServerProcess, wait_until
+from tests.api.helpers import ServerFactory, ServerProcess
 from tests.api.test_sse import StreamReader
+from tests.support import wait_until
 
 TWO_ITERATIONS = "FAKE: print-lines 3 0.05\nFAKE@2: write-done\n"
 

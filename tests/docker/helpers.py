@@ -6,6 +6,7 @@ the engine's API directly, so what the tests do is what a user types.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -20,6 +21,8 @@ from typing import Any, TypeVar
 
 import httpx
 import yaml
+
+from tests import support
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -90,18 +93,8 @@ def find_compose() -> list[str] | None:
     return None
 
 
-def wait_until(
-    check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25
-) -> T:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
+# Container state changes slowly: poll four times a second, not a hundred.
+wait_until = functools.partial(support.wait_until, interval=0.25)
 
 
 def free_port() -> int:

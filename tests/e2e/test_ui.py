@@ -12,8 +12,9 @@ import pytest
 from playwright.sync_api import expect
 
 from conductor_loop.storage.runinfo import read_run_info
-from tests.api.helpers import seed_run, wait_until
+from tests.api.helpers import seed_run
 from tests.e2e.helpers import Ui, tree_row
+from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
 
