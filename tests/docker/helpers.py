@@ -6,7 +6,6 @@ the engine's API directly, so what the tests do is what a user types.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -93,8 +92,11 @@ def find_compose() -> list[str] | None:
     return None
 
 
-# Container state changes slowly: poll four times a second, not a hundred.
-wait_until = functools.partial(support.wait_until, interval=0.25)
+def wait_until(
+    check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25
+) -> T:
+    """``tests.support.wait_until`` polling four times a second: containers change slowly."""
+    return support.wait_until(check, timeout, what, interval)
 
 
 def free_port() -> int:
