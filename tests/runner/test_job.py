@@ -7,9 +7,8 @@ import signal
 import time
 from pathlib import Path
 
-import psutil
-
 from conductor_loop.bus.reader import read_all
+from conductor_loop.runner.process import pid_alive
 from conductor_loop.storage.layout import OUTPUT_FILE, PROMPT_FILE
 from conductor_loop.storage.runinfo import read_run_info
 from tests.runner.conftest import TOKEN, RunnerEnv, agent_pid
@@ -125,13 +124,11 @@ def test_timeout_kills_the_whole_group(rig: RunnerEnv) -> None:
     assert elapsed < 15
     grandchild = int((_only_run(rig) / "grandchild.pid").read_text())
     wait_until(
-        lambda: (
-            not psutil.pid_exists(grandchild) or psutil.Process(grandchild).status() == "zombie"
-        ),
+        lambda: not pid_alive(grandchild),
         5,
         "grandchild to die",
     )
-    assert not psutil.pid_exists(info.pid) or psutil.Process(info.pid).status() == "zombie"
+    assert not pid_alive(info.pid)
 
 
 def test_output_md_falls_back_to_stdout(rig: RunnerEnv) -> None:
@@ -197,7 +194,7 @@ def test_stop_of_agent_ignoring_sigterm_kills_it_and_grandchild(rig: RunnerEnv) 
     requested = time.monotonic()  # from here the runner must be done within grace + 1 s
     for pid in (info.pid, grandchild):
         wait_until(
-            lambda pid=pid: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie",
+            lambda pid=pid: not pid_alive(pid),
             max(0.1, requested + 1 + 1 - time.monotonic()),
             f"process {pid} to die within grace + 1 s",
             interval=0.01,
@@ -239,7 +236,7 @@ def test_sigkill_of_the_runner_reads_as_failed(rig: RunnerEnv) -> None:
     info = read_run_info(run_dir)
     assert info.status == "failed" and "exited without recording" in info.error_summary
     wait_until(
-        lambda: not psutil.pid_exists(orphan) or psutil.Process(orphan).status() == "zombie",
+        lambda: not pid_alive(orphan),
         5,
         "orphan agent to be terminated",
     )
