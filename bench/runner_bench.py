@@ -20,11 +20,15 @@ RUN_AGENT = Path(sys.executable).parent / "run-agent"
 
 # A no-op "claude": prints one result event, as the real CLI ends its stream.
 NOOP_AGENT = """#!/bin/sh
+[ "$1" = --version ] && echo "2.0.0 (Claude Code)" && exit 0
 cat > /dev/null
 echo '{"type":"result","subtype":"success","is_error":false,"result":"ok"}'
 """
 
+# The runner asks `--version` once per executable (cached); answered at once, as the
+# real CLIs do, so that only real runs are logged as intervals.
 INTERVAL_AGENT = """#!/bin/sh
+[ "$1" = --version ] && echo "2.0.0 (Claude Code)" && exit 0
 cat > /dev/null
 echo "start $(date +%s.%N)" >> "{log}"
 sleep 0.3

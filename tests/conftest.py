@@ -17,10 +17,11 @@ VENV_BIN = Path(sys.executable).parent
 def _isolated_env(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """No test sees the developer's config, runs root or agent context (JRUN_*)."""
+    """No test sees the developer's config, config cache, runs root or agent context (JRUN_*)."""
     for name in list(os.environ):
         if name.startswith(("CONDUCTOR_", "JRUN_")):
             monkeypatch.delenv(name)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)  # the config cache goes under HOME
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
 
 

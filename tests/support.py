@@ -10,7 +10,10 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from conductor_loop.config.models import AgentConfig
+from conductor_loop.config.validation import validate
 
 T = TypeVar("T")
 
@@ -57,6 +60,11 @@ HOSTILE_ID_PROBLEMS = {
 def tree(path: Path) -> list[str]:
     """Every path under ``path``, relative and sorted: to assert nothing was created."""
     return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def validate_agent(data: dict[str, Any]) -> AgentConfig:
+    """An agent section checked as the config loader checks it (durations converted...)."""
+    return validate(AgentConfig, data, "test config")
 
 
 def wait_until(

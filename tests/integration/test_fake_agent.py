@@ -16,8 +16,8 @@ import pytest
 
 from conductor_loop.agents.base import AgentResult, CliBackend
 from conductor_loop.agents.registry import backend_for
-from conductor_loop.config.models import AgentConfig
 from tests.fakes import FAKE_AGENT, FLAVORS, install_fake_agents
+from tests.support import validate_agent
 
 TOKEN = "fake-agent-test-token"
 
@@ -60,7 +60,7 @@ def processes() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 def _backend(flavor: str) -> CliBackend:
-    backend = backend_for(flavor, AgentConfig.model_validate({"type": flavor}))
+    backend = backend_for(flavor, validate_agent({"type": flavor}))
     assert isinstance(backend, CliBackend)
     return backend
 

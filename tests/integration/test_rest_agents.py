@@ -29,6 +29,7 @@ from conductor_loop.agents.openai_chat import (
 from conductor_loop.agents.registry import backend_for
 from conductor_loop.config.models import AgentConfig
 from tests.fakes.fake_openai_server import FakeOpenAIServer, Reply
+from tests.support import validate_agent
 
 TOKEN = "xai-secret-token-7f3a9c"
 PROMPT = "JRUN_TASK_FOLDER=/tmp/x\nSay hello.\n"
@@ -73,9 +74,7 @@ def _backend(
     policy: RetryPolicy = FAST,
     **settings: object,
 ) -> OpenAIChatBackend:
-    config = AgentConfig.model_validate(
-        {"type": agent_type, "base_url": server.base_url, **settings}
-    )
+    config = validate_agent({"type": agent_type, "base_url": server.base_url, **settings})
     backend = backend_for(f"my-{agent_type}", config)
     assert isinstance(backend, OpenAIChatBackend)
     backend.retry = policy

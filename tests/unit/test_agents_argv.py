@@ -15,6 +15,7 @@ from conductor_loop.agents.registry import backend_for, backend_types
 from conductor_loop.agents.xai import XaiBackend
 from conductor_loop.config.models import AgentConfig, AgentType
 from conductor_loop.errors import AgentError
+from tests.support import validate_agent
 
 TOKEN = "sk-test-secret-0123456789"
 
@@ -53,9 +54,7 @@ TOKEN_ENV = {
 
 
 def _cli(agent_type: str, **settings: object) -> CliBackend:
-    backend = backend_for(
-        "agent-" + agent_type, AgentConfig.model_validate({"type": agent_type, **settings})
-    )
+    backend = backend_for("agent-" + agent_type, validate_agent({"type": agent_type, **settings}))
     assert isinstance(backend, CliBackend)
     return backend
 
@@ -73,7 +72,7 @@ def _cli(agent_type: str, **settings: object) -> CliBackend:
 def test_registry_maps_type_to_backend(
     agent_type: str, backend_class: type[Backend], kind: type[Backend]
 ) -> None:
-    backend = backend_for("mine", AgentConfig.model_validate({"type": agent_type}))
+    backend = backend_for("mine", validate_agent({"type": agent_type}))
     assert type(backend) is backend_class
     assert isinstance(backend, kind)
     assert backend.name == "mine"
@@ -85,7 +84,7 @@ def test_registry_covers_every_configurable_type() -> None:
 
 
 def test_unknown_type_is_a_clear_error() -> None:
-    config = AgentConfig.model_construct(type="llama")  # type: ignore[arg-type]
+    config = AgentConfig(type="llama")  # type: ignore[arg-type]
     with pytest.raises(AgentError, match=r"agent local: unknown type 'llama' \(known: claude"):
         backend_for("local", config)
 
@@ -125,7 +124,7 @@ DEFAULT_ENV = {"gemini": {"GEMINI_CLI_TRUST_WORKSPACE": "true"}}
 
 @pytest.mark.parametrize("agent_type", sorted(TOKEN_ENV))
 def test_token_goes_in_the_types_env_var(agent_type: str) -> None:
-    backend = backend_for("a", AgentConfig.model_validate({"type": agent_type}))
+    backend = backend_for("a", validate_agent({"type": agent_type}))
     assert backend.token_env_name == TOKEN_ENV[agent_type]
     expected = {**DEFAULT_ENV.get(agent_type, {}), TOKEN_ENV[agent_type]: TOKEN}
     assert backend.agent_env(TOKEN) == expected

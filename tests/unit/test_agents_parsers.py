@@ -9,7 +9,7 @@ import pytest
 
 from conductor_loop.agents.base import AgentResult, CliBackend
 from conductor_loop.agents.registry import backend_for
-from conductor_loop.config.models import AgentConfig
+from tests.support import validate_agent
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "agents"
 
@@ -49,7 +49,7 @@ EXPECTED: dict[str, AgentResult] = {
 
 
 def _backend(agent_type: str, **settings: object) -> CliBackend:
-    backend = backend_for(agent_type, AgentConfig.model_validate({"type": agent_type, **settings}))
+    backend = backend_for(agent_type, validate_agent({"type": agent_type, **settings}))
     assert isinstance(backend, CliBackend)
     return backend
 

@@ -9,7 +9,7 @@ import pytest
 
 from conductor_loop.agents.base import CliBackend
 from conductor_loop.agents.registry import backend_for, probe_version, usable
-from conductor_loop.config.models import AgentConfig
+from conductor_loop.config.models import AgentConfig, Secret
 from conductor_loop.errors import AgentError
 from tests.fakes import install_fake_agents
 
@@ -46,7 +46,7 @@ def _script(path: Path, body: str) -> Path:
 def test_cli_with_command_and_token_is_usable(
     fake_bin: Path, agent_type: str, version: str
 ) -> None:
-    config = AgentConfig(type=agent_type, command=str(fake_bin / agent_type), token=TOKEN)
+    config = AgentConfig(type=agent_type, command=str(fake_bin / agent_type), token=Secret(TOKEN))
     ok, reason, found_version = usable(agent_type, config)
     assert ok, reason
     assert found_version == version
@@ -59,21 +59,21 @@ def test_cli_found_on_path_by_its_default_name(
     fake_bin: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", f"{fake_bin}:/usr/bin:/bin")
-    result = usable("gemini", AgentConfig(type="gemini", token=TOKEN))
+    result = usable("gemini", AgentConfig(type="gemini", token=Secret(TOKEN)))
     assert result.ok, result.reason
     assert result.version == "0.61.0"
 
 
 def test_missing_binary_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    ok, reason, version = usable("claude", AgentConfig(type="claude", token=TOKEN))
+    ok, reason, version = usable("claude", AgentConfig(type="claude", token=Secret(TOKEN)))
     assert not ok
     assert reason == "agent claude: 'claude' not found on PATH"
     assert version is None
 
 
 def test_missing_command_path_is_named(tmp_path: Path) -> None:
-    config = AgentConfig(type="codex", command=str(tmp_path / "nope"), token=TOKEN)
+    config = AgentConfig(type="codex", command=str(tmp_path / "nope"), token=Secret(TOKEN))
     ok, reason, _ = usable("codex", config)
     assert not ok
     assert "nope' not found" in reason
@@ -124,7 +124,7 @@ def test_unreadable_token_file_is_reported(fake_bin: Path, tmp_path: Path, kind:
 def test_failing_version_is_reported(tmp_path: Path) -> None:
     exe = _script(tmp_path / "claude", "echo 'broken install' >&2; exit 3")
     ok, reason, version = usable(
-        "claude", AgentConfig(type="claude", command=str(exe), token=TOKEN)
+        "claude", AgentConfig(type="claude", command=str(exe), token=Secret(TOKEN))
     )
     assert not ok
     assert reason == f"agent claude: {exe} --version exited 3: broken install"
@@ -157,7 +157,7 @@ def test_rest_agent_needs_a_token() -> None:
 
 
 def test_rest_agent_with_token_and_default_url_is_usable() -> None:
-    ok, reason, version = usable("pplx", AgentConfig(type="perplexity", token=TOKEN))
+    ok, reason, version = usable("pplx", AgentConfig(type="perplexity", token=Secret(TOKEN)))
     assert ok
     assert reason == (
         "https://api.perplexity.ai/chat/completions (model sonar-reasoning), token from config"
@@ -166,7 +166,7 @@ def test_rest_agent_with_token_and_default_url_is_usable() -> None:
 
 
 def test_rest_agent_with_bad_base_url_is_not_usable() -> None:
-    config = AgentConfig(type="xai", token=TOKEN, base_url="ftp://example.com")
+    config = AgentConfig(type="xai", token=Secret(TOKEN), base_url="ftp://example.com")
     ok, reason, _ = usable("xai", config)
     assert not ok
     assert "base_url" in reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import click
@@ -71,13 +72,10 @@ def cli(
 
     found = find_config_file(config_path)
     config = load_config(str(found) if found else None)
-    updates: dict[str, object] = {}
     if host:
-        updates["host"] = host
+        config.api = dataclasses.replace(config.api, host=host)
     if port is not None:
-        updates["port"] = port
-    if updates:
-        config = config.model_copy(update={"api": config.api.model_copy(update=updates)})
+        config.api = dataclasses.replace(config.api, port=port)
     runs_root = resolve_runs_root(root, config.storage.runs_dir)
     serve(config, runs_root, config_path=str(found) if found else None)
 

@@ -24,7 +24,7 @@ def config() -> None:
 def validate(config_path: str | None) -> None:
     """Validate the configuration; exit non-zero and name the bad key on error."""
     path = find_config_file(config_path)
-    cfg = load_config(str(path) if path else None)
+    cfg = load_config(str(path) if path else None, use_cache=False)
     if path is None:
         click.echo("no config file found; built-in defaults are in effect")
     else:

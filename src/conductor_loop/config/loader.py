@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
-from conductor_loop.config.models import Config
+from conductor_loop.config import cache
+from conductor_loop.config.models import ApiConfig, Config
+from conductor_loop.config.validation import validate
 from conductor_loop.errors import ConfigError
-
-try:
-    _SafeLoader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _SafeLoader = yaml.SafeLoader
 
 USER_CONFIG = "~/.config/conductor/config.yaml"
 
@@ -38,27 +33,13 @@ def find_config_file(explicit: str | None = None) -> Path | None:
     return None
 
 
-def _key_path(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+def read_yaml(text: str, source: str = "<config>") -> dict[str, Any]:
+    """The YAML mapping in ``text`` (empty sections as ``{}``)."""
+    import yaml
 
-
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    lines = [f"invalid configuration in {source}:"]
-    for error in exc.errors():
-        loc = tuple(
-            p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))
-        )
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        lines.append(f"  {_key_path(loc)}: {message}")
-    return "\n".join(lines)
-
-
-def parse_config(text: str, source: str = "<config>") -> Config:
-    """Validate YAML text into a Config; errors name the key path (``agents.x.type``)."""
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(text, Loader=_SafeLoader)
+        data = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source} is not valid YAML: {exc}") from None
     if data is None:
@@ -68,10 +49,19 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     for section in ("agents", "defaults", "api", "storage"):
         if section in data and data[section] is None:
             data[section] = {}
-    try:
-        config = Config.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
+    return data
+
+
+def parse_config(text: str, source: str = "<config>", *, use_cache: bool = False) -> Config:
+    """Validate YAML text into a Config; errors name the key path (``agents.x.type``).
+
+    With ``use_cache``, a text that validated before is rebuilt from ``config.cache``.
+    """
+    config = cache.load(text, lambda: read_yaml(text, source)) if use_cache else None
+    if config is None:
+        config = validate(Config, read_yaml(text, source), source)
+        if use_cache:
+            cache.store(text, config)
     config.source = source
     return config
 
@@ -87,15 +77,12 @@ def apply_env_overrides(config: Config) -> Config:
         updates["api_key"] = api_key
     if not updates:
         return config
-    merged = config.api.model_dump() | updates
-    try:
-        api = type(config.api).model_validate(merged)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, "environment (CONDUCTOR_*)")) from None
-    return config.model_copy(update={"api": api})
+    merged = {f.name: getattr(config.api, f.name) for f in dataclasses.fields(ApiConfig)}
+    api = validate(ApiConfig, merged | updates, "environment (CONDUCTOR_*)")
+    return dataclasses.replace(config, api=api)
 
 
-def load_config(explicit: str | None = None) -> Config:
+def load_config(explicit: str | None = None, *, use_cache: bool = True) -> Config:
     """Find, read and validate the configuration, then apply environment overrides."""
     path = find_config_file(explicit)
     if path is None:
@@ -104,4 +91,4 @@ def load_config(explicit: str | None = None) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror or exc}") from None
-    return apply_env_overrides(parse_config(text, str(path)))
+    return apply_env_overrides(parse_config(text, str(path), use_cache=use_cache))

@@ -1,16 +1,77 @@
-"""Configuration models (spec §7). Secrets are SecretStr so no repr or log shows them."""
+"""Configuration (spec §7) as plain dataclasses.
+
+pydantic validates them (``config.validation``), but holding and reading a config does
+not need it: with a cached, already validated config (``config.cache``) a command
+started often, such as ``run-agent job``, never imports pydantic. The ``Annotated``
+markers below describe constraints in a form pydantic reads when it validates.
+Secrets are ``Secret`` so that no repr, log or dump shows them.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from conductor_loop.durations import parse_duration
 from conductor_loop.errors import ConfigError
 
 AgentType = Literal["claude", "codex", "gemini", "perplexity", "xai"]
+MASK = "**********"
+
+
+class Secret:
+    """A token or key: ``repr`` and ``str`` show a mask, ``get_secret_value()`` the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({MASK!r})"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, _source: Any, _handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_before_validator_function(
+            _unwrap_secret,
+            core_schema.no_info_after_validator_function(cls, core_schema.str_schema()),
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda _s: MASK),
+        )
+
+
+def _unwrap_secret(value: Any) -> Any:
+    return value.get_secret_value() if isinstance(value, Secret) else value
+
+
+@dataclass(frozen=True, slots=True)
+class _Range:
+    """Bounds for a number, checked by pydantic (with its usual messages)."""
+
+    ge: int | None = None
+    le: int | None = None
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        schema = handler(source)
+        if self.ge is not None:
+            schema["ge"] = self.ge
+        if self.le is not None:
+            schema["le"] = self.le
+        return schema
 
 
 def _seconds(value: Any) -> Any:
@@ -22,99 +83,116 @@ def _seconds(value: Any) -> Any:
     return value
 
 
-Seconds = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
+class _Duration:
+    """Seconds given as a number or a duration string (``90``, ``"1m30s"``), not negative."""
+
+    def __get_pydantic_core_schema__(self, _source: Any, _handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_before_validator_function(
+            _seconds, core_schema.float_schema(ge=0)
+        )
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+Seconds = Annotated[float, _Duration()]
+NonNegative = Annotated[int, _Range(ge=0)]
+Port = Annotated[int, _Range(ge=0, le=65535)]
+BodyLimit = Annotated[int, _Range(ge=1024)]
+
+_SECTION: dict[str, Any] = {"extra": "forbid", "validate_default": True}
 
 
-class AgentConfig(_Section):
+def _read_secret_file(path_text: str, what: str) -> str | None:
+    path = Path(path_text).expanduser()
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}") from None
+
+
+@dataclass(slots=True)
+class AgentConfig:
     """One configured agent: which backend, how to reach it, which secret it uses."""
 
+    __pydantic_config__: ClassVar[dict[str, Any]] = _SECTION
+
     type: AgentType
-    token: SecretStr | None = None
+    token: Secret | None = None
     token_file: str | None = None
-    token_env: str | None = Field(
-        default=None, description="override the env var the token is passed in"
-    )
-    command: str | None = Field(
-        default=None, description="executable to run instead of the default"
-    )
-    args: list[str] = Field(default_factory=list, description="extra command-line arguments")
+    token_env: str | None = None  # overrides the env var the token is passed in
+    command: str | None = None  # executable to run instead of the default
+    args: list[str] = field(default_factory=list)  # extra command-line arguments
     model: str | None = None
     base_url: str | None = None
     timeout: Seconds | None = None
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
 
     def resolve_token(self) -> str | None:
         """The token from ``token`` or ``token_file`` (``~`` expanded, stripped)."""
         if self.token is not None:
             return self.token.get_secret_value().strip() or None
         if self.token_file:
-            path = Path(self.token_file).expanduser()
-            try:
-                return path.read_text(encoding="utf-8").strip() or None
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot read token_file {str(path)!r}: {exc.strerror or exc}"
-                ) from None
+            return _read_secret_file(self.token_file, "token_file")
         return None
 
 
-class DefaultsConfig(_Section):
+@dataclass(slots=True)
+class DefaultsConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _SECTION
+
     agent: str | None = None
     timeout: Seconds = 300
-    max_restarts: int = Field(default=100, ge=0)
+    max_restarts: NonNegative = 100
     restart_delay: Seconds = 1
     child_wait_timeout: Seconds = 300
     child_poll_interval: Seconds = 1
     stop_grace_period: Seconds = 30
-    max_concurrent_runs: int = Field(default=0, ge=0)
-    max_concurrent_root_tasks: int = Field(default=0, ge=0)
+    max_concurrent_runs: NonNegative = 0
+    max_concurrent_root_tasks: NonNegative = 0
     heartbeat_interval: Seconds = 5
     heartbeat_timeout: Seconds = 30
 
 
-class ApiConfig(_Section):
+@dataclass(slots=True)
+class ApiConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _SECTION
+
     host: str = "0.0.0.0"
-    port: int = Field(default=14355, ge=0, le=65535)
-    cors_origins: list[str] = Field(default_factory=list)
-    api_key: SecretStr | None = None
+    port: Port = 14355
+    cors_origins: list[str] = field(default_factory=list)
+    api_key: Secret | None = None
     api_key_file: str | None = None
-    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_body_bytes: BodyLimit = 1_048_576
     public_url: str | None = None
 
     def resolve_api_key(self) -> str | None:
         if self.api_key is not None:
             return self.api_key.get_secret_value().strip() or None
         if self.api_key_file:
-            path = Path(self.api_key_file).expanduser()
-            try:
-                return path.read_text(encoding="utf-8").strip() or None
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot read api.api_key_file {str(path)!r}: {exc.strerror or exc}"
-                ) from None
+            return _read_secret_file(self.api_key_file, "api.api_key_file")
         return None
 
 
-class StorageConfig(_Section):
+@dataclass(slots=True)
+class StorageConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _SECTION
+
     runs_dir: str | None = None
     bus_fsync: bool = False
-    bus_rotate_bytes: int = Field(default=0, ge=0, description="0 = never rotate")
+    bus_rotate_bytes: NonNegative = 0  # 0 = never rotate
 
 
-class Config(BaseModel):
+@dataclass(slots=True)
+class Config:
     """The whole configuration. Unknown top-level sections are ignored for compatibility."""
 
-    model_config = ConfigDict(extra="ignore", validate_default=True)
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "ignore", "validate_default": True}
 
-    agents: dict[str, AgentConfig] = Field(default_factory=dict)
-    defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
-    api: ApiConfig = Field(default_factory=ApiConfig)
-    storage: StorageConfig = Field(default_factory=StorageConfig)
-    source: str | None = Field(default=None, exclude=True, description="file it was read from")
+    agents: dict[str, AgentConfig] = field(default_factory=dict)
+    defaults: DefaultsConfig = field(default_factory=DefaultsConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    source: str | None = field(default=None, compare=False)  # the file it was read from
 
     def agent(self, name: str | None) -> tuple[str, AgentConfig]:
         """Look up an agent by name (or the default); a bare backend type works too."""
@@ -133,6 +211,6 @@ class Config(BaseModel):
             if agent.type == chosen:
                 return agent_name, agent
         if chosen in get_args(AgentType):
-            return chosen, AgentConfig.model_validate({"type": chosen})
+            return chosen, AgentConfig(type=chosen)  # type: ignore[arg-type]
         known = ", ".join(sorted(self.agents)) or "none configured"
         raise ConfigError(f"unknown agent {chosen!r} (known: {known})")

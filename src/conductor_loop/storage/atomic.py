@@ -7,11 +7,11 @@ import threading
 from pathlib import Path
 
 
-def atomic_write_text(path: Path, text: str, *, fsync: bool = True) -> None:
+def atomic_write_text(path: Path, text: str, *, fsync: bool = True, mode: int = 0o644) -> None:
     """Write ``text`` to a temp file beside ``path``, fsync it, then rename over ``path``."""
     data = text.encode("utf-8")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         view = memoryview(data)
         while view:

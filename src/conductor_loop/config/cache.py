@@ -1,0 +1,138 @@
+"""Validated configurations remembered between commands.
+
+``run-agent job`` is started once per run, often by scripts and by the task loop; checking
+the config with pydantic would cost most of its start-up. A config file whose exact
+text (under this exact schema) validated before is therefore rebuilt from the cached
+result instead, with no YAML parser and no pydantic.
+
+The cache lives in ``$XDG_CACHE_HOME/conductor-loop`` (``~/.cache/conductor-loop``),
+files readable by their owner only. Secret values are never written there: a cached
+config that has any reads them back from the YAML text. Any trouble with the cache
+(unwritable, damaged, out of date) just means validating again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from conductor_loop import __version__
+from conductor_loop.config import models
+from conductor_loop.config.models import (
+    AgentConfig,
+    ApiConfig,
+    Config,
+    DefaultsConfig,
+    Secret,
+    StorageConfig,
+)
+from conductor_loop.storage.atomic import atomic_write_text
+
+FORMAT = 1
+KEEP_ENTRIES = 64
+_SECTIONS = {"defaults": DefaultsConfig, "api": ApiConfig, "storage": StorageConfig}
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "conductor-loop"
+
+
+@functools.cache
+def _schema_fingerprint() -> bytes:
+    """What validation depends on besides the text: our version and the model sources."""
+    digest = hashlib.sha256(__version__.encode())
+    from conductor_loop import durations
+
+    for module in (models, durations):
+        with contextlib.suppress(OSError, TypeError):
+            digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.digest()
+
+
+def _entry_path(text: str) -> Path:
+    digest = hashlib.sha256(_schema_fingerprint())
+    digest.update(text.encode("utf-8", "surrogatepass"))
+    return cache_dir() / f"config-{digest.hexdigest()[:40]}.json"
+
+
+def _plain(section: Any, where: tuple[str, ...], secrets: list[list[str]]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for f in fields(section):
+        value = getattr(section, f.name)
+        if isinstance(value, Secret):
+            secrets.append([*where, f.name])
+            value = None
+        values[f.name] = value
+    return values
+
+
+def store(text: str, config: Config) -> None:
+    """Remember that ``text`` validated into ``config`` (secrets left out)."""
+    secrets: list[list[str]] = []
+    plain = {
+        "agents": {
+            name: _plain(agent, ("agents", name), secrets) for name, agent in config.agents.items()
+        },
+        **{name: _plain(getattr(config, name), (name,), secrets) for name in _SECTIONS},
+    }
+    entry = {"format": FORMAT, "config": plain, "secrets": secrets}
+    path = _entry_path(text)
+    with contextlib.suppress(OSError, ValueError):
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(entry), fsync=False, mode=0o600)
+        _prune(path.parent)
+
+
+def _prune(directory: Path) -> None:
+    """Keep the newest ``KEEP_ENTRIES`` entries: every distinct config text makes one."""
+    entries = []
+    with os.scandir(directory) as it:
+        for e in it:
+            if e.name.startswith("config-") and e.name.endswith(".json"):
+                with contextlib.suppress(OSError):
+                    entries.append((e.stat().st_mtime_ns, e.path))
+    entries.sort(reverse=True)
+    for _, stale in entries[KEEP_ENTRIES:]:
+        with contextlib.suppress(OSError):
+            os.unlink(stale)
+
+
+def load(text: str, raw_data: Callable[[], Any]) -> Config | None:
+    """The config ``text`` validated into before, or None. ``raw_data`` gives the parsed
+    YAML, asked for only when secret values must be read back from it."""
+    try:
+        entry = json.loads(_entry_path(text).read_bytes())
+        if entry.get("format") != FORMAT:
+            return None
+        plain = entry["config"]
+        config = Config(
+            agents={name: AgentConfig(**agent) for name, agent in plain["agents"].items()},
+            **{name: cls(**plain[name]) for name, cls in _SECTIONS.items()},
+        )
+        if entry["secrets"]:
+            _restore_secrets(config, raw_data(), entry["secrets"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return config
+
+
+def _restore_secrets(config: Config, data: Any, paths: list[list[str]]) -> None:
+    for path in paths:
+        *where, name = path
+        value = data
+        for key in path:
+            value = value[key]
+        if not isinstance(value, str):
+            raise ValueError(f"secret {'.'.join(path)} is no longer a string")
+        target: Any = config
+        for key in where:
+            target = target[key] if isinstance(target, dict) else getattr(target, key)
+        setattr(target, name, Secret(value))
