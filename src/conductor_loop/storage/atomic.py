@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -10,7 +11,8 @@ from pathlib import Path
 def atomic_write_text(path: Path, text: str, *, fsync: bool = True, mode: int = 0o644) -> None:
     """Write ``text`` to a temp file beside ``path``, fsync it, then rename over ``path``."""
     data = text.encode("utf-8")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    head, name = os.path.split(path)
+    tmp = os.path.join(head, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         view = memoryview(data)
@@ -21,7 +23,8 @@ def atomic_write_text(path: Path, text: str, *, fsync: bool = True, mode: int = 
             os.fsync(fd)
     except BaseException:
         os.close(fd)
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
     os.close(fd)
     os.replace(tmp, path)

@@ -59,8 +59,11 @@ class RunsRoot:
     def create_run_dir(self, project_id: str, task_id: str, run_id: str) -> Path:
         """Create a new run directory; an existing one is an error (ids are unique)."""
         run_dir = self.run_dir(project_id, task_id, run_id)
-        run_dir.parent.mkdir(parents=True, exist_ok=True)
-        run_dir.mkdir()
+        try:
+            os.mkdir(run_dir)
+        except FileNotFoundError:  # the task's first run
+            run_dir.parent.mkdir(parents=True, exist_ok=True)
+            os.mkdir(run_dir)
         return run_dir
 
     def project_ids(self) -> list[str]:

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,15 +73,7 @@ class RunInfo:
 
     def to_yaml(self) -> str:
         """Render in a fixed key order; empty optional fields are written as ``""``."""
-        lines = []
-        for f in _FIELDS:
-            value = getattr(self, f.name)
-            if f.name in _INT_FIELDS:
-                lines.append(f"{f.name}: {int(value)}")
-            elif f.name in _TIME_FIELDS:
-                lines.append(f"{f.name}: {timestamp(value)}")
-            else:
-                lines.append(f"{f.name}: {scalar(str(value))}")
+        lines = [f"{name}: {render(getattr(self, name))}" for name, render in _RENDERERS]
         # Keys written by other tools (e.g. the Go implementation) survive a rewrite.
         for key, value in self.extra.items():
             if isinstance(value, str) and _EXTRA_KEY.match(key):
@@ -115,6 +108,17 @@ class RunInfo:
 
 
 _FIELDS = [f for f in dataclasses.fields(RunInfo) if f.name != "extra"]
+_RENDERERS: list[tuple[str, Callable[[Any], str]]] = [
+    (
+        f.name,
+        (lambda v: str(int(v)))
+        if f.name in _INT_FIELDS
+        else timestamp
+        if f.name in _TIME_FIELDS
+        else (lambda v: scalar(str(v))),
+    )
+    for f in _FIELDS
+]
 _EXTRA_KEY = re.compile(r"[a-z][a-z0-9_]*\Z")
 _FIELD_NAMES = frozenset(f.name for f in _FIELDS)
 _DEFAULTS = {f.name: f.default for f in _FIELDS}
