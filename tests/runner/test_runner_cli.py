@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +105,42 @@ def test_validate_reports_usable_and_unusable_agents(rig: RunnerEnv) -> None:
     assert results["claude"]["usable"] and results["claude"]["version"]
     assert not results["gemini"]["usable"] and "gemini" in results["gemini"]["reason"]
     assert done.returncode == 0
+
+
+def test_prompt_from_a_file_or_stdin(rig: RunnerEnv) -> None:
+    prompt_file = rig.tmp / "prompt.txt"
+    prompt_file.write_text("FAKE: answer from-a-file\n", encoding="utf-8")
+    done = rig.run("job", "--project", "p", "--task", "f", "--prompt-file", str(prompt_file))
+    assert done.returncode == 0, done.stderr
+    [info] = rig.runs("p", "f")
+    assert "FAKE: answer from-a-file" in Path(info.prompt_path).read_text(encoding="utf-8")
+    piped = subprocess.run(
+        [str(rig.run_agent_exe), "job", "--project", "p", "--task", "s"],
+        input="FAKE: answer from-stdin\n",
+        env=rig.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert piped.returncode == 0, piped.stderr
+    [info] = rig.runs("p", "s")
+    assert "FAKE: answer from-stdin" in Path(info.prompt_path).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("command", ["job", "task"])
+def test_bad_prompt_options_are_named(rig: RunnerEnv, command: str) -> None:
+    prompt_file = rig.tmp / "prompt.txt"
+    prompt_file.write_text("x", encoding="utf-8")
+    base = [command, "--project", "p", "--task", "bad"]
+    both = rig.run(*base, "--prompt", "x", "--prompt-file", str(prompt_file))
+    assert both.returncode == 2
+    assert "give --prompt or --prompt-file, not both" in both.stderr
+    binary = rig.tmp / "binary.bin"
+    binary.write_bytes(b"\xff\xfe\x00 not text")
+    unreadable = rig.run(*base, "--prompt-file", str(binary))
+    assert unreadable.returncode == 2
+    assert "--prompt-file" in unreadable.stderr and "not UTF-8 text" in unreadable.stderr
+    missing = rig.run(*base, "--prompt-file", str(rig.tmp / "nope.txt"))
+    assert missing.returncode == 2 and "nope.txt" in missing.stderr
+    assert not rig.root.run_ids("p", "bad")

@@ -167,7 +167,9 @@ print(config.agents["deep"].resolve_token() == sys.argv[2])
 
 
 @pytest.mark.parametrize("with_secrets", [True, False])
-def test_a_cached_config_needs_neither_pydantic_nor_yaml(tmp_path: Path, with_secrets: bool) -> None:
+def test_a_cached_config_needs_neither_pydantic_nor_yaml(
+    tmp_path: Path, with_secrets: bool
+) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)
     text = FULL if with_secrets else FULL.replace(f"token: {TOKEN}", f"token_file: {token_file}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -54,3 +55,25 @@ def duration_option(value: str | None, what: str) -> float | None:
         return parse_duration(value, what)
     except ConductorError as exc:
         raise click.BadParameter(exc.message) from None
+
+
+def prompt_from_options(
+    prompt: str | None, prompt_file: Path | None, *, read_stdin: bool
+) -> str | None:
+    """The text of ``--prompt`` or ``--prompt-file`` (not both); without either, standard
+    input when ``read_stdin`` (an error if it is a terminal), else None."""
+    if prompt is not None and prompt_file is not None:
+        raise click.UsageError("give --prompt or --prompt-file, not both")
+    if prompt_file is not None:
+        try:
+            return prompt_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise click.BadParameter(
+                f"cannot read {str(prompt_file)!r}: {reason}", param_hint="'--prompt-file'"
+            ) from None
+    if prompt is not None or not read_stdin:
+        return prompt
+    if sys.stdin.isatty():
+        raise click.UsageError("give --prompt, --prompt-file, or the prompt on stdin")
+    return sys.stdin.read()

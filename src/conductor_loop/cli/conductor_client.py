@@ -10,21 +10,31 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import click
 import httpx
 
+from conductor_loop.cli.common import F, prompt_from_options
+
 DEFAULT_SERVER = "http://127.0.0.1:14355"
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(2)
+
+
+def _fail_with(response: httpx.Response) -> NoReturn:
+    """Exit with the API's error message (its uniform error body), or the raw reply."""
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text.strip() or response.reason_phrase
+    _fail(f"{message} (HTTP {response.status_code})")
 
 
 @dataclass(slots=True)
@@ -48,11 +58,7 @@ class ApiClient:
         except httpx.TransportError as exc:
             _fail(f"cannot reach the server at {self.server}: {exc}")
         if response.status_code >= 400:
-            try:
-                message = response.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = response.text.strip() or response.reason_phrase
-            _fail(f"{message} (HTTP {response.status_code})")
+            _fail_with(response)
         if response.headers.get("content-type", "").startswith("application/json"):
             return response.json()
         return response.text
@@ -76,11 +82,7 @@ class ApiClient:
                 ) as response:
                     if response.status_code >= 400:
                         response.read()
-                        try:
-                            message = response.json()["error"]["message"]
-                        except (ValueError, KeyError, TypeError):
-                            message = response.text
-                        _fail(f"{message} (HTTP {response.status_code})")
+                        _fail_with(response)
                     for event in parse_sse(response.iter_lines()):
                         if event.id is not None:
                             last_id = event.id
@@ -176,18 +178,6 @@ def task() -> None:
     """Create, list, show, stop, resume and delete tasks on the server."""
 
 
-def _prompt_text(prompt: str | None, prompt_file: Path | None) -> str:
-    if prompt is not None and prompt_file is not None:
-        raise click.UsageError("give --prompt or --prompt-file, not both")
-    if prompt_file is not None:
-        return prompt_file.read_text(encoding="utf-8")
-    if prompt is not None:
-        return prompt
-    if sys.stdin.isatty():
-        raise click.UsageError("give --prompt, --prompt-file, or pipe the prompt on stdin")
-    return sys.stdin.read()
-
-
 def _submit_options(func: F) -> F:
     for decorator in reversed(
         [
@@ -262,7 +252,7 @@ def task_submit(
         project,
         task_id,
         agent,
-        _prompt_text(prompt, prompt_file),
+        prompt_from_options(prompt, prompt_file, read_stdin=True) or "",
         cwd,
         timeout,
         max_restarts=max_restarts,
@@ -399,7 +389,7 @@ def job_submit(
         project,
         task_id,
         agent,
-        _prompt_text(prompt, prompt_file),
+        prompt_from_options(prompt, prompt_file, read_stdin=True) or "",
         cwd,
         timeout,
         max_restarts=0,

@@ -5,12 +5,19 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from conductor_loop.cli.common import F, duration_option, reports_errors, root_and_config_options
+from conductor_loop.cli.common import (
+    F,
+    duration_option,
+    prompt_from_options,
+    reports_errors,
+    root_and_config_options,
+)
 from conductor_loop.cli.context import load, stop_on_signals
 from conductor_loop.errors import InvalidRequestError
 
@@ -18,19 +25,6 @@ if TYPE_CHECKING:
     from conductor_loop.config import Config
     from conductor_loop.runner.task_loop import TaskSettings
     from conductor_loop.storage.layout import RunsRoot
-
-
-def _prompt_text(prompt: str | None, prompt_file: Path | None) -> str | None:
-    if prompt is not None and prompt_file is not None:
-        raise click.UsageError("give --prompt or --prompt-file, not both")
-    if prompt_file is not None:
-        try:
-            return prompt_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidRequestError(
-                f"cannot read prompt file {prompt_file}: {exc.strerror}"
-            ) from None
-    return prompt
 
 
 def _stream_output(path: Path, done: threading.Event) -> threading.Thread:
@@ -47,6 +41,32 @@ def _stream_output(path: Path, done: threading.Event) -> threading.Thread:
     return thread
 
 
+def _agent_and_prompt_options(what: str, where: str = "") -> Callable[[F], F]:
+    """``--agent``, ``--prompt``, ``--prompt-file`` and ``--cwd``, which `job` and `task`
+    both take; ``what`` names the prompt in the help text."""
+    options = [
+        click.option("--agent", help="Agent name from config (default: defaults.agent)."),
+        click.option("--prompt", help=f"{what.capitalize()} text {where}".rstrip() + "."),
+        click.option(
+            "--prompt-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help=f"Read the {what} from a file.",
+        ),
+        click.option(
+            "--cwd",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Working directory of the agent.",
+        ),
+    ]
+
+    def apply(func: F) -> F:
+        for option in reversed(options):  # listed in --help in the order above
+            func = option(func)
+        return func
+
+    return apply
+
+
 @click.command()
 @root_and_config_options
 @click.option(
@@ -58,18 +78,7 @@ def _stream_output(path: Path, done: threading.Event) -> threading.Thread:
 @click.option(
     "--task", envvar="JRUN_TASK_ID", required=True, help="Task id (default: $JRUN_TASK_ID)."
 )
-@click.option("--agent", help="Agent name from config (default: defaults.agent).")
-@click.option("--prompt", help="Prompt text.")
-@click.option(
-    "--prompt-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Read the prompt from a file.",
-)
-@click.option(
-    "--cwd",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Working directory of the agent.",
-)
+@_agent_and_prompt_options("prompt")
 @click.option(
     "--parent-run-id",
     envvar="JRUN_ID",
@@ -98,11 +107,7 @@ def job(
     from conductor_loop.runner.job import JobRunner, JobSpec
     from conductor_loop.storage.runinfo import RunInfo
 
-    text = _prompt_text(prompt, prompt_file)
-    if text is None:
-        if sys.stdin.isatty():
-            raise click.UsageError("give --prompt, --prompt-file or the prompt on stdin")
-        text = sys.stdin.read()
+    text = prompt_from_options(prompt, prompt_file, read_stdin=True) or ""
     runs_root, config = load(root, config_path)
     stop, shutdown = stop_on_signals()
     done = threading.Event()
@@ -148,18 +153,7 @@ def _task_options(func: F) -> F:
 @root_and_config_options
 @click.option("--project", help="Project id.")
 @click.option("--task", "task_id", help="Task id (default: generated from the prompt).")
-@click.option("--agent", help="Agent name from config (default: defaults.agent).")
-@click.option("--prompt", help="Task prompt (written to TASK.md).")
-@click.option(
-    "--prompt-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Read the task prompt from a file.",
-)
-@click.option(
-    "--cwd",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Working directory of the agent.",
-)
+@_agent_and_prompt_options("task prompt", "(written to TASK.md)")
 @click.option(
     "--max-restarts",
     type=click.IntRange(min=0),
@@ -207,7 +201,7 @@ def task(
 
     if not project:
         raise click.UsageError("--project is required")
-    text = _prompt_text(prompt, prompt_file)
+    text = prompt_from_options(prompt, prompt_file, read_stdin=False)
     task_id = new_task_id(text or "") if task_id is None else task_id
     validate_id(project, "project_id")
     validate_id(task_id, "task_id")
