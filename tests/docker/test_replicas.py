@@ -526,9 +526,9 @@ ADOPT_PROMPT = (
 
 
 def _bus_consistency(messages: list[Any], runs: list[dict[str, Any]]) -> None:
-    """One RUN_START per run; an end event (RUN_STOP/RUN_CRASH) at most once, matching the
-    run-info, and missing only for the run whose runner was killed (its end is recorded in
-    run-info by whoever found it dead)."""
+    """One RUN_START and exactly one end event (RUN_STOP/RUN_CRASH) per run, matching its
+    run-info; the run whose runner was killed gets its RUN_CRASH from whoever found it
+    dead (``source: reconciler``)."""
     starts = Counter(m.run_id for m in messages if m.type == "RUN_START")
     ends: dict[str, list[Any]] = {}
     for m in messages:
@@ -538,14 +538,13 @@ def _bus_consistency(messages: list[Any], runs: list[dict[str, Any]]) -> None:
         run_id = info["run_id"]
         assert starts[run_id] == 1, f"{starts[run_id]} RUN_START for {run_id}"
         run_ends = ends.pop(run_id, [])
-        assert len(run_ends) <= 1, f"{len(run_ends)} end events for {run_id}"
-        if run_ends:
-            end = run_ends[0]
-            assert end.meta.get("status") == info["status"], (end, info)
-            assert (end.type == "RUN_CRASH") == (info["status"] == "failed"), (end, info)
-        else:
-            assert info["status"] == "failed", info
+        assert len(run_ends) == 1, f"{len(run_ends)} end events for {run_id}: {run_ends}"
+        end = run_ends[0]
+        assert end.meta.get("status") == info["status"], (end, info)
+        assert (end.type == "RUN_CRASH") == (info["status"] == "failed"), (end, info)
+        if end.meta.get("source") == "reconciler":
             assert "exited without recording" in info.get("error_summary", ""), info
+            assert info["error_summary"] in end.body, (end, info)
     assert not ends, f"end events for unknown runs: {ends}"
     assert set(starts) == {i["run_id"] for i in runs}, starts
 

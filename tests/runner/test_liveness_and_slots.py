@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conductor_loop.runner import liveness
 from conductor_loop.runner.environment import build_agent_env, prepend_path_once
 from conductor_loop.runner.liveness import (
     RUN_LOCK_FILE,
@@ -80,6 +81,31 @@ def test_a_released_run_lock_means_the_runner_is_gone(tmp_path: Path) -> None:
     assert reconciled.status == "failed" and reconciled.end_time
     assert read_run_info(run_dir).status == "failed"
     assert (run_dir / RUN_LOCK_FILE).exists()
+    # Not under <project>/<task>/runs/: there is no task bus to tell, and none is made up.
+    assert not list(tmp_path.parent.glob("*MESSAGE-BUS.md"))
+
+
+def test_a_held_run_lock_outweighs_a_stale_heartbeat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runner on another replica that is merely slow to beat still holds its run lock:
+    the run is not declared dead, and nothing is written to the bus."""
+    monkeypatch.setattr(liveness, "RECONCILE_WAIT", 0.2)
+    task_dir = tmp_path / "p" / "t"
+    run_dir = task_dir / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    fd = hold_run_lock(run_dir)
+    try:
+        write_run_info(
+            run_dir, _info(instance_id="elsewhere", heartbeat_time=iso_utc(time.time() - 3600))
+        )
+        assert reconcile_run(run_dir).status == "running"
+        assert read_run_info(run_dir).status == "running"
+    finally:
+        os.close(fd)
+    assert not (task_dir / "TASK-MESSAGE-BUS.md").exists()
+    assert reconcile_run(run_dir).status == "failed"  # released: now it is gone
+    assert "RUN_CRASH" in (task_dir / "TASK-MESSAGE-BUS.md").read_text()
 
 
 def test_reconcile_leaves_finished_and_live_runs_alone(tmp_path: Path) -> None:

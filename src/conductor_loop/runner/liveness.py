@@ -12,12 +12,14 @@ share the runs volume).
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from conductor_loop.runner.identity import instance_id
 from conductor_loop.runner.process import pid_alive, terminate_tree
+from conductor_loop.storage.layout import RUNS_SUBDIR, TASK_BUS_FILE
 from conductor_loop.storage.locks import lock_is_held, take_lock
 from conductor_loop.storage.runinfo import (
     STATUS_FAILED,
@@ -31,6 +33,7 @@ from conductor_loop.storage.runinfo import (
 
 DEFAULT_HEARTBEAT_TIMEOUT = 30.0
 RUN_LOCK_FILE = ".run.lock"
+RECONCILE_WAIT = 3.0  # seconds a reconciler waits for another one's verdict
 
 
 def hold_run_lock(run_dir: Path) -> int:
@@ -100,6 +103,8 @@ def reconcile_run(
 ) -> RunInfo:
     """Return the run's info, first recording ``failed`` if its owner is gone.
 
+    The one reconciler that takes the run lock records the failure and posts one
+    RUN_CRASH on the task's bus (any number of servers and CLIs may notice at once).
     An agent orphaned by its runner's death (same instance) is terminated: nobody would
     ever record its result, and it must not keep working on the task unobserved.
     """
@@ -108,24 +113,84 @@ def reconcile_run(
     reason = owner_gone_reason(info, run_dir=run_dir, heartbeat_timeout=heartbeat_timeout)
     if reason is None:
         return info
-    # Re-read right before writing: the owner may have just finished.
-    with contextlib.suppress(FileNotFoundError, RunInfoError):
-        fresh = read_run_info(run_dir)
-        if fresh.status != STATUS_RUNNING:
-            return fresh
-        info = fresh
-    if owned_here(info) and info.pid and info.pid != info.runner_pid:
-        started = parse_iso(info.start_time)
-        if pid_alive(info.pid, started_before=None if started is None else started + 60):
-            pgid = info.pgid or info.pid
-            terminate_tree(info.pid, pgid, grace=1.0)
-            reason += f"; orphaned agent process {info.pid} was terminated"
-    info.status = STATUS_FAILED
-    info.end_time = iso_utc()
-    info.error_summary = reason
-    with contextlib.suppress(FileNotFoundError):
-        write_run_info(run_dir, info)
-    return info
+    try:
+        lock_fd: int | None = take_lock(run_dir / RUN_LOCK_FILE, blocking=False)
+    except BlockingIOError:  # another reconciler is at it (or the runner lives after all)
+        return _verdict_of_another(run_dir, info)
+    except OSError:  # e.g. a read-only runs volume: record what we can, unguarded
+        lock_fd = None
+    try:
+        # Re-read under the lock: the owner may have just finished, or another
+        # reconciler may have recorded the failure already.
+        info = _fresh(run_dir, info)
+        if info.status != STATUS_RUNNING:
+            return info
+        if owned_here(info) and info.pid and info.pid != info.runner_pid:
+            started = parse_iso(info.start_time)
+            if pid_alive(info.pid, started_before=None if started is None else started + 60):
+                pgid = info.pgid or info.pid
+                terminate_tree(info.pid, pgid, grace=1.0)
+                reason += f"; orphaned agent process {info.pid} was terminated"
+        info.status = STATUS_FAILED
+        info.end_time = iso_utc()
+        info.error_summary = reason
+        try:
+            write_run_info(run_dir, info)
+        except FileNotFoundError:  # deleted meanwhile
+            return info
+        _post_crash(run_dir, info)
+        return info
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)
+
+
+def _verdict_of_another(run_dir: Path, info: RunInfo) -> RunInfo:
+    """The run's info once whoever holds the lock has recorded it (it may be ending an
+    orphaned agent, ``terminate_tree``'s one-second grace); as it is after a while."""
+    deadline = time.monotonic() + RECONCILE_WAIT
+    while True:
+        info = _fresh(run_dir, info)
+        if info.status != STATUS_RUNNING or time.monotonic() >= deadline:
+            return info
+        if lock_is_held(run_dir / RUN_LOCK_FILE) is False:
+            return _fresh(run_dir, info)
+        time.sleep(0.02)
+
+
+def _fresh(run_dir: Path, fallback: RunInfo) -> RunInfo:
+    try:
+        return read_run_info(run_dir)
+    except (FileNotFoundError, RunInfoError):
+        return fallback
+
+
+def _post_crash(run_dir: Path, info: RunInfo) -> None:
+    """Tell the task's agents, as the runner would have: the run is over, failed."""
+    from conductor_loop.bus.message import Message
+    from conductor_loop.bus.writer import append_message
+    from conductor_loop.errors import ConductorError
+
+    runs_dir = run_dir.parent
+    task_dir = runs_dir.parent
+    if (runs_dir.name, task_dir.name, task_dir.parent.name) != (
+        RUNS_SUBDIR,
+        info.task_id,
+        info.project_id,
+    ):
+        return  # not laid out as <project>/<task>/runs/<run>: no bus of its task to tell
+    with contextlib.suppress(ConductorError, OSError):
+        append_message(
+            task_dir / TASK_BUS_FILE,
+            Message(
+                type="RUN_CRASH",
+                project_id=info.project_id,
+                task_id=info.task_id,
+                run_id=info.run_id,
+                body=f"run {info.run_id} failed: {info.error_summary}",
+                meta={"status": STATUS_FAILED, "source": "reconciler"},
+            ),
+        )
 
 
 def is_running(run_dir: Path, *, heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT) -> bool:
