@@ -33,6 +33,7 @@ def test_start_task_from_the_form_and_watch_its_output_live(ui: Ui) -> None:
     dialog.get_by_label("Project").fill("e2e")
     dialog.get_by_label("Prompt (TASK.md)").fill(
         "Count to thirty, slowly\nFAKE: print-lines 30 0.1\nFAKE@2: write-done\n"
+        "FAKE: answer ## Counted\nFAKE: answer - **thirty** lines, then `done`\n"
     )
     task_id_field = dialog.get_by_label("Task id")
     expect(task_id_field).to_have_value(re.compile(r"^task-\d{8}-\d{6}-count-to-thirty-slowly$"))
@@ -55,7 +56,14 @@ def test_start_task_from_the_form_and_watch_its_output_live(ui: Ui) -> None:
     # The run ends: the stream completes, the tab shows output.md, stdout keeps every line.
     stream_state = page.locator(".run-view .view-title-row [data-stream-state]")
     expect(stream_state).to_have_attribute("data-stream-state", "ended", timeout=15_000)
-    expect(page.get_by_role("tabpanel")).to_contain_text("OK from fake claude")
+    # output.md is shown rendered as markdown; its source is one click away.
+    panel = page.get_by_role("tabpanel")
+    rendered = panel.get_by_role("document", name="output.md")
+    expect(rendered.get_by_role("heading", name="Counted")).to_be_visible(timeout=15_000)
+    expect(rendered.locator("strong")).to_have_text("thirty")
+    expect(rendered.locator("code")).to_have_text("done")
+    panel.get_by_label("Markdown source").check()
+    expect(panel.locator("pre[aria-label='output.md']")).to_contain_text("- **thirty** lines")
     page.get_by_role("tab", name="stdout").click()
     expect(page.get_by_role("log", name="Agent output")).to_contain_text("line 30 of 30")
     assert (ui.root.task_dir("e2e", task_id) / "TASK.md").read_text().startswith("Count to thirty")

@@ -1,6 +1,6 @@
 /** The contents of a run's tabs: output.md, stdout (readable or raw), stderr, prompt, run-info. */
 
-import { useState } from "react";
+import { lazy, Suspense, useState } from "react";
 import type { RunFileName } from "../api/endpoints";
 import type { RunDetail } from "../api/types";
 import { useApp } from "../app/context";
@@ -12,6 +12,9 @@ import { ErrorText } from "../widgets/ErrorText";
 import { formatBytes, formatDateTime } from "../widgets/format";
 import { LogView } from "./LogView";
 import type { RunOutput } from "./useRunOutput";
+
+// The markdown renderer is most of a bundle's weight: loaded when output.md is shown.
+const MarkdownView = lazy(() => import("../widgets/Markdown").then((m) => ({ default: m.MarkdownView })));
 
 export function RunFilesTabs({ tab, run, output }: { tab: RunTab; run: RunDetail; output: RunOutput }) {
   switch (tab) {
@@ -60,7 +63,7 @@ function OutputTab({ run, output }: { run: RunDetail; output: RunOutput }) {
   if (size === undefined) {
     return <p className="muted pane-empty">This run left no output.md.</p>;
   }
-  return <FileText run={run} name="output.md" />;
+  return <FileText run={run} name="output.md" markdown />;
 }
 
 function Readable({ output }: { output: RunOutput }) {
@@ -88,24 +91,42 @@ function StdoutTab({ output }: { output: RunOutput }) {
   );
 }
 
-function FileText({ run, name }: { run: RunDetail; name: RunFileName }) {
+/** A run's file; with ``markdown``, rendered, and its source a click away. */
+function FileText({ run, name, markdown = false }: { run: RunDetail; name: RunFileName; markdown?: boolean }) {
   const { api } = useApp();
+  const [source, setSource] = useState(false);
   const size = run.files[name === "prompt" ? "prompt.md" : name];
   const file = useResource(`${run.project_id}/${run.task_id}/${run.run_id}/${name}@${size ?? "none"}`, (signal) =>
     api.runFile(run.project_id, run.task_id, run.run_id, name, signal),
   );
   if (file.error) return <ErrorText error={file.error} title={`Could not read ${name}`} />;
   if (!file.data) return <p className="muted pane-empty">Loading…</p>;
+  const rendered = markdown && !source && file.data.content !== "";
   return (
     <div className="file-view">
-      {file.data.truncated && (
-        <p className="muted pane-note">
-          Showing the last {formatBytes(file.data.content.length)} of {formatBytes(file.data.size)}.
-        </p>
+      {(markdown || file.data.truncated) && (
+        <div className="pane-toolbar">
+          {file.data.truncated && (
+            <p className="muted pane-note">
+              Showing the last {formatBytes(file.data.content.length)} of {formatBytes(file.data.size)}.
+            </p>
+          )}
+          {markdown && (
+            <label className="toggle">
+              <input type="checkbox" checked={source} onChange={(e) => setSource(e.target.checked)} /> Markdown source
+            </label>
+          )}
+        </div>
       )}
-      <pre className="file-text" tabIndex={0} aria-label={name}>
-        {file.data.content || "(empty)"}
-      </pre>
+      {rendered ? (
+        <Suspense fallback={<p className="muted pane-empty">Loading…</p>}>
+          <MarkdownView text={file.data.content} label={name} />
+        </Suspense>
+      ) : (
+        <pre className="file-text" tabIndex={0} aria-label={name}>
+          {file.data.content || "(empty)"}
+        </pre>
+      )}
     </div>
   );
 }
