@@ -199,16 +199,22 @@ def _submit_options(func: F) -> F:
 
 
 def _submit(
-    client: ApiClient,
+    server: str,
+    api_key: str | None,
+    *,
     project: str,
     task_id: str | None,
     agent: str | None,
-    prompt: str,
+    prompt: str | None,
+    prompt_file: Path | None,
     cwd: str | None,
     timeout: float | None,
     **extra: Any,
-) -> Any:
-    body: dict[str, Any] = {"project_id": project, "prompt": prompt}
+) -> tuple[ApiClient, Any]:
+    """POST the task the ``_submit_options`` describe; returns the client and the reply."""
+    client = ApiClient(server, api_key, timeout=60)
+    text = prompt_from_options(prompt, prompt_file, read_stdin=True) or ""
+    body: dict[str, Any] = {"project_id": project, "prompt": text}
     for key, value in (
         ("task_id", task_id),
         ("agent_type", agent),
@@ -218,7 +224,7 @@ def _submit(
     ):
         if value not in (None, [], ()):
             body[key] = list(value) if isinstance(value, tuple) else value
-    return client.request("POST", "/api/v1/tasks", json=body)
+    return client, client.request("POST", "/api/v1/tasks", json=body)
 
 
 @task.command("submit")
@@ -230,35 +236,9 @@ def _submit(
     "--depends-on", multiple=True, help="Start only after this task is DONE (repeatable)."
 )
 @click.option("--json", "as_json", is_flag=True)
-def task_submit(
-    server: str,
-    api_key: str | None,
-    project: str,
-    task_id: str | None,
-    agent: str | None,
-    prompt: str | None,
-    prompt_file: Path | None,
-    cwd: str | None,
-    timeout: float | None,
-    max_restarts: int | None,
-    restart_delay: float | None,
-    depends_on: tuple[str, ...],
-    as_json: bool,
-) -> None:
+def task_submit(server: str, api_key: str | None, as_json: bool, **options: Any) -> None:
     """Create a task and start its loop (or queue it)."""
-    client = ApiClient(server, api_key, timeout=60)
-    created = _submit(
-        client,
-        project,
-        task_id,
-        agent,
-        prompt_from_options(prompt, prompt_file, read_stdin=True) or "",
-        cwd,
-        timeout,
-        max_restarts=max_restarts,
-        restart_delay=restart_delay,
-        depends_on=depends_on,
-    )
+    _, created = _submit(server, api_key, **options)
     if as_json:
         _json_out(created)
         return
@@ -370,30 +350,9 @@ def job() -> None:
 @click.option(
     "-f", "--follow", is_flag=True, help="Print output until the run ends; exit with its code."
 )
-def job_submit(
-    server: str,
-    api_key: str | None,
-    project: str,
-    task_id: str | None,
-    agent: str | None,
-    prompt: str | None,
-    prompt_file: Path | None,
-    cwd: str | None,
-    timeout: float | None,
-    follow: bool,
-) -> None:
+def job_submit(server: str, api_key: str | None, follow: bool, **options: Any) -> None:
     """Start a single run (a task with no restarts); with --follow, stream its output."""
-    client = ApiClient(server, api_key, timeout=60)
-    created = _submit(
-        client,
-        project,
-        task_id,
-        agent,
-        prompt_from_options(prompt, prompt_file, read_stdin=True) or "",
-        cwd,
-        timeout,
-        max_restarts=0,
-    )
+    client, created = _submit(server, api_key, max_restarts=0, **options)
     run_id = created.get("run_id")
     if not follow:
         click.echo(run_id or f"{created['project_id']}/{created['task_id']} {created['status']}")
