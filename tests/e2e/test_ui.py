@@ -11,6 +11,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from conductor_loop.bus import BusWriter, Message
 from conductor_loop.storage.runinfo import read_run_info
 from tests.api.helpers import seed_run
 from tests.e2e.helpers import Ui, tree_row
@@ -172,6 +173,28 @@ def test_post_a_message_and_see_it_with_replies_and_agents_messages_live(ui: Ui)
     panel.get_by_label("Filter by type").select_option(label="Without run start/stop")
     expect(run_started).to_have_count(0)
     expect(mine).to_have_count(1)
+
+
+def test_a_long_bus_pages_back_to_its_first_message(ui: Ui) -> None:
+    """The panel starts with the last 1,000 messages; older ones come a page at a time."""
+    ui.root.project_dir("longbus").mkdir(parents=True)
+    with BusWriter(ui.root.project_bus("longbus")) as writer:
+        for i in range(1600):
+            writer.append(Message("FACT", "longbus", body=f"fact {i}"))
+    page = ui.open("/ui/projects/longbus")
+    panel = page.get_by_role("complementary", name="Project message bus")
+    types = panel.get_by_label("Filter by type")
+    expect(types.locator("option").first).to_have_text("All types (1000)")
+    earlier = panel.get_by_role("button", name="Load 500 earlier messages")
+    earlier.click()
+    expect(types.locator("option").first).to_have_text("All types (1500)")
+    earlier.click()
+    expect(types.locator("option").first).to_have_text("All types (1600)")
+    expect(earlier).to_have_count(0)  # the first message is shown: nothing earlier
+    # New messages still arrive live after paging back.
+    posted = ui.api().post("/api/projects/longbus/messages", json={"body": "still live"})
+    assert posted.status_code == 201, posted.text
+    expect(types.locator("option").first).to_have_text("All types (1601)")
 
 
 def test_stop_a_running_task_from_its_page(ui: Ui) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conductor_loop.bus import BusWriter, Message, Parent, format_record, read_all, read_from
-from conductor_loop.bus.reader import read_since, read_tail
+from conductor_loop.bus.reader import read_before, read_since, read_tail
 from conductor_loop.errors import UnknownMessageIdError
 
 
@@ -239,3 +239,26 @@ def test_read_tail_reads_only_the_end_of_a_big_file(tmp_path: Path) -> None:
     read_bytes = _bytes_read_by_this_process() - before
     assert [m.msg_id for m in got] == ids[-20:]
     assert read_bytes < 1024 * 1024, f"read_tail read {read_bytes} bytes of a 64 MB file"
+
+
+def test_read_before_pages_back_through_a_long_bus(tmp_path: Path) -> None:
+    path = tmp_path / "bus.md"
+    ids = _fill(path, 1500)
+    for anchor in (1499, 1400, 1000, 300, 5, 0):
+        for count in (1, 10, 100, 700):
+            got = [m.msg_id for m in read_before(path, ids[anchor], count)]
+            assert got == ids[max(0, anchor - count) : anchor], (anchor, count)
+    # Paging back from the newest reaches the oldest, every message once.
+    seen: list[str] = []
+    page = read_before(path, ids[-1], 128)
+    while page:
+        seen[:0] = [m.msg_id for m in page]
+        page = read_before(path, page[0].msg_id, 128)
+    assert seen == ids[:-1]
+
+
+def test_read_before_an_unknown_id_raises(tmp_path: Path) -> None:
+    path = tmp_path / "bus.md"
+    _fill(path, 3)
+    with pytest.raises(UnknownMessageIdError, match="MSG-NOPE"):
+        read_before(path, "MSG-NOPE", 10)

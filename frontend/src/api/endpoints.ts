@@ -3,6 +3,7 @@
 import type { ApiClient } from "./client";
 import type {
   BusMessage,
+  MessageList,
   MessagePost,
   ProjectList,
   ProjectStats,
@@ -125,6 +126,11 @@ export class ConductorApi {
 
   deleteRun(projectId: string, taskId: string, runId: string): Promise<StopAccepted> {
     return this.client.delete(runPath(projectId, taskId, runId));
+  }
+
+  /** Up to ``count`` messages just before ``msgId`` (oldest first): paging back. */
+  messagesBefore(scope: BusScope, msgId: string, count: number, signal?: AbortSignal): Promise<MessageList> {
+    return this.client.get(busPath(scope), { query: { before: msgId, tail: count }, signal });
   }
 
   postMessage(scope: BusScope, message: MessagePost): Promise<BusMessage> {

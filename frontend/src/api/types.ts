@@ -159,6 +159,11 @@ export interface BusMessage {
   body: string;
 }
 
+export interface MessageList {
+  messages: BusMessage[];
+  total: number;
+}
+
 export interface MessagePost {
   type: string;
   body: string;

@@ -4,10 +4,11 @@ import { useMemo, useState } from "react";
 import type { BusScope } from "../api/endpoints";
 import type { BusMessage } from "../api/types";
 import { StreamIndicator } from "../widgets/StreamIndicator";
+import { ErrorText } from "../widgets/ErrorText";
 import { MessageComposer } from "./MessageComposer";
 import { MessageList } from "./MessageList";
 import { matchesFilter, threadRows, typeCounts, type TypeFilter } from "./threads";
-import { BUS_TAIL, useBusMessages } from "./useBusMessages";
+import { EARLIER_PAGE, useBusMessages } from "./useBusMessages";
 
 function filterValue(filter: TypeFilter): string {
   return filter.kind === "type" ? `type:${filter.type}` : filter.kind;
@@ -56,7 +57,14 @@ export function BusPanel({ scope, runId }: { scope: BusScope; runId?: string }) 
           ))}
         </select>
       </div>
-      {bus.messages.length >= BUS_TAIL && <p className="muted pane-note">Showing the last {BUS_TAIL} messages and new ones.</p>}
+      {bus.hasEarlier && (
+        <div className="pane-note bus-earlier">
+          <button type="button" className="button-quiet" onClick={bus.loadEarlier} disabled={bus.loadingEarlier}>
+            {bus.loadingEarlier ? "Loading…" : `Load ${EARLIER_PAGE} earlier messages`}
+          </button>
+        </div>
+      )}
+      <ErrorText error={bus.earlierError} title="Could not load earlier messages" />
       <MessageList rows={rows} highlightRunId={runId} onReply={setReplyTo} scope={effective} />
       <MessageComposer
         scope={effective}

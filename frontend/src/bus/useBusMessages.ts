@@ -2,10 +2,12 @@
  * A message bus, live: the last messages, then each new one as it is appended
  * (the bus stream; resumes after a drop with Last-Event-ID = the last msg_id).
  * Messages are kept by msg_id, so one that arrives twice (posted here and then
- * streamed back, or replayed after a rotation) is shown once.
+ * streamed back, or replayed after a rotation) is shown once. Older messages are
+ * fetched on request, a page at a time (`before` the oldest one shown).
  */
 
 import { useCallback, useEffect, useRef, useState } from "react";
+import { describeError } from "../api/client";
 import { busPath, type BusScope } from "../api/endpoints";
 import type { SseEvent, StreamState } from "../api/sse";
 import type { BusMessage } from "../api/types";
@@ -13,23 +15,42 @@ import { useApp } from "../app/context";
 import { useEventStream } from "../app/useEventStream";
 
 export const BUS_TAIL = 1000;
+export const EARLIER_PAGE = 500;
 
 export interface BusMessages {
   messages: readonly BusMessage[];
   stream: StreamState | null;
   /** Show a message we just posted without waiting for the stream. */
   addLocal: (message: BusMessage) => void;
+  /** Whether older messages may exist: the stream started with a full tail. */
+  hasEarlier: boolean;
+  loadingEarlier: boolean;
+  earlierError: string | null;
+  loadEarlier: () => void;
+}
+
+interface Store {
+  url: string;
+  ids: Set<string>;
+  list: BusMessage[];
+  /** A page back came short: the start of the bus is shown. */
+  reachedStart: boolean;
 }
 
 export function useBusMessages(scope: BusScope): BusMessages {
   const { api } = useApp();
   const url = api.client.url(`${busPath(scope)}/stream`, { tail: BUS_TAIL });
-  const store = useRef<{ url: string; ids: Set<string>; list: BusMessage[] }>({ url, ids: new Set(), list: [] });
+  const store = useRef<Store>({ url, ids: new Set(), list: [], reachedStart: false });
   const [messages, setMessages] = useState<readonly BusMessage[]>([]);
+  const [loadingEarlier, setLoadingEarlier] = useState(false);
+  const [earlierError, setEarlierError] = useState<string | null>(null);
   const frame = useRef<number | null>(null);
 
-  if (store.current.url !== url) store.current = { url, ids: new Set(), list: [] };
-  useEffect(() => setMessages([]), [url]);
+  if (store.current.url !== url) store.current = { url, ids: new Set(), list: [], reachedStart: false };
+  useEffect(() => {
+    setMessages([]);
+    setEarlierError(null);
+  }, [url]);
   useEffect(
     () => () => {
       if (frame.current !== null) cancelAnimationFrame(frame.current);
@@ -64,6 +85,31 @@ export function useBusMessages(scope: BusScope): BusMessages {
     [add],
   );
 
+  const loadEarlier = useCallback(() => {
+    const target = store.current;
+    const oldest = target.list[0];
+    if (!oldest || loadingEarlier) return;
+    setLoadingEarlier(true);
+    setEarlierError(null);
+    api
+      .messagesBefore(scope, oldest.msg_id, EARLIER_PAGE)
+      .then(
+        (page) => {
+          if (store.current !== target) return; // another bus by now
+          const older = page.messages.filter((m) => !target.ids.has(m.msg_id));
+          older.forEach((m) => target.ids.add(m.msg_id));
+          target.list.unshift(...older);
+          target.reachedStart = page.messages.length < EARLIER_PAGE;
+          publish();
+        },
+        (error: unknown) => {
+          if (store.current === target) setEarlierError(describeError(error));
+        },
+      )
+      .finally(() => setLoadingEarlier(false));
+  }, [api, scope, loadingEarlier, publish]);
+
   const stream = useEventStream(url, onEvent);
-  return { messages, stream, addLocal: add };
+  const hasEarlier = messages.length >= BUS_TAIL && !store.current.reachedStart;
+  return { messages, stream, addLocal: add, hasEarlier, loadingEarlier, earlierError, loadEarlier };
 }

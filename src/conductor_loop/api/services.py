@@ -18,7 +18,7 @@ from conductor_loop.api.models import MessagePost
 from conductor_loop.api.sse import StreamContext
 from conductor_loop.api.tasks import TaskService
 from conductor_loop.bus.message import Message, Parent
-from conductor_loop.bus.reader import read_all, read_since, read_tail
+from conductor_loop.bus.reader import read_all, read_before, read_since, read_tail
 from conductor_loop.bus.writer import append_message
 from conductor_loop.config.models import Config
 from conductor_loop.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -43,6 +43,7 @@ RUN_FILES = {
     STDERR_FILE: STDERR_FILE,
 }
 DEFAULT_FILE_LIMIT = 1024 * 1024
+DEFAULT_PAGE = 100  # messages per page when paging back with ``before``
 
 
 def page_json(key: str, chunks: list[bytes], total: int, offset: int, limit: int | None) -> bytes:
@@ -199,12 +200,24 @@ class MessageService:
         return path
 
     def read(
-        self, project_id: str, task_id: str | None, *, after: str | None, tail: int | None
+        self,
+        project_id: str,
+        task_id: str | None,
+        *,
+        after: str | None,
+        tail: int | None,
+        before: str | None = None,
     ) -> list[dict[str, Any]]:
         path = self.bus_path(project_id, task_id)
-        if after:
-            if not path.exists():
-                raise NotFoundError(f"message id {after!r} is not in {path.name} (no messages)")
+        if after and before:
+            raise InvalidRequestError("give after or before, not both")
+        if (after or before) and not path.exists():
+            raise NotFoundError(
+                f"message id {after or before!r} is not in {path.name} (no messages)"
+            )
+        if before:
+            messages = read_before(path, before, tail or DEFAULT_PAGE)
+        elif after:
             messages = read_since(path, after)
             if tail:
                 messages = messages[-tail:]

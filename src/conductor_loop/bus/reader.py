@@ -95,6 +95,23 @@ def _read_tail_bytes(path: str | os.PathLike[str], count: int) -> tuple[bytes, i
     return data, start
 
 
+def read_before(path: str | os.PathLike[str], msg_id: str, count: int) -> list[Message]:
+    """Up to ``count`` messages just before ``msg_id`` (paging back through a long bus),
+    reading from the end as far as needed; UnknownMessageIdError if it is not there."""
+    window = count + 256
+    while True:
+        messages = read_tail(path, window)
+        whole_file = len(messages) < window
+        index = next(
+            (i for i in range(len(messages) - 1, -1, -1) if messages[i].msg_id == msg_id), None
+        )
+        if index is not None and (index >= count or whole_file):
+            return messages[max(0, index - count) : index]
+        if whole_file:
+            raise UnknownMessageIdError(f"message id {msg_id!r} is not in {path}")
+        window *= 4
+
+
 def read_tail(path: str | os.PathLike[str], count: int) -> list[Message]:
     """The last ``count`` messages (all when ``count`` is 0), reading from the end."""
     if count <= 0:

@@ -29,6 +29,13 @@ AfterParam = Annotated[
     str | None, Query(max_length=200, description="only messages after this msg_id")
 ]
 TailParam = Annotated[int | None, Query(ge=1, le=100_000, description="only the last N")]
+BeforeParam = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        description="only messages before this msg_id (the last `tail` of them, default 100)",
+    ),
+]
 
 
 def _scope(project_id: str, task_id: str | None) -> tuple[str, str | None]:
@@ -39,10 +46,15 @@ def _scope(project_id: str, task_id: str | None) -> tuple[str, str | None]:
 
 
 def read_messages(
-    svc: Services, project_id: str, task_id: str | None, after: str | None, tail: int | None
+    svc: Services,
+    project_id: str,
+    task_id: str | None,
+    after: str | None,
+    tail: int | None,
+    before: str | None,
 ) -> dict[str, Any]:
     project_id, task_id = _scope(project_id, task_id)
-    messages = svc.messages.read(project_id, task_id, after=after, tail=tail)
+    messages = svc.messages.read(project_id, task_id, after=after, tail=tail, before=before)
     return {"messages": messages, "total": len(messages)}
 
 
@@ -80,8 +92,11 @@ def get_messages(
     task_id: TaskParam = None,
     after: AfterParam = None,
     tail: TailParam = None,
+    before: BeforeParam = None,
 ) -> dict[str, Any]:
-    return read_messages(svc, project_id, task_id, after, tail)
+    """Messages of the project or task bus: all, the last ``tail``, those after a msg_id,
+    or (paging back) the ``tail`` before one."""
+    return read_messages(svc, project_id, task_id, after, tail, before)
 
 
 @router.post("/api/v1/messages", status_code=201, response_model=MessageOut)

@@ -30,6 +30,7 @@ from conductor_loop.api.models import (
 )
 from conductor_loop.api.routes.messages import (
     AfterParam,
+    BeforeParam,
     TailParam,
     post_message,
     read_messages,
@@ -183,9 +184,13 @@ async def stream_run(
 
 @router.get(P + "/messages", response_model=MessageList)
 def project_messages(
-    svc: Svc, project_id: str, after: AfterParam = None, tail: TailParam = None
+    svc: Svc,
+    project_id: str,
+    after: AfterParam = None,
+    tail: TailParam = None,
+    before: BeforeParam = None,
 ) -> dict[str, Any]:
-    return read_messages(svc, project_id, None, after, tail)
+    return read_messages(svc, project_id, None, after, tail, before)
 
 
 @router.post(P + "/messages", status_code=201, response_model=MessageOut)
@@ -206,9 +211,14 @@ async def stream_project_messages(
 
 @router.get(T + "/messages", response_model=MessageList)
 def task_messages(
-    svc: Svc, project_id: str, task_id: str, after: AfterParam = None, tail: TailParam = None
+    svc: Svc,
+    project_id: str,
+    task_id: str,
+    after: AfterParam = None,
+    tail: TailParam = None,
+    before: BeforeParam = None,
 ) -> dict[str, Any]:
-    return read_messages(svc, project_id, task_id, after, tail)
+    return read_messages(svc, project_id, task_id, after, tail, before)
 
 
 @router.post(T + "/messages", status_code=201, response_model=MessageOut)
