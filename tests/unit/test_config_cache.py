@@ -51,7 +51,9 @@ storage:
 
 
 def _entries() -> list[Path]:
-    return sorted(cache.cache_dir().glob("config-*.json"))
+    directory = cache.cache_dir()
+    assert directory is not None
+    return sorted(directory.glob("config-*.json"))
 
 
 def test_a_cached_config_equals_the_validated_one(tmp_path: Path) -> None:
@@ -134,6 +136,20 @@ def test_an_unwritable_cache_does_not_matter(
     path = tmp_path / "config.yaml"
     path.write_text(FULL)
     assert load_config(str(path)) == load_config(str(path)) == parse_config(FULL)
+
+
+@pytest.mark.parametrize("xdg", ["relative/cache", ""])
+def test_no_absolute_cache_place_means_no_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, xdg: str
+) -> None:
+    """Without a HOME (as for some service users) nothing is written below the cwd."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", xdg)
+    monkeypatch.setenv("HOME", "relative-home")
+    path = tmp_path / "config.yaml"
+    path.write_text(FULL)
+    assert load_config(str(path)) == load_config(str(path)) == parse_config(FULL)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
 
 
 def test_old_entries_are_pruned(tmp_path: Path) -> None:

@@ -40,9 +40,13 @@ KEEP_ENTRIES = 64
 _SECTIONS = {"defaults": DefaultsConfig, "api": ApiConfig, "storage": StorageConfig}
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "conductor-loop"
+def cache_dir() -> Path | None:
+    """Where entries live; None without an absolute place for them (no usable HOME).
+    A relative ``XDG_CACHE_HOME`` is ignored, as the XDG spec says."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "conductor-loop" if os.path.isabs(base) else None
 
 
 @functools.cache
@@ -57,10 +61,13 @@ def _schema_fingerprint() -> bytes:
     return digest.digest()
 
 
-def _entry_path(text: str) -> Path:
+def _entry_path(text: str) -> Path | None:
+    directory = cache_dir()
+    if directory is None:
+        return None
     digest = hashlib.sha256(_schema_fingerprint())
     digest.update(text.encode("utf-8", "surrogatepass"))
-    return cache_dir() / f"config-{digest.hexdigest()[:40]}.json"
+    return directory / f"config-{digest.hexdigest()[:40]}.json"
 
 
 def _plain(section: Any, where: tuple[str, ...], secrets: list[list[str]]) -> dict[str, Any]:
@@ -85,6 +92,8 @@ def store(text: str, config: Config) -> None:
     }
     entry = {"format": FORMAT, "config": plain, "secrets": secrets}
     path = _entry_path(text)
+    if path is None:
+        return
     with contextlib.suppress(OSError, ValueError):
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(entry), fsync=False, mode=0o600)
@@ -108,8 +117,11 @@ def _prune(directory: Path) -> None:
 def load(text: str, raw_data: Callable[[], Any]) -> Config | None:
     """The config ``text`` validated into before, or None. ``raw_data`` gives the parsed
     YAML, asked for only when secret values must be read back from it."""
+    path = _entry_path(text)
+    if path is None:
+        return None
     try:
-        entry = json.loads(_entry_path(text).read_bytes())
+        entry = json.loads(path.read_bytes())
         if entry.get("format") != FORMAT:
             return None
         plain = entry["config"]
