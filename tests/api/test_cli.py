@@ -156,6 +156,12 @@ def test_client_status_projects_and_bus(seeded_server: ServerProcess) -> None:
     msg_id = posted.stdout.strip()
     read = conductor(seeded_server, "bus", "read", "--project", "beta", "--json")
     assert msg_id in [json.loads(line)["msg_id"] for line in read.stdout.splitlines()]
+    later = conductor(seeded_server, "bus", "post", "--project", "beta", "--body", "later")
+    back = conductor(
+        seeded_server, "bus", "read", "--project", "beta", "--before", later.stdout.strip(),
+        "--tail", "1", "--json",
+    )  # fmt: skip
+    assert [json.loads(line)["msg_id"] for line in back.stdout.splitlines()] == [msg_id]
     tasks = conductor(seeded_server, "task", "list", "--project", "alpha")
     assert "task-one" in tasks.stdout and "completed" in tasks.stdout
     shown = conductor(seeded_server, "task", "show", "task-two", "--project", "beta", "--json")

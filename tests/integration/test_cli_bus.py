@@ -107,6 +107,16 @@ def test_read_tail_and_since(run_agent_exe: Path, tmp_path: Path) -> None:
         run_agent_exe, "bus", "read", "--root", str(root), "--project", "p", "--since", "MSG-NOPE"
     )
     assert unknown.returncode != 0 and "MSG-NOPE" in unknown.stderr
+    before = _read_json(run_agent_exe, root, "--project", "p", "--before", ids[3], "--tail", "2")
+    assert [m["msg_id"] for m in before] == ids[1:3]
+    assert [
+        m["msg_id"] for m in _read_json(run_agent_exe, root, "--project", "p", "--before", ids[3])
+    ] == ids[:3]
+    mixed = run_cli(
+        run_agent_exe, "bus", "read", "--root", str(root), "--project", "p",
+        "--before", ids[3], "--since", ids[0],
+    )  # fmt: skip
+    assert mixed.returncode == 2 and "--before" in mixed.stderr
 
 
 def test_human_readable_read(run_agent_exe: Path, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from conductor_loop.api.models import MessagePost
 from conductor_loop.api.sse import StreamContext
 from conductor_loop.api.tasks import TaskService
 from conductor_loop.bus.message import Message, Parent
-from conductor_loop.bus.reader import read_all, read_before, read_since, read_tail
+from conductor_loop.bus.reader import PAGE, read_all, read_before, read_since, read_tail
 from conductor_loop.bus.writer import append_message
 from conductor_loop.config.models import Config
 from conductor_loop.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -43,7 +43,6 @@ RUN_FILES = {
     STDERR_FILE: STDERR_FILE,
 }
 DEFAULT_FILE_LIMIT = 1024 * 1024
-DEFAULT_PAGE = 100  # messages per page when paging back with ``before``
 
 
 def page_json(key: str, chunks: list[bytes], total: int, offset: int, limit: int | None) -> bytes:
@@ -216,7 +215,7 @@ class MessageService:
                 f"message id {after or before!r} is not in {path.name} (no messages)"
             )
         if before:
-            messages = read_before(path, before, tail or DEFAULT_PAGE)
+            messages = read_before(path, before, tail or PAGE)
         elif after:
             messages = read_since(path, after)
             if tail:

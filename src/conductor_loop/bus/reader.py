@@ -95,7 +95,10 @@ def _read_tail_bytes(path: str | os.PathLike[str], count: int) -> tuple[bytes, i
     return data, start
 
 
-def read_before(path: str | os.PathLike[str], msg_id: str, count: int) -> list[Message]:
+PAGE = 100  # messages per page when paging back and no count is given
+
+
+def read_before(path: str | os.PathLike[str], msg_id: str, count: int = PAGE) -> list[Message]:
     """Up to ``count`` messages just before ``msg_id`` (paging back through a long bus),
     reading from the end as far as needed; UnknownMessageIdError if it is not there."""
     window = count + 256

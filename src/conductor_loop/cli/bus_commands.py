@@ -118,6 +118,12 @@ def _print(msg: Message, as_json: bool) -> None:
     "--tail", "tail", type=click.IntRange(min=0), default=0, help="Last N messages (0 = all)."
 )
 @click.option("--since", "since", metavar="MSG_ID", help="Only messages after this id.")
+@click.option(
+    "--before",
+    "before",
+    metavar="MSG_ID",
+    help="Page back: the --tail messages (default 100) before this id.",
+)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new messages as they arrive.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @reports_errors
@@ -129,14 +135,19 @@ def read(
     task: str | None,
     tail: int,
     since: str | None,
+    before: str | None,
     follow: bool,
     as_json: bool,
 ) -> None:
     """Print messages from the bus."""
     from conductor_loop.bus import reader
 
+    if before and (since or follow):
+        raise click.UsageError("--before pages back: it goes with neither --since nor --follow")
     location = _locate(root, config_path, bus, project, task)
-    if follow:
+    if before:
+        messages = reader.read_before(location.path, before, tail or reader.PAGE)
+    elif follow:
         # One read gives both what to print now and where following starts, so no
         # message appended in between is skipped.
         messages, offset = reader.read_from(location.path, 0)

@@ -435,6 +435,11 @@ def bus_post(
 @click.option("--project", required=True, help="Project id.")
 @click.option("--task", "task_id", help="Task id (task bus); default: project bus.")
 @click.option("--tail", type=click.IntRange(min=1), help="Only the last N messages.")
+@click.option(
+    "--before",
+    metavar="MSG_ID",
+    help="Page back: the --tail messages (default 100) before this id.",
+)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new messages.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def bus_read(
@@ -443,12 +448,15 @@ def bus_read(
     project: str,
     task_id: str | None,
     tail: int | None,
+    before: str | None,
     follow: bool,
     as_json: bool,
 ) -> None:
     """Print messages; with --follow, keep printing new ones as they are posted."""
+    if before and follow:
+        raise click.UsageError("--before pages back: it does not go with --follow")
     client = ApiClient(server, api_key)
-    params = {"tail": tail} if tail else {}
+    params = {k: v for k, v in (("tail", tail), ("before", before)) if v}
     path = _bus_path(project, task_id)
     try:
         if follow:
