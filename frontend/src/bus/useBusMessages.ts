@@ -13,6 +13,7 @@ import type { SseEvent, StreamState } from "../api/sse";
 import type { BusMessage } from "../api/types";
 import { useApp } from "../app/context";
 import { useEventStream } from "../app/useEventStream";
+import { useFrameBatch } from "../app/useFrameBatch";
 
 export const BUS_TAIL = 1000;
 export const EARLIER_PAGE = 500;
@@ -44,27 +45,13 @@ export function useBusMessages(scope: BusScope): BusMessages {
   const [messages, setMessages] = useState<readonly BusMessage[]>([]);
   const [loadingEarlier, setLoadingEarlier] = useState(false);
   const [earlierError, setEarlierError] = useState<string | null>(null);
-  const frame = useRef<number | null>(null);
 
   if (store.current.url !== url) store.current = { url, ids: new Set(), list: [], reachedStart: false };
   useEffect(() => {
     setMessages([]);
     setEarlierError(null);
   }, [url]);
-  useEffect(
-    () => () => {
-      if (frame.current !== null) cancelAnimationFrame(frame.current);
-    },
-    [],
-  );
-
-  const publish = useCallback(() => {
-    if (frame.current !== null) return;
-    frame.current = requestAnimationFrame(() => {
-      frame.current = null;
-      setMessages([...store.current.list]);
-    });
-  }, []);
+  const publish = useFrameBatch(() => setMessages([...store.current.list]));
 
   const add = useCallback(
     (message: BusMessage) => {

@@ -15,6 +15,7 @@ import type { LogEventData, RunDetail, RunStatusEventData } from "../api/types";
 import { runStreamPath } from "../api/endpoints";
 import { useApp } from "../app/context";
 import { useEventStream } from "../app/useEventStream";
+import { useFrameBatch } from "../app/useFrameBatch";
 import { TranscriptBuilder, type TranscriptItem } from "../transcript/streamJson";
 
 export const TAIL_BYTES = 4 * 1024 * 1024;
@@ -57,7 +58,6 @@ export function useRunOutput(detail: RunDetail | null, onDone?: (status: RunStat
   const [version, setVersion] = useState(0);
   const [status, setStatus] = useState<RunStatusEventData | null>(null);
   const [done, setDone] = useState(false);
-  const frame = useRef<number | null>(null);
   const onDoneRef = useRef(onDone);
   onDoneRef.current = onDone;
 
@@ -87,20 +87,7 @@ export function useRunOutput(detail: RunDetail | null, onDone?: (status: RunStat
     // Only the run's identity restarts the stream, not its changing details.
   }, [runKey]);
 
-  useEffect(
-    () => () => {
-      if (frame.current !== null) cancelAnimationFrame(frame.current);
-    },
-    [],
-  );
-
-  const publish = useCallback(() => {
-    if (frame.current !== null) return;
-    frame.current = requestAnimationFrame(() => {
-      frame.current = null;
-      setVersion((v) => v + 1);
-    });
-  }, []);
+  const publish = useFrameBatch(() => setVersion((v) => v + 1));
 
   const onEvent = useCallback(
     (event: SseEvent, url: string) => {
