@@ -6,11 +6,14 @@ Fixtures live in conftest.py; plain values and functions here.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+import pytest
 
 from conductor_loop.config.models import AgentConfig
 from conductor_loop.config.validation import validate
@@ -60,6 +63,20 @@ HOSTILE_ID_PROBLEMS = {
 def tree(path: Path) -> list[str]:
     """Every path under ``path``, relative and sorted: to assert nothing was created."""
     return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def suite_requested(config: pytest.Config, directory: Path, marker: str, env_var: str) -> bool:
+    """Whether an opt-in suite (docker, e2e) was asked for: by ``-m <marker>``, by a
+    non-empty, non-zero ``env_var``, or by naming its directory or a file in it."""
+    if re.search(rf"\b{marker}\b", config.getoption("markexpr", "") or ""):
+        return True
+    if os.environ.get(env_var, "") not in ("", "0"):
+        return True
+    for arg in config.args:
+        path = Path(arg.split("::", 1)[0]).resolve()
+        if path == directory or directory in path.parents:
+            return True
+    return False
 
 
 def validate_agent(data: dict[str, Any]) -> AgentConfig:

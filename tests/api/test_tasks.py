@@ -13,28 +13,18 @@ import pytest
 
 from conductor_loop.storage.layout import RunsRoot
 from conductor_loop.storage.runinfo import read_run_info
-from fakes import install_fake_agents
 from tests.api.helpers import ServerFactory, ServerProcess
 from tests.api.test_sse import StreamReader
+from tests.fakes import fake_agents_config_text, install_fake_agents
 from tests.support import wait_until
 
 TWO_ITERATIONS = "FAKE: print-lines 3 0.05\nFAKE@2: write-done\n"
 
 
 def agent_config(bin_dir: Path, **defaults: object) -> str:
+    """The fake claude (no token) with quick loop timings."""
     install_fake_agents(bin_dir)
-    settings = {
-        "agent": "claude",
-        "restart_delay": "50ms",
-        "child_poll_interval": "100ms",
-        "stop_grace_period": "2s",
-        "heartbeat_interval": "1s",
-        **defaults,
-    }
-    lines = ["agents:", "  claude:", "    type: claude", f"    command: {bin_dir / 'claude'}"]
-    lines.append("defaults:")
-    lines += [f"  {k}: {v}" for k, v in settings.items()]
-    return "\n".join(lines) + "\n"
+    return fake_agents_config_text(bin_dir, agents=("claude",), token=None, **defaults)
 
 
 @pytest.fixture

@@ -44,6 +44,7 @@ from tests.docker.helpers import (
     remove_tree,
     stack_config_text,
 )
+from tests.support import suite_requested
 
 HERE = Path(__file__).resolve().parent
 FAKE_AGENT = REPO / "tests" / "fakes" / "fake_agent.py"
@@ -53,15 +54,7 @@ LB_IMAGE_TAG = "conductor-loop-lb:pytest"
 
 
 def _asked_for(config: pytest.Config) -> bool:
-    if re.search(r"\bdocker\b", config.getoption("markexpr", "") or ""):
-        return True
-    if SESSION_ENV.get("CONDUCTOR_DOCKER_TESTS", "") not in ("", "0"):
-        return True
-    for arg in config.args:
-        path = Path(arg.split("::", 1)[0]).resolve()
-        if path == HERE or HERE in path.parents:
-            return True
-    return False
+    return suite_requested(config, HERE, "docker", "CONDUCTOR_DOCKER_TESTS")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -17,7 +17,6 @@ browser profile and page; its last screen is saved to ``test-artifacts/e2e/``.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ import pytest
 from conductor_loop.storage.layout import RunsRoot
 from tests.api.helpers import server_env, start_server, write_config
 from tests.e2e.helpers import ARTIFACTS, REPO, Ui, agents_config_text
+from tests.support import suite_requested
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Playwright
@@ -49,15 +49,7 @@ TIMEOUT_MS = 20_000
 
 
 def _asked_for(config: pytest.Config) -> bool:
-    if re.search(r"\be2e\b", config.getoption("markexpr", "") or ""):
-        return True
-    if os.environ.get("CONDUCTOR_E2E_TESTS", "") not in ("", "0"):
-        return True
-    for arg in config.args:
-        path = Path(arg.split("::", 1)[0]).resolve()
-        if path == HERE or HERE in path.parents:
-            return True
-    return False
+    return suite_requested(config, HERE, "e2e", "CONDUCTOR_E2E_TESTS")
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -10,7 +10,7 @@ import httpx
 
 from conductor_loop.storage.layout import RunsRoot
 from tests.api.helpers import ServerProcess
-from tests.fakes import fake_agents_config, install_fake_agents
+from tests.fakes import fake_agents_config_text, install_fake_agents
 
 if TYPE_CHECKING:  # the library is needed only when the browser tests run
     from playwright.sync_api import Locator, Page
@@ -22,20 +22,7 @@ ARTIFACTS = REPO / "test-artifacts" / "e2e"
 def agents_config_text(bin_dir: Path, extra: str = "") -> str:
     """Config with the fake claude/codex/gemini CLIs and quick loop timings."""
     install_fake_agents(bin_dir)
-    lines = ["agents:"]
-    for name, settings in fake_agents_config(bin_dir).items():
-        lines.append(f"  {name}:")
-        lines += [f"    {key}: {value}" for key, value in settings.items()]
-    lines += [
-        "defaults:",
-        "  agent: claude",
-        "  restart_delay: 50ms",
-        "  max_restarts: 5",
-        "  child_poll_interval: 100ms",
-        "  stop_grace_period: 2s",
-        "  heartbeat_interval: 1s",
-    ]
-    return "\n".join(lines) + "\n" + extra
+    return fake_agents_config_text(bin_dir, max_restarts=5) + extra
 
 
 @dataclass

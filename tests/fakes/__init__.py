@@ -39,9 +39,30 @@ def install_fake_agents(bin_dir: Path) -> Path:
     return bin_dir
 
 
-def fake_agents_config(bin_dir: Path, token: str = FAKE_TOKEN) -> dict[str, dict[str, str]]:
-    """An ``agents:`` config section naming the installed fakes by absolute path."""
-    return {
-        flavor: {"type": flavor, "command": str(bin_dir / flavor), "token": token}
-        for flavor in FLAVORS
-    }
+# Loop timings that keep tests quick (the product's defaults are seconds to minutes).
+QUICK_DEFAULTS: dict[str, object] = {
+    "agent": "claude",
+    "restart_delay": "50ms",
+    "child_poll_interval": "100ms",
+    "stop_grace_period": "2s",
+    "heartbeat_interval": "1s",
+}
+
+
+def fake_agents_config_text(
+    bin_dir: Path,
+    *,
+    agents: tuple[str, ...] = FLAVORS,
+    token: str | None = FAKE_TOKEN,
+    **defaults: object,
+) -> str:
+    """A config naming the fakes installed in ``bin_dir`` by absolute path, with
+    ``QUICK_DEFAULTS`` (``defaults`` win)."""
+    lines = ["agents:"]
+    for flavor in agents:
+        lines += [f"  {flavor}:", f"    type: {flavor}", f"    command: {bin_dir / flavor}"]
+        if token:
+            lines.append(f"    token: {token}")
+    lines.append("defaults:")
+    lines += [f"  {key}: {value}" for key, value in (QUICK_DEFAULTS | defaults).items()]
+    return "\n".join(lines) + "\n"

@@ -13,6 +13,7 @@ import pytest
 from conductor_loop.bus.reader import read_all
 from conductor_loop.storage.layout import RunsRoot
 from conductor_loop.storage.runinfo import RunInfo, read_run_info
+from tests.fakes import fake_agents_config_text, install_fake_agents
 
 TOKEN = "tok-SECRET-4242-do-not-leak"
 
@@ -66,31 +67,12 @@ class RunnerEnv:
 
 
 def write_config(path: Path, bin_dir: Path, **defaults: object) -> None:
-    settings = {
-        "agent": "claude",
-        "restart_delay": "50ms",
-        "child_poll_interval": "100ms",
-        "stop_grace_period": "2s",
-        "heartbeat_interval": "1s",
-    }
-    settings.update({k: str(v) for k, v in defaults.items()})
-    lines = ["agents:"]
-    for name in ("claude", "codex", "gemini"):
-        lines += [
-            f"  {name}:",
-            f"    type: {name}",
-            f"    command: {bin_dir / name}",
-            f"    token: {TOKEN}",
-        ]
-    lines.append("defaults:")
-    lines += [f"  {k}: {v}" for k, v in settings.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    """The installed fakes, each with ``TOKEN``, and quick loop timings."""
+    path.write_text(fake_agents_config_text(bin_dir, token=TOKEN, **defaults), encoding="utf-8")
 
 
 @pytest.fixture
 def rig(tmp_path: Path, runs_root: RunsRoot, run_agent_exe: Path) -> RunnerEnv:
-    from tests.fakes import install_fake_agents
-
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     install_fake_agents(bin_dir)
