@@ -178,6 +178,7 @@ class StorageConfig:
     __pydantic_config__: ClassVar[dict[str, Any]] = _SECTION
 
     runs_dir: str | None = None
+    state_dir: str | None = None  # our own state, outside the runs root (storage.state)
     bus_fsync: bool = False
     bus_rotate_bytes: NonNegative = 0  # 0 = never rotate
 

@@ -42,6 +42,7 @@ api:
 
 storage:
   runs_dir: ~/.run-agent/runs
+  # state_dir: ~/.local/state/conductor-loop   # our own state (generated key, …), outside runs_dir
   bus_fsync: false
   bus_rotate_bytes: 0          # rotate message bus files past this size, 0 = never
 """
