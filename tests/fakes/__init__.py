@@ -57,12 +57,19 @@ def fake_agents_config_text(
     **defaults: object,
 ) -> str:
     """A config naming the fakes installed in ``bin_dir`` by absolute path, with
-    ``QUICK_DEFAULTS`` (``defaults`` win)."""
+    ``QUICK_DEFAULTS`` (``defaults`` win).
+
+    ``token`` goes into ``bin_dir/token-<flavour>`` files named by ``token_file``: an
+    inline token is not passed to agents, so an agent could not start a child run of
+    another flavour with one."""
     lines = ["agents:"]
     for flavor in agents:
         lines += [f"  {flavor}:", f"    type: {flavor}", f"    command: {bin_dir / flavor}"]
         if token:
-            lines.append(f"    token: {token}")
+            token_file = bin_dir / f"token-{flavor}"
+            token_file.write_text(token + "\n", encoding="utf-8")
+            token_file.chmod(0o600)
+            lines.append(f"    token_file: {token_file}")
     lines.append("defaults:")
     lines += [f"  {key}: {value}" for key, value in (QUICK_DEFAULTS | defaults).items()]
     return "\n".join(lines) + "\n"
