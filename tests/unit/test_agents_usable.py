@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conductor_loop.agents.base import CliBackend
-from conductor_loop.agents.registry import backend_for, probe_version, usable
+from conductor_loop.agents.registry import INLINE_TOKEN_NOTE, backend_for, probe_version, usable
 from conductor_loop.config.models import AgentConfig, Secret
 from conductor_loop.errors import AgentError
 from tests.fakes import install_fake_agents
@@ -160,9 +160,28 @@ def test_rest_agent_with_token_and_default_url_is_usable() -> None:
     ok, reason, version = usable("pplx", AgentConfig(type="perplexity", token=Secret(TOKEN)))
     assert ok
     assert reason == (
-        "https://api.perplexity.ai/chat/completions (model sonar-reasoning), token from config"
+        "https://api.perplexity.ai/chat/completions (model sonar-reasoning), "
+        f"token from config ({INLINE_TOKEN_NOTE})"
     )
     assert version is None
+
+
+def test_a_token_file_is_not_flagged(tmp_path: Path) -> None:
+    token_file = tmp_path / "pplx.token"
+    token_file.write_text(TOKEN)
+    ok, reason, _ = usable("pplx", AgentConfig(type="perplexity", token_file=str(token_file)))
+    assert ok and reason.endswith("token from config"), reason
+
+
+def test_an_inline_token_left_out_of_the_agents_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the config copy an agent sees, the inline token is gone: usable only with the
+    token in the environment (a child run of the same agent has it there)."""
+    config = AgentConfig(type="perplexity", withheld=["token"])
+    ok, reason, _ = usable("pplx", config)
+    assert not ok
+    assert reason == "agent pplx has an inline token that is not passed to agents; use token_file"
+    monkeypatch.setenv("PERPLEXITY_API_KEY", TOKEN)
+    assert usable("pplx", config).ok
 
 
 def test_rest_agent_with_bad_base_url_is_not_usable() -> None:

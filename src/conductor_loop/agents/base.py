@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -57,6 +58,8 @@ class Backend(ABC):
     token_env: ClassVar[str]
     default_env: ClassVar[dict[str, str]] = {}
     """Settings the CLI needs to run unattended; config ``env`` can override each."""
+    home_env: ClassVar[tuple[str, ...]] = ()
+    """Variables naming where the CLI keeps its login and settings (``CODEX_HOME`` …)."""
 
     def __init__(self, name: str, config: AgentConfig) -> None:
         self.name = name
@@ -76,6 +79,39 @@ class Backend(ABC):
         if token:
             env[self.token_env_name] = token
         return env
+
+    def inherited_env(self) -> list[str]:
+        """Variables this agent takes from the runner's environment, when set there.
+
+        Its token variable (a token exported for it, or the one its parent run had),
+        where its CLI keeps its login, and the ``env`` entries the config copy agents
+        see left out (a child run of the same agent has them from its parent).
+        """
+        withheld = [item[4:] for item in self.config.withheld if item.startswith("env.")]
+        return [self.token_env_name, *self.home_env, *withheld]
+
+    def withheld_problem(self, token: str | None, environ: Mapping[str, str]) -> str | None:
+        """Why this agent cannot run from a config copy that left its secrets out, if so.
+
+        Inside an agent's run only the agent's own secrets are in the environment: a
+        child run of another agent needs that agent's token from a ``token_file``.
+        """
+        for item in self.config.withheld:
+            if item == "token":
+                if token or environ.get(self.token_env_name):
+                    continue
+                return (
+                    f"agent {self.name} has an inline token that is not passed to agents; "
+                    "use token_file"
+                )
+            name = item.removeprefix("env.")
+            if not environ.get(name):
+                return (
+                    f"agent {self.name}: env.{name} looks like a secret and is not passed "
+                    "to agents, so other agents cannot start runs of it; start them from "
+                    "outside an agent's run"
+                )
+        return None
 
     @property
     def model(self) -> str | None:

@@ -23,6 +23,7 @@ class ClaudeBackend(CliBackend):
     type: ClassVar[str] = "claude"
     token_env: ClassVar[str] = "ANTHROPIC_API_KEY"
     default_executable: ClassVar[str] = "claude"
+    home_env: ClassVar[tuple[str, ...]] = ("CLAUDE_CONFIG_DIR",)
 
     def argv(self) -> list[str]:
         argv = [

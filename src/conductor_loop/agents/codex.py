@@ -21,6 +21,7 @@ class CodexBackend(CliBackend):
     type: ClassVar[str] = "codex"
     token_env: ClassVar[str] = "OPENAI_API_KEY"
     default_executable: ClassVar[str] = "codex"
+    home_env: ClassVar[tuple[str, ...]] = ("CODEX_HOME",)
 
     def argv(self) -> list[str]:
         argv = [self.executable, "exec", "--dangerously-bypass-approvals-and-sandbox", "--json"]

@@ -20,6 +20,7 @@ class GeminiBackend(CliBackend):
     type: ClassVar[str] = "gemini"
     token_env: ClassVar[str] = "GEMINI_API_KEY"
     default_executable: ClassVar[str] = "gemini"
+    home_env: ClassVar[tuple[str, ...]] = ("GEMINI_CLI_HOME",)
     # In a folder it does not trust, Gemini quietly drops ``--approval-mode yolo`` and
     # then waits for approvals nobody gives; a run's cwd is rarely a trusted folder.
     default_env: ClassVar[dict[str, str]] = {"GEMINI_CLI_TRUST_WORKSPACE": "true"}

@@ -34,6 +34,10 @@ def _backend_class(agent_type: str) -> type[Backend]:
 
 
 VERSION_TIMEOUT = 10.0
+INLINE_TOKEN_NOTE = (
+    "inline: not passed to agents, so only runs of this agent can start child runs of it;"
+    " use token_file"
+)
 
 
 def backend_types() -> list[str]:
@@ -78,8 +82,12 @@ def usable(name: str, config: AgentConfig) -> Usability:
             return Usability(False, exc.message)
     try:
         token_source = _token_source(backend)
+        # in the config copy an agent sees, another agent's inline secrets are left out
+        problem = backend.withheld_problem(backend.config.resolve_token(), os.environ)
     except ConfigError as exc:
         return Usability(False, f"agent {name}: {exc.message}", version)
+    if problem:
+        return Usability(False, problem, version)
     if token_source is None:
         return Usability(
             False,
@@ -147,6 +155,8 @@ def probe_version(backend: CliBackend, timeout: float | None = None) -> str:
 
 
 def _token_source(backend: Backend) -> str | None:
+    if backend.config.token is not None and backend.config.resolve_token():
+        return f"from config ({INLINE_TOKEN_NOTE})"
     if backend.config.resolve_token():
         return "from config"
     variable = backend.token_env_name

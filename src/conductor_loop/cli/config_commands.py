@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from conductor_loop.agents.registry import INLINE_TOKEN_NOTE
 from conductor_loop.cli.common import reports_errors
 from conductor_loop.config.loader import USER_CONFIG, find_config_file, load_config
 from conductor_loop.config.template import DEFAULT_CONFIG_TEMPLATE
@@ -37,7 +38,10 @@ def validate(config_path: str | None) -> None:
             click.echo(f"  agent {name} ({agent.type}): {exc.message}", err=True)
             problems += 1
             continue
-        click.echo(f"  agent {name} ({agent.type}): token {'set' if has_token else 'not set'}")
+        token = "set" if has_token else "not set"
+        if has_token and agent.token is not None:
+            token = f"set ({INLINE_TOKEN_NOTE})"
+        click.echo(f"  agent {name} ({agent.type}): token {token}")
     if cfg.defaults.agent and cfg.defaults.agent not in cfg.agents:
         click.echo(f"  defaults.agent: {cfg.defaults.agent!r} is not a configured agent", err=True)
         problems += 1

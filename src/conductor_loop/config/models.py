@@ -126,6 +126,9 @@ class AgentConfig:
     base_url: str | None = None
     timeout: Seconds | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # Only in the copy of the config agents see (config.agent_view): which secrets it
+    # left out, "token" and "env.NAME", so that a child run can say why it lacks them.
+    withheld: list[str] = field(default_factory=list)
 
     def resolve_token(self) -> str | None:
         """The token from ``token`` or ``token_file`` (``~`` expanded, stripped)."""

@@ -21,8 +21,12 @@ from conductor_loop.agents.base import AgentResult, Backend, CliBackend, RestBac
 from conductor_loop.bus.message import Message
 from conductor_loop.bus.writer import append_message
 from conductor_loop.config.models import Config
-from conductor_loop.errors import AgentError, ConductorError
-from conductor_loop.runner.environment import build_agent_env
+from conductor_loop.errors import AgentError, ConductorError, ConfigError
+from conductor_loop.runner.environment import (
+    AgentConfigCopy,
+    build_agent_env,
+    write_agent_config,
+)
 from conductor_loop.runner.identity import host_name, instance_id
 from conductor_loop.runner.liveness import hold_run_lock
 from conductor_loop.runner.process import exit_code_of, start_agent_process, terminate_tree
@@ -127,6 +131,7 @@ class JobRunner:
         self.stop = stop or threading.Event()
         self.shutdown = shutdown or threading.Event()
         self.on_start = on_start
+        self._agent_config: AgentConfigCopy  # the config copy agents see, set by ``run``
 
     # -- public -----------------------------------------------------------------------
 
@@ -146,6 +151,11 @@ class JobRunner:
         agent_name, agent_config = self.config.agent(spec.agent)
         backend = backend_for(agent_name, agent_config)
         token = agent_config.resolve_token()
+        problem = backend.withheld_problem(token, os.environ)
+        if problem:
+            raise ConfigError(problem)
+        # before the run exists, so that a failure to write it leaves nothing half-made
+        self._agent_config = write_agent_config(self.config)
         timeout = spec.timeout
         if timeout is None:
             timeout = (
@@ -236,7 +246,8 @@ class JobRunner:
             {"agent": backend.name, "previous_run_id": spec.previous_run_id},
         )
         env = build_agent_env(
-            base=dict(os.environ),
+            base=os.environ,
+            inherited=backend.inherited_env(),
             agent_env=backend.agent_env(token),
             project_id=spec.project_id,
             task_id=spec.task_id,
@@ -246,9 +257,8 @@ class JobRunner:
             task_dir=task_dir,
             run_dir=run_dir,
             task_bus=task_bus,
-            config_path=self.config.source
-            if self.config.source and os.path.isabs(self.config.source)
-            else None,
+            config_path=str(self._agent_config.path),
+            state_dir=str(self._agent_config.state_dir),
             conductor_url=os.environ.get("JRUN_CONDUCTOR_URL") or self.config.api.public_url,
         )
         ctx = RunContext(
