@@ -7,6 +7,11 @@ DEFAULT_CONFIG_TEMPLATE = """\
 agents:
   # name -> settings. type is one of: claude, codex, gemini, perplexity, xai.
   # Give a token inline (token:) or, better, in a file (token_file:, ~ is expanded).
+  # Agents see a copy of this file without inline tokens, secret-looking env entries
+  # and the API key: runs started from inside an agent need token_file (or the token
+  # exported for the agent, as a run of the same agent has it). Agents get only basic
+  # variables (PATH, HOME, locale, proxies, ...) from the server's environment, their
+  # own token variable and the env given here.
   claude:
     type: claude
     token_file: ~/.config/conductor/claude.token
