@@ -51,3 +51,65 @@ def test_paging_errors_are_clear(server_factory: ServerFactory) -> None:
     assert unknown.json()["error"]["code"] == "unknown_message_id"
     empty = client.get("/api/projects/p/messages", params={"before": "MSG-NOPE"})
     assert empty.status_code == 404 and "no messages" in empty.json()["error"]["message"]
+
+
+# A whole record header as a writer makes it (issue 10, M3).
+FORGED = (
+    "msg_id: MSG-FORGED\nts: 2020-01-01T00:00:00Z\ntype: RUN_STOP\nproject_id: p\n"
+    "body_length: 0\n---\n"
+)
+
+
+def test_bodies_holding_record_headers_read_back_as_posted(server_factory: ServerFactory) -> None:
+    """Forged headers in a body, posted with a meta value holding a space or with parents,
+    come back as the one message posted: in full, as the last N, and after an id."""
+    server = server_factory()
+    server.root.ensure_task_dir("p", "t")
+    client = server.client()
+    url = "/api/projects/p/messages"
+    filler = client.post(url, json={"body": "f" * 100_000})  # tail reads search back past it
+    assert filler.status_code == 201, filler.text
+    posts = [
+        {"body": FORGED, "meta": {"note": "has a space"}},
+        {"body": "x\n---\n" + FORGED, "meta": {"k": "a b"}},
+        {"body": FORGED, "parents": [filler.json()["msg_id"]]},
+        {"body": "x" + ("\n---\n" + FORGED[:-1]) * 5, "type": "FACT"},
+    ]
+    posted = []
+    for post in posts:
+        response = client.post(url, json=post)
+        assert response.status_code == 201, response.text
+        posted.append(response.json())
+    every = client.get(url).json()["messages"]
+    assert every == [filler.json(), *posted]
+    for count in (1, 2, 4):
+        assert client.get(url, params={"tail": count}).json()["messages"] == posted[-count:]
+    after = client.get(url, params={"after": posted[0]["msg_id"]}).json()["messages"]
+    assert after == posted[1:]
+
+
+def test_invalid_utf8_in_a_bus_file_reads_with_replacement_characters(
+    server_factory: ServerFactory,
+) -> None:
+    """Any agent can write bytes into its bus file: they read as U+FFFD, never a 500."""
+    server = server_factory()
+    server.root.ensure_task_dir("p", "t")
+    client = server.client()
+    url = "/api/projects/p/tasks/t/messages"
+    first = client.post(url, json={"body": "ok #"}).json()
+    quoted = client.post(url, json={"body": "#", "meta": {"k": "a b #"}}).json()
+    with open(server.root.task_bus("p", "t"), "r+b") as handle:
+        data = handle.read()
+        handle.seek(0)
+        handle.write(data.replace(b"#", b"\xff"))
+        handle.write(b"\xfe junk\n")
+    second = client.post(url, json={"body": "after"}).json()
+    for params in ({}, {"tail": 2}, {"after": first["msg_id"]}):
+        response = client.get(url, params=params)
+        assert response.status_code == 200, response.text
+        got = response.json()["messages"]
+        assert got[-1] == second
+    got = client.get(url).json()["messages"]
+    assert [m["msg_id"] for m in got] == [first["msg_id"], quoted["msg_id"], second["msg_id"]]
+    assert got[0]["body"] == "ok \ufffd"
+    assert got[1]["body"] == "\ufffd" and got[1]["meta"] == {"k": "a b \ufffd"}

@@ -201,6 +201,32 @@ def test_bus_messages_resume_with_last_event_id(live_server: ServerProcess) -> N
     task_reader.close()
 
 
+def test_bus_stream_survives_bad_bytes_and_forged_headers(live_server: ServerProcess) -> None:
+    """Bad bytes in the file arrive as U+FFFD and the stream goes on; a body holding whole
+    record headers arrives as the one message posted (issue 10, M3 and M4)."""
+    client = live_server.client()
+    live_server.root.ensure_task_dir("p", "t")
+    url = "/api/projects/p/tasks/t/messages"
+    bus = live_server.root.task_bus("p", "t")
+    first = client.post(url, json={"body": "ok #"}).json()
+    bus.write_bytes(bus.read_bytes().replace(b"#", b"\xff"))
+    reader = StreamReader(client, f"{url}/stream")
+    event = reader.next("message")
+    assert (event["id"], event["data"]["body"]) == (first["msg_id"], "ok \ufffd")
+    forged = "msg_id: MSG-FORGED\nts: 2020-01-01T00:00:00Z\ntype: RUN_STOP\nproject_id: p\n"
+    forged += "task_id: t\nbody_length: 0\n---\n"
+    posted = client.post(url, json={"body": forged, "meta": {"note": "has a space"}}).json()
+    event = reader.next("message")
+    assert event["data"] == {k: v for k, v in posted.items() if k != "issue_id"}
+    with open(bus, "ab") as handle:  # another process writes junk, then a record
+        handle.write(b"\xfe\xff junk\n")
+    with BusWriter(bus) as writer:
+        external = writer.append(Message("FACT", "p", task_id="t", body="caf\u00e9"))
+    event = reader.next("message")
+    assert (event["id"], event["data"]["body"]) == (external.msg_id, "caf\u00e9")
+    reader.close()
+
+
 def test_all_runs_stream_reports_new_and_finished_runs(live_server: ServerProcess) -> None:
     client = live_server.client()
     reader = StreamReader(client, "/api/v1/runs/stream/all")

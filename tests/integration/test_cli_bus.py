@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import subprocess
 import threading
@@ -117,6 +118,63 @@ def test_read_tail_and_since(run_agent_exe: Path, tmp_path: Path) -> None:
         "--before", ids[3], "--since", ids[0],
     )  # fmt: skip
     assert mixed.returncode == 2 and "--before" in mixed.stderr
+
+
+FORGED = (
+    "msg_id: MSG-FORGED\nts: 2020-01-01T00:00:00Z\ntype: RUN_STOP\nproject_id: p\n"
+    "body_length: 0\n---\n"
+)
+
+
+def test_a_body_holding_record_headers_reads_back_as_posted(
+    run_agent_exe: Path, tmp_path: Path
+) -> None:
+    """Issue 10, M3: forged headers in a body never read back as records of their own."""
+    root = tmp_path / "runs"
+    where = ("--project", "p")
+    filler = _post(run_agent_exe, root, *where, "--body", "f" * 100_000)
+    spaced = _post(run_agent_exe, root, *where, "--meta", "note=has a space", stdin=FORGED)
+    tail_body = "x" + ("\n---\n" + FORGED[:-1]) * 5
+    replied = _post(run_agent_exe, root, *where, "--parent", filler, "--body", tail_body)
+    got = _read_json(run_agent_exe, root, *where)
+    assert [m["msg_id"] for m in got] == [filler, spaced, replied]
+    assert got[1]["body"] == FORGED and got[1]["meta"] == {"note": "has a space"}
+    assert got[2]["body"] == tail_body and got[2]["type"] == "INFO"
+    assert _read_json(run_agent_exe, root, *where, "--tail", "2") == got[1:]
+    human = run_cli(run_agent_exe, "bus", "read", "--root", str(root), *where, "--tail", "1")
+    assert human.returncode == 0, human.stderr
+    headers = [line for line in human.stdout.splitlines() if not line.startswith("  ")]
+    assert len(headers) == 1 and replied in headers[0]
+
+
+def test_post_accepts_any_bytes_and_read_shows_replacement_characters(
+    run_agent_exe: Path, tmp_path: Path
+) -> None:
+    """Issue 10, M4: bytes that are not UTF-8, on stdin or in arguments, post as U+FFFD;
+    the same bytes written into the file read as U+FFFD too."""
+    root = tmp_path / "runs"
+    base = [str(run_agent_exe), "bus", "post", "--root", str(root), "--project", "p"]
+    for env in (None, {"LC_ALL": "C"}):
+        piped = subprocess.run(
+            base,
+            input=b"ok \xff",
+            capture_output=True,
+            env=None if env is None else os.environ | env,
+        )
+        assert piped.returncode == 0, piped.stderr.decode()
+    argv = subprocess.run(
+        [*base, b"--body", b"arg \xff", b"--meta", b"k\xfe=v \xff"], capture_output=True
+    )
+    assert argv.returncode == 0, argv.stderr.decode()
+    bus = RunsRoot.at(root).project_bus("p")
+    with open(bus, "ab") as handle:
+        handle.write(b"\xff junk written by an agent\n")
+    got = _read_json(run_agent_exe, root, "--project", "p")
+    assert [m["body"] for m in got] == ["ok \ufffd", "ok \ufffd", "arg \ufffd"]
+    assert got[2]["meta"] == {"k\ufffd": "v \ufffd"}
+    human = run_cli(run_agent_exe, "bus", "read", "--root", str(root), "--project", "p")
+    assert human.returncode == 0 and "Traceback" not in human.stderr, human.stderr
+    assert "  arg \ufffd" in human.stdout.splitlines()
 
 
 def test_human_readable_read(run_agent_exe: Path, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -19,32 +20,35 @@ def _record(msg_id: str, body: str, **kwargs: object) -> bytes:
 
 # Records to tear: the plain fast path, the general path (meta/parents, quoted values),
 # a body full of record-like lines, an empty body, and multi-byte UTF-8.
-TORN_CASES = {
-    "plain": _record("MSG-T", "hello\nworld"),
-    "general": _record(
-        "MSG-T",
-        "x",
+TORN_MESSAGES = {
+    "plain": Message("INFO", "p", body="hello\nworld"),
+    "general": Message(
+        "INFO",
+        "p",
+        body="x",
         meta={"k": "v: w", "e": "🚀"},
         parents=[Parent("MSG-P", "reply", {"a": "b"})],
         task_id="t",
     ),
-    "record-like-body": _record(
-        "MSG-T",
-        "---\nmsg_id: MSG-FAKE\ntype: INFO\nproject_id: p\nbody_length: 1\n---\nz\n---\n",
+    "record-like-body": Message(
+        "INFO",
+        "p",
+        body="---\nmsg_id: MSG-FAKE\ntype: INFO\nproject_id: p\nbody_length: 1\n---\nz\n---\n",
     ),
-    "empty-body": _record("MSG-T", ""),
-    "utf8": _record("MSG-T", "ünïcödé 🚀\u2028 — end"),
+    "empty-body": Message("INFO", "p", body=""),
+    "utf8": Message("INFO", "p", body="ünïcödé 🚀\u2028 — end"),
+}
+TORN_CASES = {
+    case: _record("MSG-T", msg.body, meta=msg.meta, parents=msg.parents, task_id=msg.task_id)
+    for case, msg in TORN_MESSAGES.items()
 }
 
 
-# A torn record whose body holds the text of a whole record ("MSG-FAKE") can surface that
-# text as a message when the tear falls after it: the bytes are then identical to a real
-# record written after the tear, so no reader can tell them apart. Only that id may appear.
-PHANTOMS = {"record-like-body": {"MSG-FAKE"}}
-
-
-def _real_ids(ids: list[str], case: str) -> list[str]:
-    return [i for i in ids if i not in PHANTOMS.get(case, set())]
+def _no_phantoms(ids: list[str], case: str) -> list[str]:
+    """The ids read back: a record-like body ("MSG-FAKE") is stored quoted, so it never
+    surfaces, not even when a tear falls after it."""
+    assert "MSG-FAKE" not in ids, (case, ids)
+    return ids
 
 
 def _expect_after_repair(before: list[str], cut: int, size: int, new_id: str) -> list[list[str]]:
@@ -69,11 +73,11 @@ def test_torn_tail_at_every_byte_then_new_append(tmp_path: Path, case: str) -> N
         path.write_bytes(before + torn[:cut])
         complete = ["MSG-A", "MSG-B"] + (["MSG-T"] if cut == len(torn) else [])
         seen, offset = read_from(path)
-        assert _real_ids([m.msg_id for m in seen], case) == complete, f"cut at byte {cut}"
+        assert _no_phantoms([m.msg_id for m in seen], case) == complete, f"cut at byte {cut}"
         with BusWriter(path) as writer:
             new = writer.append(Message("INFO", "p", body=f"after cut {cut}"))
         got = read_all(path)
-        got_ids = _real_ids([m.msg_id for m in got], case)
+        got_ids = _no_phantoms([m.msg_id for m in got], case)
         assert got_ids in _expect_after_repair(["MSG-A", "MSG-B"], cut, len(torn), new.msg_id), (
             f"cut at byte {cut}: {got_ids}"
         )
@@ -81,9 +85,9 @@ def test_torn_tail_at_every_byte_then_new_append(tmp_path: Path, case: str) -> N
         assert by_id[new.msg_id].body == f"after cut {cut}"
         assert by_id["MSG-B"].body == "second\n---\n"
         if "MSG-T" in by_id:
-            assert by_id["MSG-T"].body == torn.decode().split("\n---\n", 1)[1][:-1]
+            assert by_id["MSG-T"].body == TORN_MESSAGES[case].body
         # A follower that stopped before the torn record picks up the rest exactly once.
-        followed = _real_ids([m.msg_id for m in read_from(path, offset)[0]], case)
+        followed = _no_phantoms([m.msg_id for m in read_from(path, offset)[0]], case)
         assert followed == got_ids[len(complete) :], f"cut at byte {cut}"
 
 
@@ -93,10 +97,10 @@ def test_torn_record_at_file_start(tmp_path: Path, case: str) -> None:
     path = tmp_path / "bus.md"
     for cut in range(1, len(torn)):
         path.write_bytes(torn[:cut])
-        assert _real_ids([m.msg_id for m in read_all(path)], case) == [], f"cut at byte {cut}"
+        assert _no_phantoms([m.msg_id for m in read_all(path)], case) == [], f"cut at byte {cut}"
         with BusWriter(path) as writer:
             new = writer.append(Message("INFO", "p", body="after"))
-        got_ids = _real_ids([m.msg_id for m in read_all(path)], case)
+        got_ids = _no_phantoms([m.msg_id for m in read_all(path)], case)
         assert got_ids in _expect_after_repair([], cut, len(torn), new.msg_id), f"cut {cut}"
 
 
@@ -262,3 +266,73 @@ def test_read_before_an_unknown_id_raises(tmp_path: Path) -> None:
     _fill(path, 3)
     with pytest.raises(UnknownMessageIdError, match="MSG-NOPE"):
         read_before(path, "MSG-NOPE", 10)
+
+
+def _no_surrogates(messages: list[Message]) -> None:
+    """What leaves the reader is valid Unicode: it encodes as UTF-8 (JSON, SSE, a tty)."""
+    for msg in messages:
+        json.dumps(msg.to_dict(), ensure_ascii=False).encode("utf-8")
+
+
+def test_invalid_utf8_reads_as_replacement_characters(tmp_path: Path) -> None:
+    """Any process that can write the file can put bad bytes anywhere: in a body, in a
+    plain or quoted header value, or as a junk line. Each reads as U+FFFD, one per byte,
+    and byte offsets stay exact for followers."""
+    path = tmp_path / "bus.md"
+    records = [
+        _record("MSG-A", "ok #"),  # fast path body
+        _record("MSG-B", "#", meta={"k": "a b #"}),  # quoted header value (general path)
+        _record("MSG-C", "fine", task_id="t#"),  # plain header value
+        b"\xff\xfe junk line\n",
+        _record("MSG-D", "cut %% #"),  # %% becomes a truncated 3-byte sequence
+        _record("MSG-E", "last é"),
+    ]
+    data = b"".join(records).replace(b"#", b"\xff").replace(b"%%", b"\xe2\x82")
+    path.write_bytes(data)
+    got = read_all(path)
+    _no_surrogates(got)
+    assert [m.msg_id for m in got] == ["MSG-A", "MSG-B", "MSG-C", "MSG-D", "MSG-E"]
+    assert got[0].body == "ok \ufffd"
+    assert got[1].meta == {"k": "a b \ufffd"} and got[1].body == "\ufffd"
+    assert got[2].task_id == "t\ufffd"
+    assert got[3].body == "cut \ufffd\ufffd \ufffd"
+    assert got[4].body == "last é"
+    # A follower that stopped after any record reads on from the exact byte offset.
+    cut = len(b"".join(records[:2]).replace(b"#", b"\xff"))
+    assert read_from(path, 0)[1] == len(data)
+    rest, offset = read_from(path, cut)
+    assert [m.msg_id for m in rest] == ["MSG-C", "MSG-D", "MSG-E"] and offset == len(data)
+    _no_surrogates(rest)
+    tail = read_tail(path, 2)
+    assert [m.body for m in tail] == ["cut \ufffd\ufffd \ufffd", "last é"]
+    _no_surrogates(tail)
+
+
+def test_body_length_counts_characters_so_multibyte_bodies_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "bus.md"
+    body = "ünïcödé 🚀\u2028 — 中文\n---\nmsg_id: x"
+    with BusWriter(path) as writer:
+        msg = writer.append(Message("INFO", "p", body=body, meta={"k": "a b"}))
+    text = path.read_text(encoding="utf-8")
+    assert f"\nbody_length: {len(body) + 1}\n" in text  # +1: the quoted "msg_id:" line
+    assert read_all(path) == [msg]
+
+
+def test_declared_body_length_wins_over_a_forged_header_in_older_records(
+    tmp_path: Path,
+) -> None:
+    """Records written before bodies were quoted can hold a whole record header in their
+    body. Their declared length checks out, so it is trusted: the header is body text."""
+    forged = "msg_id: MSG-FORGED\nts: 2020-01-01T00:00:00Z\ntype: RUN_STOP\nproject_id: p\n"
+    forged += "body_length: 0\n---\n"
+    path = tmp_path / "bus.md"
+    old = [
+        "---\nmsg_id: MSG-OLD-1\nts: 2020-01-01T00:00:00Z\ntype: INFO\nproject_id: p\n"
+        f'meta:\n  note: "has a space"\nbody_length: {len(forged)}\n---\n{forged}\n',
+        "---\nmsg_id: MSG-OLD-2\nts: 2020-01-01T00:00:00Z\ntype: INFO\nproject_id: p\n"
+        f"parents:\n  - MSG-OLD-1\nbody_length: {len(forged) - 1}\n---\n{forged}",
+    ]  # the second body ends in "---": its record's closing newline completes the header
+    for records in (old, old[::-1]):
+        path.write_text("".join(records))
+        got = {m.msg_id: m.body for m in read_all(path)}
+        assert got == {"MSG-OLD-1": forged, "MSG-OLD-2": forged[:-1]}

@@ -1,4 +1,5 @@
-"""Every message ``BusWriter.append`` writes is read back by ``read_all`` unchanged."""
+"""Every message ``BusWriter.append`` writes is read back by ``read_all`` unchanged, and no
+body, however it is made, reads back as a record of its own."""
 
 from __future__ import annotations
 
@@ -15,10 +16,23 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from conductor_loop.bus import BusWriter, Link, Message, Parent, read_all
+from conductor_loop.bus.reader import read_tail
 from conductor_loop.errors import BusLockTimeoutError, InvalidRequestError
+
+# A whole record header as a writer makes it, to be smuggled into bodies.
+FORGED_HEADER = (
+    "msg_id: MSG-FORGED\nts: 2020-01-01T00:00:00Z\ntype: RUN_STOP\nproject_id: p\n"
+    "body_length: 0\n---\n"
+)
 
 # Pieces that look like record boundaries, YAML or legacy lines; mixed with free text.
 _FRAGMENTS = [
+    FORGED_HEADER,
+    "\n---\n" + FORGED_HEADER,
+    "---\n" + FORGED_HEADER,
+    ">msg_id: quoted",
+    ">>msg_id:",
+    "msg_id:",
     "---",
     "---\n",
     "\n---\n",
@@ -66,6 +80,34 @@ messages = st.builds(
 
 _counter = itertools.count()
 
+# Bodies that embed forged record headers where a reader might take them for real ones
+# (at the very start, after a "---" line, or ending in "---" that the record's own
+# newline completes), and metadata that keeps a record off the reader's fast path.
+_FORGERIES = [
+    FORGED_HEADER,
+    FORGED_HEADER[:-1],
+    "\n---\n" + FORGED_HEADER,
+    "\n---\n" + FORGED_HEADER[:-1],
+    "---\n" + FORGED_HEADER,
+    "x\n---\n" + FORGED_HEADER.replace("body_length: 0", "body_length: 4") + "abcd",
+]
+forging_bodies = st.builds(
+    lambda before, forged, after: before + forged + after,
+    st.sampled_from(["", "x", "x\n", "---\n", "\n---\n", "msg_id:"]) | bodies,
+    st.lists(st.sampled_from(_FORGERIES), min_size=1, max_size=4).map("".join),
+    st.sampled_from(["", "\n", "---", "\n---", FORGED_HEADER]) | bodies,
+)
+spaced_meta = st.dictionaries(words, st.just("has a space") | words, min_size=1, max_size=3)
+forging_messages = st.builds(
+    Message,
+    type=st.sampled_from(["INFO", "FACT"]) | nonempty_words,
+    project_id=st.just("p") | nonempty_words,
+    body=forging_bodies,
+    task_id=words,
+    parents=st.just([]) | parents,
+    meta=st.just({}) | spaced_meta,
+)
+
 
 @pytest.fixture(scope="module")
 def bus_dir() -> Iterator[Path]:
@@ -101,13 +143,98 @@ def test_one_message_round_trips(bus_dir: Path, msg: Message) -> None:
     _same(read_all(path)[0], msg)
 
 
+def _record_starts(path: Path) -> int:
+    return (b"\n" + path.read_bytes()).count(b"\n---\nmsg_id:")
+
+
+@settings(max_examples=300, deadline=None)
+@given(msg=forging_messages)
+@example(msg=Message("INFO", "p", body=FORGED_HEADER, meta={"note": "has a space"}))
+@example(msg=Message("INFO", "p", body=FORGED_HEADER, parents=[Parent("MSG-1")]))
+@example(msg=Message("INFO", "p", body="x\n---\n" + FORGED_HEADER, meta={"k": "a b"}))
+@example(msg=Message("INFO", "p", body=FORGED_HEADER[:-1], meta={"k": "a b"}))
+@example(msg=Message("INFO", "p", body="\n---\n" + FORGED_HEADER * 3))
+def test_forged_headers_in_a_body_stay_in_the_body(bus_dir: Path, msg: Message) -> None:
+    """Exactly the posted message comes back, and the file holds one record start only:
+    so tail reads, which start from the end, cannot begin inside the body either."""
+    path = bus_dir / f"bus-{next(_counter)}.md"
+    with BusWriter(path) as writer:
+        writer.append(msg)
+    assert _record_starts(path) == 1
+    got = read_all(path)
+    assert len(got) == 1
+    _same(got[0], msg)
+
+
+def test_tail_reads_do_not_start_inside_a_body(tmp_path: Path) -> None:
+    """The last N are found by searching back for record starts: a body holding many
+    forged records must not be taken for the newest messages."""
+    path = tmp_path / "bus.md"
+    forged = "x" + "".join("\n---\n" + FORGED_HEADER[:-1] for _ in range(5))
+    with BusWriter(path) as writer:
+        filler = writer.append(Message("INFO", "p", body="f" * 100_000))  # past one chunk
+        posted = writer.append(Message("INFO", "p", body=forged))
+    assert [m.msg_id for m in read_all(path)] == [filler.msg_id, posted.msg_id]
+    for count in (1, 2, 3):
+        got = read_tail(path, count)
+        assert [m.msg_id for m in got] == [filler.msg_id, posted.msg_id][-count:], count
+        assert got[-1].body == forged
+
+
+def test_record_like_lines_and_quoted_lines_keep_their_exact_text(tmp_path: Path) -> None:
+    """Bodies are stored so that no line can open a record; reading undoes that exactly,
+    and bodies of records written without it (older files) are left as they are."""
+    path = tmp_path / "bus.md"
+    bodies = [
+        "msg_id: a\n---\nmsg_id: b\n---\n>msg_id: c\n---\n>>msg_id: d\nmsg_id: e",
+        ">msg_id: already quoted",
+        "---\nmsg_id:",
+        "plain ---\nmsg_id: not after a --- line",
+    ]
+    with BusWriter(path) as writer:
+        for body in bodies:
+            writer.append(Message("INFO", "p", body=body))
+    assert [m.body for m in read_all(path)] == bodies
+    assert _record_starts(path) == len(bodies)
+    old = b"---\nmsg_id: OLD\nts: 2020-01-01T00:00:00Z\ntype: INFO\nproject_id: p\n"
+    old += b"body_length: 17\n---\n---\n>msg_id: kept\n"
+    path.write_bytes(old)
+    assert [m.body for m in read_all(path)] == ["---\n>msg_id: kept"]
+
+
+def test_text_that_is_not_valid_unicode_is_stored_with_replacement_characters(
+    tmp_path: Path,
+) -> None:
+    """Lone surrogates (JSON allows "\\ud800"; argv and C-locale stdin produce them) cannot
+    be written as UTF-8: they become U+FFFD, in the returned message and in the file."""
+    path = tmp_path / "bus.md"
+    bad = "a\ud800b\udcff"
+    msg = Message(
+        "INFO",
+        "p",
+        body=bad,
+        task_id="t",
+        meta={bad: bad, "k": "v"},
+        parents=[Parent(bad, bad, {bad: bad})],
+        links=[Link(bad, bad, bad)],
+    )
+    with BusWriter(path) as writer:
+        posted = writer.append(msg)
+    good = "a\ufffdb\ufffd"
+    assert posted.body == good and posted.meta == {good: good, "k": "v"}
+    assert posted.parents == [Parent(good, good, {good: good})]
+    assert posted.links == [Link(good, good, good)]
+    assert read_all(path) == [posted]
+
+
 @settings(max_examples=40, deadline=None)
-@given(batch=st.lists(messages, min_size=2, max_size=6))
+@given(batch=st.lists(messages | forging_messages, min_size=2, max_size=6))
 def test_sequences_of_messages_round_trip(bus_dir: Path, batch: list[Message]) -> None:
     path = bus_dir / f"bus-{next(_counter)}.md"
     with BusWriter(path) as writer:
         for msg in batch:
             writer.append(msg)
+    assert _record_starts(path) == len(batch)
     read = read_all(path)
     assert len(read) == len(batch)
     for got, want in zip(read, batch, strict=True):

@@ -2,16 +2,30 @@
 
 Records are written by hand-formatting the header (the append path must be fast);
 ``scalar`` guarantees every value reads back as the same string under any YAML loader.
+Bodies are written as they are, except that a line which would open a record (a
+``msg_id:`` line at the body's start or after a ``---`` line) is quoted with ``>``: so
+the only record starts in a file are real ones, for every reader, including one that
+searches back from the end or ignores ``body_length``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from conductor_loop.storage.yamlish import scalar, timestamp
 
 RECORD_START = "---\nmsg_id:"
+
+# Header value saying the body's record-opening lines were quoted (mboxrd-style: one
+# more ">" on every ">*msg_id:" line in such a place), so reading removes exactly one.
+QUOTED_BODY = "quoted-msg-id"
+_AT_LINE_AFTER_RULE = r"(?:\A|(?<=\n---\n)|(?<=\A---\n))"
+_OPENS_RECORD = re.compile(_AT_LINE_AFTER_RULE + "msg_id:")
+_QUOTABLE = re.compile(_AT_LINE_AFTER_RULE + "(?=>*msg_id:)")
+_QUOTED = re.compile(_AT_LINE_AFTER_RULE + ">(?=>*msg_id:)")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(slots=True)
@@ -65,6 +79,44 @@ class Message:
         return data
 
 
+def quote_body(body: str) -> str | None:
+    """``body`` with its record-opening lines quoted, or None when it has none."""
+    if "msg_id:" not in body or _OPENS_RECORD.search(body) is None:
+        return None
+    return _QUOTABLE.sub(">", body)
+
+
+def unquote_body(body: str) -> str:
+    """The inverse of ``quote_body``."""
+    return _QUOTED.sub("", body)
+
+
+def replace_surrogates(msg: Message) -> bool:
+    """Put U+FFFD for lone surrogates in every field; whether there were any.
+
+    They are not text (UTF-8 cannot hold them) but reach us anyway: JSON may carry
+    ``"\\ud800"``, and Python decodes undecodable argv bytes to them.
+    """
+    changed = False
+
+    def fix(text: str) -> str:
+        nonlocal changed
+        if _SURROGATE.search(text) is None:
+            return text
+        changed = True
+        return _SURROGATE.sub("\ufffd", text)
+
+    def fix_map(values: dict[str, str]) -> dict[str, str]:
+        return {fix(key): fix(value) for key, value in values.items()}
+
+    msg.type, msg.project_id, msg.body = fix(msg.type), fix(msg.project_id), fix(msg.body)
+    msg.task_id, msg.run_id, msg.issue_id = fix(msg.task_id), fix(msg.run_id), fix(msg.issue_id)
+    msg.msg_id, msg.ts, msg.meta = fix(msg.msg_id), fix(msg.ts), fix_map(msg.meta)
+    msg.parents = [Parent(fix(p.msg_id), fix(p.kind), fix_map(p.meta)) for p in msg.parents]
+    msg.links = [Link(fix(lk.url), fix(lk.label), fix(lk.kind)) for lk in msg.links]
+    return changed
+
+
 def format_record(msg: Message) -> str:
     """The record text for ``msg`` (which must already have msg_id and ts)."""
     parts = [
@@ -109,8 +161,12 @@ def format_record(msg: Message) -> str:
         for key, value in msg.meta.items():
             parts += ("\n  ", scalar(key), ": ", scalar(value))
     body = msg.body
-    # The declared length lets readers skip bodies that contain record-like lines and
-    # tell a torn record (writer killed mid-write) from a complete one.
+    quoted = quote_body(body)
+    if quoted is not None:
+        body = quoted
+        parts += ("\nbody_encoding: ", QUOTED_BODY)
+    # The declared length (in characters) lets readers skip bodies that contain
+    # record-like text and tell a torn record (writer killed mid-write) from a complete one.
     parts += ("\nbody_length: ", str(len(body)), "\n---\n")
     if body:
         parts += (body, "\n")

@@ -2,9 +2,10 @@
 
 A record starts at a ``---`` line directly followed by ``msg_id:``; its header ends at
 the next ``---`` line; its body runs to the next record start (or, when the header
-declares ``body_length``, exactly that many characters). A record whose header never
-closes, or that lacks ``msg_id``/``type``, is torn or corrupt and is skipped without
-affecting its neighbours.
+declares ``body_length``, exactly that many characters: a declared length whose end
+lands on the end of the text or on a record start is always trusted, whatever the body
+holds). A record whose header never closes, or that lacks ``msg_id``/``type``, is torn
+or corrupt and is skipped without affecting its neighbours.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ import gc
 import re
 from typing import Any
 
-from conductor_loop.bus.message import RECORD_START, Link, Message, Parent
+from conductor_loop.bus.message import (
+    QUOTED_BODY,
+    RECORD_START,
+    Link,
+    Message,
+    Parent,
+    unquote_body,
+)
 from conductor_loop.storage.yamlish import parse_block
 
 _NEXT_RECORD = "\n" + RECORD_START
@@ -103,6 +111,8 @@ def _message(header: dict[str, Any], body: str) -> Message | None:
     if not msg_id or not msg_type or not isinstance(msg_id, str):
         return None
     get = header.get
+    if get("body_encoding") == QUOTED_BODY:
+        body = unquote_body(body)
     return Message(
         _as_str(msg_type),
         _as_str(get("project_id", "")),
@@ -253,10 +263,12 @@ def _parse_records(text: str, at_file_start: bool) -> tuple[list[Message], int]:
             body_end = body_start + length
             end = body_end + 1 if length > 0 else body_end
             if length >= 0 and end <= n and (length == 0 or text[body_end] == "\n"):
-                if next_start == close and _opens_record(text, close + 1):
-                    complete = False  # our header was torn; its "closing" line opens the next
-                elif end == n or text.startswith(RECORD_START, end):
+                if end == n or text.startswith(RECORD_START, end):
+                    # The declared extent checks out: trust it before any guess below, or
+                    # a body holding a whole record header could pass for the next record.
                     complete = True
+                elif next_start == close and _opens_record(text, close + 1):
+                    complete = False  # our header was torn; its "closing" line opens the next
                 else:
                     # Junk follows: either this record is complete and a later write tore,
                     # or this record is torn and its claimed body swallowed the next one.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,17 +18,31 @@ _RECORD_START = b"\n---\nmsg_id:"
 _TAIL_CHUNK = 64 * 1024
 
 
-def _decode(data: bytes) -> str:
-    # surrogateescape keeps one character per undecodable byte, so offsets stay exact.
-    return data.decode("utf-8", errors="surrogateescape")
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
 
-def _byte_length(text: str, consumed: int, data: bytes) -> int:
-    if consumed == len(text):
+def _decode(data: bytes) -> tuple[str, str]:
+    """The text to parse, and the same text with each bad byte as its own character.
+
+    Any process that can write the file can put bytes there that are not UTF-8. Each
+    becomes one U+FFFD in the text to parse (so messages hold only valid text); the
+    second text keeps the byte (surrogateescape), to turn character offsets into byte
+    offsets. Both have one character per bad byte, so their offsets agree.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        escaped = data.decode("utf-8", errors="surrogateescape")
+        return _ESCAPED_BYTE.sub("\ufffd", escaped), escaped
+    return text, text
+
+
+def _byte_length(escaped: str, consumed: int, data: bytes) -> int:
+    if consumed == len(escaped):
         return len(data)
-    if len(text) == len(data):  # all ASCII
+    if len(escaped) == len(data):  # all ASCII
         return consumed
-    return len(text[:consumed].encode("utf-8", errors="surrogateescape"))
+    return len(escaped[:consumed].encode("utf-8", errors="surrogateescape"))
 
 
 def read_from(path: str | os.PathLike[str], offset: int = 0) -> tuple[list[Message], int]:
@@ -46,9 +61,9 @@ def _read_open(handle: BinaryIO, offset: int) -> tuple[list[Message], int]:
     if offset:
         handle.seek(offset)
     data = handle.read()
-    text = _decode(data)
+    text, escaped = _decode(data)
     messages, consumed = parse_records(text, at_file_start=offset == 0)
-    return messages, offset + _byte_length(text, consumed, data)
+    return messages, offset + _byte_length(escaped, consumed, data)
 
 
 def read_all(path: str | os.PathLike[str]) -> list[Message]:
@@ -123,7 +138,7 @@ def read_tail(path: str | os.PathLike[str], count: int) -> list[Message]:
         data, start = _read_tail_bytes(path, count)
     except FileNotFoundError:
         return []
-    text = _decode(data)
+    text, _ = _decode(data)
     messages, _ = parse_records(text, at_file_start=start == 0)
     return messages[-count:]
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from conductor_loop.bus.message import Message, format_record
+from conductor_loop.bus.message import Message, format_record, replace_surrogates
 from conductor_loop.errors import BusLockTimeoutError, InvalidRequestError
 from conductor_loop.storage.ids import new_msg_id, utc_stamp
 
@@ -33,6 +33,20 @@ def message_ts(now_ns: int) -> str:
         ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
         _last_ts = (seconds, ts)
     return ts
+
+
+def _record_bytes(msg: Message) -> bytes:
+    """The UTF-8 record for ``msg``; lone surrogates in it become U+FFFD first (in ``msg``
+    too, so the caller sees what was stored)."""
+    record = format_record(msg)
+    if "\\ud" not in record:  # how ``scalar`` writes a lone surrogate in the header
+        try:
+            return record.encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # one in the body
+    if replace_surrogates(msg):
+        record = format_record(msg)
+    return record.encode("utf-8")
 
 
 class BusWriter:
@@ -110,7 +124,7 @@ class BusWriter:
             msg.ts = message_ts(now_ns)
         if msg.type == "ISSUE" and not msg.issue_id:
             msg.issue_id = msg.msg_id
-        self.append_raw(format_record(msg).encode("utf-8"))
+        self.append_raw(_record_bytes(msg))
         return msg
 
     def append_raw(self, record: bytes) -> None:

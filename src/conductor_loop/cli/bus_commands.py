@@ -78,7 +78,8 @@ def post(
     if body is None:
         if sys.stdin.isatty():
             raise click.UsageError("give --body or pipe the body on stdin")
-        body = sys.stdin.read()
+        # Any bytes are accepted: those that are not UTF-8 are stored as U+FFFD.
+        body = sys.stdin.buffer.read().decode("utf-8", errors="replace")
     meta_map = {}
     for item in meta:
         key, sep, value = item.partition("=")
