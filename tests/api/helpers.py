@@ -51,6 +51,9 @@ class ServerProcess:
 
     def client(self, **kwargs: Any) -> httpx.Client:
         kwargs.setdefault("timeout", 30.0)
+        # As the UI and `conductor` do: the server refuses state-changing requests that do
+        # not say JSON (what a cross-site form cannot send). Tests of that pass their own.
+        kwargs.setdefault("headers", {"Content-Type": "application/json"})
         client = httpx.Client(base_url=self.url, **kwargs)
         self._clients.append(client)
         return client
