@@ -46,7 +46,7 @@ def read_generated_key(state_dir: Path) -> str | None:
     path = api_key_path(state_dir)
     try:
         key = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
         raise ConfigError(
