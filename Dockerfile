@@ -76,7 +76,7 @@ LABEL org.opencontainers.image.title="Conductor Loop" \
 RUN groupadd --gid 10001 conductor \
  && useradd --no-log-init --uid 10001 --gid 10001 --home-dir /home/conductor --create-home \
       --shell /usr/sbin/nologin conductor \
- && mkdir -p /data/runs /data/config /secrets \
+ && mkdir -p /data/runs /data/state /data/config /secrets \
  && chown -R 10001:10001 /data
 
 COPY --from=agents /opt/agents /opt/agents
@@ -93,7 +93,8 @@ ENV PATH=/opt/conductor/bin:/opt/agents/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     CONDUCTOR_CONFIG=/data/config/config.yaml \
-    CONDUCTOR_ROOT=/data/runs
+    CONDUCTOR_ROOT=/data/runs \
+    CONDUCTOR_STATE_DIR=/data/state
 
 USER 10001:10001
 WORKDIR /data

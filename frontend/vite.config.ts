@@ -1,9 +1,28 @@
 /// <reference types="vitest/config" />
 import { fileURLToPath } from "node:url";
-import { defineConfig, type Plugin } from "vite";
+import { defineConfig, type Plugin, type ProxyOptions } from "vite";
 
 /** Where the dev server sends API calls (the Compose `frontend` service sets it). */
 const apiTarget = process.env.CONDUCTOR_API_URL ?? "http://127.0.0.1:14355";
+
+/**
+ * The API refuses state-changing requests from other origins' pages. The dev server's
+ * own pages are the UI itself, so their Origin is rewritten to the API's as the request
+ * is proxied; any other page's Origin is passed on unchanged, and so refused there.
+ */
+const targetOrigin = new URL(apiTarget).origin;
+const sameOriginProxy: ProxyOptions = {
+  target: apiTarget,
+  changeOrigin: true,
+  configure(proxy) {
+    proxy.on("proxyReq", (proxyReq, req) => {
+      const origin = req.headers.origin;
+      if (origin && req.headers.host && origin === `http://${req.headers.host}`) {
+        proxyReq.setHeader("Origin", targetOrigin);
+      }
+    });
+  },
+};
 
 /** The build lands inside the Python package, which serves it at /ui/. */
 const outDir = fileURLToPath(new URL("../src/conductor_loop/web/dist", import.meta.url));
@@ -36,8 +55,8 @@ export default defineConfig({
     port: 3000,
     strictPort: true,
     proxy: {
-      "/api": { target: apiTarget, changeOrigin: true },
-      "/metrics": { target: apiTarget, changeOrigin: true },
+      "/api": sameOriginProxy,
+      "/metrics": sameOriginProxy,
     },
   },
   test: {

@@ -17,11 +17,14 @@ VENV_BIN = Path(sys.executable).parent
 def _isolated_env(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """No test sees the developer's config, config cache, runs root or agent context (JRUN_*)."""
+    """No test sees the developer's config, config cache, state dir, runs root or agent
+    context (JRUN_*)."""
     for name in list(os.environ):
         if name.startswith(("CONDUCTOR_", "JRUN_")):
             monkeypatch.delenv(name)
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)  # the config cache goes under HOME
+    # The config cache and the state dir (generated API key, …) go under HOME.
+    for name in ("XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,8 @@ from tests.api.helpers import (
 
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
-    """``start(config_text="", root=None, env=None)`` → a running server, stopped at teardown."""
+    """``start(config_text="", root=None, env=None, **start_server_options)`` → a running
+    server, stopped at teardown."""
     started: list[ServerProcess] = []
 
     def start(
@@ -33,6 +35,7 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
         root: RunsRoot | None = None,
         env: dict[str, str] | None = None,
         name: str = "server",
+        **options: Any,
     ) -> ServerProcess:
         runs_root = root or RunsRoot.at(tmp_path / "runs")
         runs_root.path.mkdir(parents=True, exist_ok=True)
@@ -40,7 +43,8 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
         if config_text or not config_path.exists():
             write_config(config_path, config_text)
         index = len(started)
-        server = start_server(runs_root, config_path, tmp_path / f"{name}-{index}.log", env=env)
+        log_path = tmp_path / f"{name}-{index}.log"
+        server = start_server(runs_root, config_path, log_path, env=env, **options)
         started.append(server)
         return server
 

@@ -51,6 +51,9 @@ class ServerProcess:
 
     def client(self, **kwargs: Any) -> httpx.Client:
         kwargs.setdefault("timeout", 30.0)
+        # As the UI and `conductor` do: the server refuses state-changing requests that do
+        # not say JSON (what a cross-site form cannot send). Tests of that pass their own.
+        kwargs.setdefault("headers", {"Content-Type": "application/json"})
         client = httpx.Client(base_url=self.url, **kwargs)
         self._clients.append(client)
         return client
@@ -83,25 +86,30 @@ def start_server(
     *,
     env: dict[str, str] | None = None,
     timeout: float = 20.0,
+    host: str | None = "127.0.0.1",
+    args: tuple[str, ...] = (),
+    preexec_fn: Callable[[], None] | None = None,
 ) -> ServerProcess:
+    """``host=None`` leaves the bind to the config (default: loopback)."""
     log = open(log_path, "ab")  # noqa: SIM115 - the server process owns it
     proc = subprocess.Popen(
         [
             str(VENV_BIN / "conductor"),
-            "--host",
-            "127.0.0.1",
+            *(("--host", host) if host else ()),
             "--port",
             "0",
             "--root",
             str(root.path),
             "--config",
             str(config_path),
+            *args,
         ],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env or server_env(),
         start_new_session=True,
+        preexec_fn=preexec_fn,
     )
     log.close()
     server = ServerProcess(root, config_path, log_path, proc)
@@ -109,7 +117,8 @@ def start_server(
     while not server.url:
         match = _LISTENING.search(server.log_text())
         if match:
-            server.url = f"http://{match.group(1)}:{match.group(2)}"
+            bound = match.group(1)
+            server.url = f"http://{'127.0.0.1' if bound == '0.0.0.0' else bound}:{match.group(2)}"
             break
         if proc.poll() is not None or time.monotonic() > deadline:
             server.stop()

@@ -109,7 +109,7 @@ def test_ui_placeholder_when_not_built(tmp_path: Path) -> None:
 
     settings = AppSettings(ui_dist=tmp_path / "no-dist")
     app = create_app(Config(), RunsRoot.at(tmp_path / "runs"), settings=settings)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://localhost") as client:
         page = client.get("/ui/")
         assert page.status_code == 200
         assert "not built" in page.text
@@ -127,7 +127,7 @@ def test_built_ui_is_served_when_present(tmp_path: Path) -> None:
     (dist / "index.html").write_text("<html>the ui</html>")
     (dist / "assets" / "app.js").write_text("console.log(1)")
     app = create_app(Config(), RunsRoot.at(tmp_path / "runs"), settings=AppSettings(ui_dist=dist))
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://localhost") as client:
         assert client.get("/ui/").text == "<html>the ui</html>"
         assert client.get("/ui/assets/app.js").text == "console.log(1)"
         assert client.get("/ui/projects/p1").text == "<html>the ui</html>"  # client route

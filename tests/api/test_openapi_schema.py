@@ -51,6 +51,10 @@ def test_no_server_errors_and_responses_match_the_schema(tmp_path: Path) -> None
                 "--workers",
                 "2",
                 "--no-color",
+                # As the UI and `conductor` send it (bodiless POSTs too); its absence is
+                # answered 415, tested in test_request_guard.py.
+                "--header",
+                "Content-Type: application/json",
             ],
             capture_output=True,
             text=True,

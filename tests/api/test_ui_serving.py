@@ -17,7 +17,7 @@ def _client(tmp_path: Path) -> TestClient:
     (dist / "assets" / "app-1a2b.js").write_text("console.log(1)")
     app = FastAPI()
     assert mount_ui(app, dist)
-    return TestClient(app)
+    return TestClient(app, base_url="http://localhost")
 
 
 def test_assets_are_immutable_and_index_revalidates(tmp_path: Path) -> None:

@@ -161,6 +161,7 @@ class Stack:
     compose_files: list[Path] = field(default_factory=lambda: [COMPOSE_FILE])
     extra_env: dict[str, str] = field(default_factory=dict)
     _client: httpx.Client | None = None
+    _api_key: str | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -258,9 +259,24 @@ class Stack:
     # --- HTTP ------------------------------------------------------------------------
 
     @property
+    def api_key(self) -> str:
+        """The key the server generated at its first start, as a user gets it."""
+        if self._api_key is None:
+            out = self.compose("exec", "-T", "conductor", "conductor", "key", "--raw")
+            self._api_key = out.strip()
+            assert len(self._api_key) >= 32, f"conductor key --raw printed {out!r}"
+        return self._api_key
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """A client that sends the key, and says JSON as the UI and `conductor` do."""
+        kwargs.setdefault("timeout", 15)
+        headers = {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
+        return httpx.Client(base_url=self.base_url, headers=headers, **kwargs)
+
+    @property
     def http(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(base_url=self.base_url, timeout=15)
+            self._client = self.client()
         return self._client
 
     def create_task(self, project_id: str, task_id: str, prompt: str) -> dict[str, Any]:

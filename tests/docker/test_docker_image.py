@@ -146,16 +146,22 @@ def test_compose_file_shape() -> None:
     assert conductor["restart"] == "unless-stopped"
     assert conductor["networks"] == ["conductor-net"]
     assert conductor["image"] == "${CONDUCTOR_IMAGE:-conductor-loop:latest}"
-    assert conductor["ports"] == ["${CONDUCTOR_HOST_PORT:-14355}:14355"]
+    # Published on loopback unless the user widens it (issue 10, H1).
+    assert conductor["ports"] == [
+        "${CONDUCTOR_BIND:-127.0.0.1}:${CONDUCTOR_HOST_PORT:-14355}:14355"
+    ]
     assert "CONDUCTOR_CONFIG=/data/config/config.yaml" in conductor["environment"]
     volumes = conductor["volumes"]
     assert "${CONDUCTOR_DATA_DIR:-./data/runs}:/data/runs" in volumes
+    assert "conductor-state:/data/state" in volumes  # the generated key, outside the runs
+    assert "conductor-state" in data["volumes"]
     assert any(v.endswith(":/data/config/config.yaml:ro") for v in volumes)
     assert "/api/v1/health" in " ".join(conductor["healthcheck"]["test"])
     assert "stop_grace_period" in conductor
     frontend = services["frontend"]
     assert frontend["profiles"] == ["ui-dev"]
     assert frontend["depends_on"] == ["conductor"]
+    assert frontend["ports"] == ["${CONDUCTOR_BIND:-127.0.0.1}:${CONDUCTOR_UI_PORT:-3000}:3000"]
     assert data["networks"]["conductor-net"]["driver"] == "bridge"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import httpx
 import pytest
 import yaml
 
@@ -191,3 +192,34 @@ def test_graceful_stop(stack: Stack) -> None:
     assert elapsed < 15, f"docker stop took {elapsed:.1f}s of its 30s"
     running = [str(p) for p, info in stack.host_run_infos() if info.get("status") == "running"]
     assert not running, f"runs left 'running' on disk: {running}"
+
+
+def test_stack_is_on_loopback_and_uses_a_generated_key(stack: Stack) -> None:
+    """Issue 10 (H1): Compose publishes on 127.0.0.1, and the image, bound to 0.0.0.0
+    inside, works with the key it generated at first start (kept across restarts)."""
+    stack.up()
+    stack.wait_healthy()
+    bindings = inspect(stack.container_id())["HostConfig"]["PortBindings"]["14355/tcp"]
+    assert [b["HostIp"] for b in bindings] == ["127.0.0.1"], bindings
+
+    anonymous = httpx.get(f"{stack.base_url}/api/v1/status", timeout=15)
+    assert anonymous.status_code == 401, anonymous.text
+    key = stack.api_key
+    assert stack.http.get("/api/v1/status").status_code == 200
+    mode = stack.compose("exec", "-T", "conductor", "stat", "-c", "%a %u", "/data/state/api-key")
+    assert mode.split() == ["600", str(SERVER_UID)]
+    # The first start printed the login URL; `conductor key` prints it again.
+    assert stack.logs().count(f"/ui/#key={key}") == 1
+    login = stack.compose("exec", "-T", "conductor", "conductor", "key").strip()
+    assert login == f"http://127.0.0.1:14355/ui/#key={key}"
+    # The key lives in the state volume, not among the runs (where it would be a project).
+    assert not any(stack.data_dir.iterdir())
+
+    stack.compose("restart", "conductor")
+    stack.wait_healthy()
+    wait_until(
+        lambda: stack.client().get("/api/v1/status").status_code == 200, 30, "the restarted server"
+    )
+    stack._api_key = None
+    assert stack.api_key == key
+    assert anonymous.json()["error"]["code"] == "unauthorized"

@@ -64,9 +64,10 @@ FIGURES: dict[str, Any] = {}
 REQUEST = """
 import json, sys, time, urllib.error, urllib.request
 method, path, body = sys.argv[1:4]
+key = open("/data/state/api-key").read().strip()  # the stack's generated key
 req = urllib.request.Request(
     "http://127.0.0.1:14355" + path, data=body.encode() if body else None, method=method,
-    headers={"content-type": "application/json"} if body else {},
+    headers={"content-type": "application/json", "authorization": "Bearer " + key},
 )
 sent = time.time()
 try:
@@ -86,11 +87,14 @@ spec = json.loads(sys.argv[1])
 deadline = time.time() + spec["timeout"]
 pending = dict(enumerate(spec["checks"]))
 seen = {}
+key = open("/data/state/api-key").read().strip()  # the stack's generated key
 print("ready", flush=True)
 while pending and time.time() < deadline:
     for i, (path, expr) in list(pending.items()):
         try:
-            with urllib.request.urlopen("http://127.0.0.1:14355" + path, timeout=2) as resp:
+            req = urllib.request.Request(
+                "http://127.0.0.1:14355" + path, headers={"authorization": "Bearer " + key})
+            with urllib.request.urlopen(req, timeout=2) as resp:
                 r = json.loads(resp.read())
             ok = eval(expr, {"r": r})
         except Exception:
@@ -256,7 +260,7 @@ def post_burst(stack: Stack, label: str) -> tuple[float, Counter[str]]:
     def client() -> httpx.Client:
         c = getattr(local, "client", None)
         if c is None:
-            c = local.client = httpx.Client(base_url=stack.base_url, timeout=60)
+            c = local.client = stack.client(timeout=60)
             with lock:
                 clients.append(c)
         return c
@@ -428,7 +432,7 @@ def test_event_streams_through_the_balancer_see_posts_to_other_replicas(cluster:
     def listen() -> None:
         timeout = httpx.Timeout(10, read=8)
         with (
-            httpx.Client(base_url=cluster.base_url, timeout=timeout) as client,
+            cluster.client(timeout=timeout) as client,
             client.stream("GET", stream_path) as response,
         ):
             stream_instance.append(response.headers.get("x-conductor-instance", ""))

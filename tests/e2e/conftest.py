@@ -94,12 +94,14 @@ def _start_ui(
     config_extra: str = "",
     api_key: str | None = None,
     root: RunsRoot | None = None,
+    host: str = "127.0.0.1",
 ) -> Iterator[Ui]:
     runs_root = root or RunsRoot.at(tmp_path / "runs")
     runs_root.path.mkdir(parents=True, exist_ok=True)
     extra = config_extra + (f"api:\n  api_key: {api_key}\n" if api_key else "")
     config = write_config(tmp_path / "config.yaml", agents_config_text(tmp_path / "bin", extra))
-    server = start_server(runs_root, config, tmp_path / "server.log", env=server_env())
+    env = server_env(CONDUCTOR_STATE_DIR=str(tmp_path / "state"))
+    server = start_server(runs_root, config, tmp_path / "server.log", env=env, host=host)
     context: BrowserContext | None = None
     try:
         # A fresh profile per test: no key in local storage, no cache from another test.
@@ -149,3 +151,15 @@ def keyed_ui(
 ) -> Iterator[Ui]:
     """Like ``ui``, with the server requiring the API key ``e2e-key-1234``."""
     yield from _start_ui(request, tmp_path, playwright, chromium, api_key="e2e-key-1234")
+
+
+@pytest.fixture
+def wide_ui(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    playwright: Playwright,
+    chromium: Path,
+    built_ui: Path,
+) -> Iterator[Ui]:
+    """Like ``ui``, with the server bound to 0.0.0.0 and so using a generated API key."""
+    yield from _start_ui(request, tmp_path, playwright, chromium, host="0.0.0.0")

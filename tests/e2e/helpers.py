@@ -47,7 +47,9 @@ class Ui:
         return self.page
 
     def api(self) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        headers = {"Content-Type": "application/json"}  # as the UI sends on every POST
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
         return self.server.client(headers=headers)
 
     def start_task(self, project: str, task: str, prompt: str, **extra: Any) -> dict[str, Any]:

@@ -40,8 +40,16 @@ export class ApiKeyStore {
   private readonly listeners = new Set<Listener>();
   private unauthorized = false;
 
-  constructor(private readonly storage: Storage | null = safeLocalStorage()) {
+  constructor(
+    private readonly storage: Storage | null = safeLocalStorage(),
+    location: LoginLocation | null = safeLocation(),
+  ) {
     this.key = storage?.getItem(KEY_STORAGE) ?? null;
+    const fromUrl = location ? takeKeyFromFragment(location) : null;
+    if (fromUrl) {
+      this.key = fromUrl;
+      storage?.setItem(KEY_STORAGE, fromUrl);
+    }
   }
 
   get(): string | null {
@@ -80,6 +88,39 @@ export class ApiKeyStore {
   private emit(): void {
     for (const listener of this.listeners) listener();
   }
+}
+
+/** What the key store needs of `window.location` and `history` (tests pass a fake). */
+export interface LoginLocation {
+  hash: string;
+  /** Replace the address bar's URL (without the key) without navigating. */
+  replaceHash(hash: string): void;
+}
+
+/**
+ * The key from a login URL (`/ui/#key=...`, printed by the server and by `conductor key`),
+ * removed from the address bar at once so that it is neither bookmarked nor shared. The
+ * key travels in the fragment because browsers never send a fragment to a server.
+ */
+export function takeKeyFromFragment(location: LoginLocation): string | null {
+  const params = new URLSearchParams(location.hash.replace(/^#/, ""));
+  const key = params.get("key");
+  if (key === null) return null;
+  params.delete("key");
+  const rest = params.toString();
+  location.replaceHash(rest ? `#${rest}` : "");
+  return key.trim() || null;
+}
+
+function safeLocation(): LoginLocation | null {
+  if (typeof window === "undefined" || !window.location) return null;
+  return {
+    hash: window.location.hash,
+    replaceHash(hash: string) {
+      const { pathname, search } = window.location;
+      window.history.replaceState(window.history.state, "", `${pathname}${search}${hash}`);
+    },
+  };
 }
 
 function safeLocalStorage(): Storage | null {
@@ -135,11 +176,10 @@ export class ApiClient {
 
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const headers: Record<string, string> = { Accept: "application/json", ...this.keys.authHeaders() };
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      body = JSON.stringify(options.body);
-    }
+    // The server refuses state-changing requests that do not say JSON, body or not: it is
+    // what a cross-site form cannot send.
+    if (method !== "GET" && method !== "HEAD") headers["Content-Type"] = "application/json";
+    const body = options.body !== undefined ? JSON.stringify(options.body) : undefined;
     let response: Response;
     try {
       response = await this.fetchImpl(this.url(path, options.query), {

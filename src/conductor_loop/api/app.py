@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -28,6 +29,7 @@ from conductor_loop.api.middleware import (
     BodySizeLimitMiddleware,
     PathGuardMiddleware,
     RequestContextMiddleware,
+    RequestGuardMiddleware,
 )
 from conductor_loop.api.routes import health, messages, projects, runs, tasks, ui
 from conductor_loop.api.services import (
@@ -66,6 +68,7 @@ class AppSettings:
     sweep_interval: float = 2.0
     first_run_timeout: float = 15.0
     conductor_url: str | None = None
+    bound_host: str | None = None  # accepted in Host headers (with the localhost names)
     ui_dist: Path | None = None
 
 
@@ -161,9 +164,30 @@ def create_app(
             expose_headers=["X-Request-ID", "X-Conductor-Instance"],
             max_age=600,
         )
+    app.add_middleware(
+        RequestGuardMiddleware,
+        allowed_hosts=_allowed_hosts(config, settings),
+        allowed_origins=_allowed_origins(config),
+    )
     app.add_middleware(PathGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
+
+
+def _allowed_hosts(config: Config, settings: AppSettings) -> list[str]:
+    hosts = list(config.api.allowed_hosts)
+    if settings.bound_host and settings.bound_host not in ("0.0.0.0", "::"):
+        hosts.append(settings.bound_host)
+    if config.api.public_url and (public := urlsplit(config.api.public_url).hostname):
+        hosts.append(public)
+    return hosts
+
+
+def _allowed_origins(config: Config) -> list[str]:
+    origins = list(config.api.cors_origins)
+    if config.api.public_url:
+        origins.append(config.api.public_url)
+    return origins
 
 
 async def _schedule_queue(svc: Services) -> None:

@@ -249,8 +249,18 @@ SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Invalid id or request"},
     401: {"model": ErrorBody, "description": "Missing or wrong API key"},
+    403: {
+        "model": ErrorBody,
+        "description": "Host not allowed (api.allowed_hosts), or a state-changing request "
+        "from another site's page (api.cors_origins)",
+    },
     404: {"model": ErrorBody, "description": "Not found"},
     409: {"model": ErrorBody, "description": "Conflicts with the current state"},
     413: {"model": ErrorBody, "description": "Request body too large"},
+    415: {
+        "model": ErrorBody,
+        "description": "A POST or DELETE without 'Content-Type: application/json' "
+        "(required also without a body)",
+    },
     422: {"model": ErrorBody, "description": "Request does not match the schema"},
 }

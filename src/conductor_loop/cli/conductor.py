@@ -18,6 +18,7 @@ _COMMANDS: dict[str, str] = {
     "job": f"{_CLIENT}:job",
     "bus": f"{_CLIENT}:bus",
     "project": f"{_CLIENT}:project",
+    "key": "conductor_loop.cli.key_command:key",
 }
 
 
@@ -28,7 +29,12 @@ _COMMANDS: dict[str, str] = {
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(__version__, prog_name="conductor")
-@click.option("--host", envvar="CONDUCTOR_HOST", show_envvar=True, help="Bind address.")
+@click.option(
+    "--host",
+    envvar="CONDUCTOR_HOST",
+    show_envvar=True,
+    help="Bind address (default 127.0.0.1; a wider one always needs an API key).",
+)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -50,6 +56,11 @@ _COMMANDS: dict[str, str] = {
     show_envvar=True,
     help="Runs root (default: storage.runs_dir, then ~/.run-agent/runs).",
 )
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Serve a non-loopback address with no API key (api.insecure); warns on every start.",
+)
 @click.pass_context
 @reports_errors
 def cli(
@@ -58,11 +69,15 @@ def cli(
     port: int | None,
     config_path: str | None,
     root: str | None,
+    insecure: bool,
 ) -> None:
     """Conductor Loop API server (no subcommand) and its client commands.
 
-    The server binds api.host:api.port from the config; flags and CONDUCTOR_* variables
-    override it. Client commands talk to --server (default http://127.0.0.1:14355).
+    The server binds api.host:api.port from the config (default 127.0.0.1:14355);
+    flags and CONDUCTOR_* variables override it. Bound to any other address it requires
+    an API key: the configured one, or one it generates and stores in the state
+    directory (`conductor key` prints the login URL). Client commands talk to --server
+    (default http://127.0.0.1:14355).
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -76,6 +91,8 @@ def cli(
         config.api = dataclasses.replace(config.api, host=host)
     if port is not None:
         config.api = dataclasses.replace(config.api, port=port)
+    if insecure:
+        config.api = dataclasses.replace(config.api, insecure=True)
     runs_root = resolve_runs_root(root, config.storage.runs_dir)
     serve(config, runs_root, config_path=str(found) if found else None)
 

@@ -2,7 +2,8 @@
 
 Only httpx and click are imported here (never FastAPI), so client commands start fast.
 Every command takes ``--server`` (``$CONDUCTOR_SERVER``) and ``--api-key``
-(``$CONDUCTOR_API_KEY``); API errors are printed as ``error: <message>`` with exit 2.
+(``$CONDUCTOR_API_KEY``; for a server on this machine, the key it generated is used
+when none is given); API errors are printed as ``error: <message>`` with exit 2.
 """
 
 from __future__ import annotations
@@ -44,15 +45,42 @@ class Event:
     data: Any
 
 
+# The server refuses state-changing requests without this header, body or not: it is
+# what a cross-site form cannot send.
+_JSON_HEADERS = {"Content-Type": "application/json"}
+_STATE_CHANGING = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+
+
+def local_generated_key(server: str) -> str | None:
+    """The key a server on this machine generated (its state directory), for loopback
+    URLs only: a key is never offered to another host."""
+    from urllib.parse import urlsplit
+
+    from conductor_loop.api.access import is_loopback, read_generated_key
+    from conductor_loop.errors import ConductorError
+    from conductor_loop.storage.state import resolve_state_dir
+
+    host = urlsplit(server).hostname or ""
+    if not is_loopback(host):
+        return None
+    try:
+        return read_generated_key(resolve_state_dir())
+    except ConductorError:
+        return None
+
+
 class ApiClient:
     def __init__(self, server: str, api_key: str | None, timeout: float = 30.0) -> None:
         headers = {"Accept": "application/json"}
+        api_key = api_key or local_generated_key(server)
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self.server = server.rstrip("/")
         self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        if method in _STATE_CHANGING:
+            kwargs["headers"] = {**_JSON_HEADERS, **kwargs.get("headers", {})}
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
@@ -125,7 +153,8 @@ def client_options(func: F) -> F:
     func = click.option(
         "--api-key",
         envvar="CONDUCTOR_API_KEY",
-        help="API key, if the server requires one ($CONDUCTOR_API_KEY).",
+        help="API key, if the server requires one ($CONDUCTOR_API_KEY; default for a "
+        "loopback --server: the key that server generated, if any).",
     )(func)
     func = click.option(
         "--server",

@@ -98,6 +98,7 @@ Seconds = Annotated[float, _Duration()]
 NonNegative = Annotated[int, _Range(ge=0)]
 Port = Annotated[int, _Range(ge=0, le=65535)]
 BodyLimit = Annotated[int, _Range(ge=1024)]
+Connections = Annotated[int, _Range(ge=1)]
 
 _SECTION: dict[str, Any] = {"extra": "forbid", "validate_default": True}
 
@@ -160,13 +161,18 @@ class DefaultsConfig:
 class ApiConfig:
     __pydantic_config__: ClassVar[dict[str, Any]] = _SECTION
 
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"  # loopback: a wider bind always has a key (api.auth)
     port: Port = 14355
     cors_origins: list[str] = field(default_factory=list)
+    allowed_hosts: list[str] = field(default_factory=list)  # besides localhost and the bind
     api_key: Secret | None = None
     api_key_file: str | None = None
+    insecure: bool = False  # the only way to serve a wider bind with no key
     max_body_bytes: BodyLimit = 1_048_576
     public_url: str | None = None
+    max_connections: Connections = 1000  # more are answered 503 and closed at once
+    header_timeout: Seconds = 10  # a connection must send its request headers within this
+    keepalive_timeout: Seconds = 5  # an idle kept-alive connection is closed after this
 
     def resolve_api_key(self) -> str | None:
         if self.api_key is not None:
