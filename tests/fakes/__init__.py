@@ -54,14 +54,17 @@ def fake_agents_config_text(
     *,
     agents: tuple[str, ...] = FLAVORS,
     token: str | None = FAKE_TOKEN,
+    token_file: Path | None = None,
     **defaults: object,
 ) -> str:
     """A config naming the fakes installed in ``bin_dir`` by absolute path, with
-    ``QUICK_DEFAULTS`` (``defaults`` win)."""
+    ``QUICK_DEFAULTS`` (``defaults`` win); ``token_file`` replaces ``token``."""
     lines = ["agents:"]
     for flavor in agents:
         lines += [f"  {flavor}:", f"    type: {flavor}", f"    command: {bin_dir / flavor}"]
-        if token:
+        if token_file is not None:
+            lines.append(f"    token_file: {token_file}")
+        elif token:
             lines.append(f"    token: {token}")
     lines.append("defaults:")
     lines += [f"  {key}: {value}" for key, value in (QUICK_DEFAULTS | defaults).items()]
