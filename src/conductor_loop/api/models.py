@@ -253,4 +253,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "Conflicts with the current state"},
     413: {"model": ErrorBody, "description": "Request body too large"},
     422: {"model": ErrorBody, "description": "Request does not match the schema"},
+    503: {"model": ErrorBody, "description": "Storage read-only or not writable; bus locked"},
+    507: {"model": ErrorBody, "description": "The disk under the runs root is full"},
 }
