@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conductor_loop.storage.layout import RunsRoot
+from tests.support import Tmpfs
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -43,3 +45,23 @@ def run_agent_exe() -> Path:
     if not exe.is_file():
         pytest.fail(f"{exe} is missing: install the package (make unit does)")
     return exe
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Tmpfs]:
+    """A 4 MiB tmpfs at ``tmp_path/disk`` to fill or make read-only, unmounted at teardown.
+
+    Mounting needs root. CI runs as root, so there (``CI`` set) and whenever we are root a
+    failed mount fails the test; only a developer's unprivileged run skips it.
+    """
+    disk = Tmpfs(tmp_path / "disk")
+    try:
+        disk.mount()
+    except OSError as exc:
+        if os.environ.get("CI") or os.geteuid() == 0:
+            pytest.fail(f"cannot mount a tmpfs for the disk tests: {exc}")
+        pytest.skip(f"mounting a tmpfs needs root: {exc}")
+    try:
+        yield disk
+    finally:
+        disk.close()

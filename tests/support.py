@@ -5,6 +5,8 @@ Fixtures live in conftest.py; plain values and functions here.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import subprocess
@@ -118,3 +120,70 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+class Tmpfs:
+    """A small tmpfs mounted for one test (needs root): a disk that can be filled or made
+    read-only at will, for the full-disk and read-only-disk cases. ``close`` unmounts
+    everything it mounted."""
+
+    def __init__(self, path: Path, size: str = "4m") -> None:
+        self.path = path
+        self.size = size
+        self._mounts: list[Path] = []
+
+    def mount(self) -> Tmpfs:
+        self.path.mkdir(parents=True, exist_ok=True)
+        _mount("-t", "tmpfs", "-o", f"size={self.size},mode=0755", "tmpfs", str(self.path))
+        self._mounts.append(self.path)
+        return self
+
+    def fill(self) -> None:
+        """Take every free block: new files and new blocks fail with ENOSPC from now on
+        (a file whose last block has room can still grow into that room)."""
+        fd = os.open(self.path / ".filler", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            for chunk in (1 << 16, 4096, 512, 1):
+                with contextlib.suppress(OSError):
+                    while True:
+                        os.write(fd, b"\0" * chunk)
+        finally:
+            os.close(fd)
+        probe = os.open(self.path / ".probe", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.write(probe, b"x")
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+        else:
+            raise AssertionError(f"{self.path} is not full after filling it")
+        finally:
+            os.close(probe)
+            os.unlink(self.path / ".probe")
+
+    def free(self) -> None:
+        (self.path / ".filler").unlink(missing_ok=True)
+
+    def read_only(self) -> None:
+        """Remount the whole disk read-only (fails while a file on it is open for writing)."""
+        _mount("-o", "remount,ro", str(self.path))
+
+    def bind_read_only(self, directory: Path) -> None:
+        """Make ``directory`` read-only for every new open, create or rename under it,
+        while files already open for writing there stay writable (a bind mount of it
+        over itself, remounted read-only)."""
+        _mount("--bind", str(directory), str(directory))
+        self._mounts.append(directory)
+        _mount("-o", "remount,bind,ro", str(directory))
+
+    def close(self) -> None:
+        for path in reversed(self._mounts):
+            done = subprocess.run(["umount", str(path)], capture_output=True, check=False)
+            if done.returncode != 0:  # still busy (a process has its cwd there): detach it
+                subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+        self._mounts.clear()
+
+
+def _mount(*args: str) -> None:
+    done = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise OSError(f"mount {' '.join(args)} failed: {done.stderr.strip()}")

@@ -6,6 +6,21 @@ statuses in one place (``api.errors``) and the CLIs print the message and exit n
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+from collections.abc import Iterator
+
+# A runner exits with this status when it cannot write under the runs root (sysexits'
+# EX_IOERR); its one ``error:`` line names the path and the cause.
+EXIT_STORAGE = 74
+
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+# Only ever raised by a write: safe to read as "cannot write" wherever they come from.
+_WRITE_ONLY_ERRNOS = FULL_ERRNOS | {errno.EROFS}
+# Also raised by reads; "cannot write" only when we know a write failed.
+_WRITE_ERRNOS = _WRITE_ONLY_ERRNOS | {errno.EACCES, errno.EPERM}
+
 
 class ConductorError(Exception):
     """Base class: ``code`` is machine-readable, the message is for people."""
@@ -63,3 +78,58 @@ class AgentError(ConductorError):
     """An agent backend could not be started or failed in a way worth naming."""
 
     code = "agent_error"
+
+
+class StorageError(ConductorError, OSError):
+    """A write under the runs root failed: the disk is full (``storage_full``) or it is
+    read-only or not writable (``storage_unwritable``). The message names the path and
+    the cause. Also an OSError, so code that tolerates a failed write still does."""
+
+    code = "storage_unwritable"
+
+    def __init__(self, err: int, path: str | os.PathLike[str] | None, detail: str = "") -> None:
+        full = err in FULL_ERRNOS
+        where = f" {os.fspath(path)}" if path is not None else " under the runs root"
+        hint = "the disk is full" if full else "the runs root is read-only or not writable"
+        detail = f"; {detail}" if detail else ""
+        super().__init__(f"cannot write{where}: {os.strerror(err)} ({hint}){detail}")
+        self.code = "storage_full" if full else "storage_unwritable"
+        self.errno = err
+        self.strerror = os.strerror(err)
+        self.filename = None if path is None else os.fspath(path)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def storage_error(
+    exc: BaseException, path: str | os.PathLike[str] | None = None, *, writing: bool = True
+) -> StorageError | None:
+    """``exc`` as a StorageError if it says the disk is full or not writable, else None.
+
+    It names ``path`` (what the caller was writing), else the path the error names.
+    ``writing=False``: we do not know that a write failed, so only the errors that no
+    read can give count (not EACCES/EPERM).
+    """
+    if isinstance(exc, StorageError):
+        return exc
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return None
+    if exc.errno not in (_WRITE_ERRNOS if writing else _WRITE_ONLY_ERRNOS):
+        return None
+    if path is None and isinstance(exc.filename, str | bytes | os.PathLike):
+        path = os.fsdecode(exc.filename)
+    return StorageError(exc.errno, path)
+
+
+@contextlib.contextmanager
+def storage_writes(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Writes to ``path`` inside: a full or unwritable disk raises StorageError naming it
+    (a failed ``write`` on an open file names no path of its own)."""
+    try:
+        yield
+    except OSError as exc:
+        error = storage_error(exc, path)
+        if error is None or error is exc:
+            raise
+        raise error from exc

@@ -54,22 +54,24 @@ def fake_agents_config_text(
     *,
     agents: tuple[str, ...] = FLAVORS,
     token: str | None = FAKE_TOKEN,
+    token_file: Path | None = None,
     **defaults: object,
 ) -> str:
     """A config naming the fakes installed in ``bin_dir`` by absolute path, with
-    ``QUICK_DEFAULTS`` (``defaults`` win).
-
-    ``token`` goes into ``bin_dir/token-<flavour>`` files named by ``token_file``: an
-    inline token is not passed to agents, so an agent could not start a child run of
-    another flavour with one."""
+    ``QUICK_DEFAULTS`` (``defaults`` win). ``token_file`` names a given file for every
+    agent; else ``token`` goes into ``bin_dir/token-<flavour>`` files named by
+    ``token_file``: an inline token is not passed to agents, so an agent could not start
+    a child run of another flavour with one."""
     lines = ["agents:"]
     for flavor in agents:
         lines += [f"  {flavor}:", f"    type: {flavor}", f"    command: {bin_dir / flavor}"]
-        if token:
-            token_file = bin_dir / f"token-{flavor}"
-            token_file.write_text(token + "\n", encoding="utf-8")
-            token_file.chmod(0o600)
+        if token_file is not None:
             lines.append(f"    token_file: {token_file}")
+        elif token:
+            flavor_token = bin_dir / f"token-{flavor}"
+            flavor_token.write_text(token + "\n", encoding="utf-8")
+            flavor_token.chmod(0o600)
+            lines.append(f"    token_file: {flavor_token}")
     lines.append("defaults:")
     lines += [f"  {key}: {value}" for key, value in (QUICK_DEFAULTS | defaults).items()]
     return "\n".join(lines) + "\n"

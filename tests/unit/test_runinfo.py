@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conductor_loop.errors import StorageError
 from conductor_loop.storage.runinfo import (
     RUN_INFO_FILE,
     RunInfo,
@@ -21,6 +23,7 @@ from conductor_loop.storage.runinfo import (
     write_run_info,
 )
 from conductor_loop.storage.yamlish import parse_block
+from tests.support import Tmpfs
 
 _INT_FIELDS = {"version", "pid", "pgid", "exit_code", "runner_pid"}
 _STR_FIELDS = [f.name for f in dataclasses.fields(RunInfo) if f.name not in _INT_FIELDS | {"extra"}]
@@ -192,3 +195,20 @@ def test_keys_written_by_other_tools_survive_a_rewrite(tmp_path: Path) -> None:
     write_run_info(run_dir, info)
     again = read_run_info(run_dir)
     assert again.status == "completed" and again.extra["go_only_field"] == "kept value"
+
+
+def test_a_full_disk_rewrites_the_record_in_place(tmpfs: Tmpfs) -> None:
+    run_dir = tmpfs.path / "run"
+    run_dir.mkdir()
+    info = RunInfo(run_id="r1", project_id="p", task_id="t", error_summary="x" * 300)
+    write_run_info(run_dir, info)
+    tmpfs.fill()  # no room for a second copy: replacing it atomically is impossible
+    info.status, info.error_summary = "failed", "shorter"
+    write_run_info(run_dir, info)
+    assert read_run_info(run_dir) == info
+    assert os.listdir(run_dir) == ["run-info.yaml"]
+    info.error_summary = "y" * 5000  # more than the blocks it has: refused, not torn
+    with pytest.raises(StorageError) as raised:
+        write_run_info(run_dir, info)
+    assert raised.value.code == "storage_full"
+    assert read_run_info(run_dir).error_summary == "shorter"

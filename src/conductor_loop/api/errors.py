@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Send
 
-from conductor_loop.errors import ConductorError
+from conductor_loop.errors import ConductorError, storage_error
 
 log = logging.getLogger("conductor_loop.api")
 
@@ -37,6 +37,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "launch_failed": 500,
     "agent_error": 502,
     "bus_locked": 503,
+    # A full disk is 507 Insufficient Storage. A read-only or unwritable one is 503: the
+    # server cannot take writes until someone fixes its storage (remount, permissions),
+    # and a client should see "unavailable, retry later", not "too big".
+    "storage_unwritable": 503,
+    "storage_full": 507,
 }
 
 _CODE_BY_STATUS = {
@@ -124,6 +129,14 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     return error_response(422, "validation_error", "; ".join(problems) or "invalid request")
 
 
+async def _os_error(request: Request, exc: Exception) -> Response:
+    """A full or read-only disk under any route: 507/503 naming the path, not a 500."""
+    error = storage_error(exc, writing=False)
+    if error is None:
+        return await _unexpected(request, exc)
+    return await _conductor_error(request, error)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     rid = request.scope.get("state", {}).get("request_id", "")
     log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, rid)
@@ -134,4 +147,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConductorError, _conductor_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OSError, _os_error)
     app.add_exception_handler(Exception, _unexpected)

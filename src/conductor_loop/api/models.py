@@ -263,4 +263,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "(required also without a body)",
     },
     422: {"model": ErrorBody, "description": "Request does not match the schema"},
+    503: {"model": ErrorBody, "description": "Storage read-only or not writable; bus locked"},
+    507: {"model": ErrorBody, "description": "The disk under the runs root is full"},
 }

@@ -10,13 +10,16 @@ first renames its marker, which only one process can do.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import json
 import logging
 import os
+import shutil
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,15 @@ from conductor_loop.api.launcher import RUNNER_LOG, LaunchSpec, launch
 from conductor_loop.api.metrics import Metrics
 from conductor_loop.api.models import TaskCreate
 from conductor_loop.config.models import Config
-from conductor_loop.errors import ConflictError, InvalidRequestError, NotFoundError
+from conductor_loop.errors import (
+    EXIT_STORAGE,
+    ConductorError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    StorageError,
+    storage_error,
+)
 from conductor_loop.storage.atomic import atomic_write_text
 from conductor_loop.storage.ids import new_task_id, validate_id
 from conductor_loop.storage.layout import (
@@ -178,7 +189,8 @@ class TaskService:
         task_id = request.task_id or new_task_id(prompt.strip().splitlines()[0])
         validate_id(task_id, "task_id")
         self._refuse_existing(project_id, task_id)
-        agent_name = self.config.agent(request.agent_type)[0]
+        agent_name, agent_config = self.config.agent(request.agent_type)
+        agent_config.resolve_token(agent_name)  # a missing token file: say so now, not as a 500
         if request.cwd is not None and not Path(request.cwd).is_dir():
             raise InvalidRequestError(f"cwd {request.cwd!r} is not a directory on the server")
         depends_on = list(dict.fromkeys(validate_id(d, "depends_on") for d in request.depends_on))
@@ -196,16 +208,41 @@ class TaskService:
         with self._lock:
             task_dir = self.root.task_dir(project_id, task_id)
             self._refuse_existing(project_id, task_id)
-            self.root.ensure_task_dir(project_id, task_id)
-            atomic_write_text(
-                task_dir / TASK_FILE, prompt if prompt.endswith("\n") else prompt + "\n"
-            )
-            if self._must_wait(project_id, depends_on):
-                return self._enqueue(project_id, task_id, settings)
-            before = set(self.root.run_ids(project_id, task_id))
-            proc = self._launch(project_id, task_id, settings, resume=False)
-        run_id = self._wait_first_run(task_dir, before, proc)
+            made = _Creation.before(task_dir)
+            try:
+                self.root.ensure_task_dir(project_id, task_id)
+                atomic_write_text(
+                    task_dir / TASK_FILE, prompt if prompt.endswith("\n") else prompt + "\n"
+                )
+                if self._must_wait(project_id, depends_on):
+                    return self._enqueue(project_id, task_id, settings)
+                before = set(self.root.run_ids(project_id, task_id))
+                proc = self._launch(project_id, task_id, settings, resume=False)
+            except BaseException:
+                self._undo(made)
+                raise
+        try:
+            run_id = self._wait_first_run(task_dir, before, proc)
+        except ConductorError:  # the loop exited before its first run
+            with self._lock:
+                self._undo(made)
+            raise
         return self._started(project_id, task_id, run_id)
+
+    def _undo(self, made: _Creation) -> None:
+        """Remove what a failed create made (never what was there before), unless a loop
+        or a run has appeared there meanwhile."""
+        key = (made.task_dir.parent.name, made.task_dir.name)
+        proc = self._procs.get(key)
+        if (proc is not None and proc.poll() is None) or loop_active(made.task_dir):
+            log.warning("not cleaning up task %s/%s: its loop is running", *key)
+            return
+        self._procs.pop(key, None)
+        try:
+            made.undo()
+        except OSError as exc:
+            log.warning("could not clean up the failed task %s/%s: %s", *key, exc)
+        self.index.apply([str(made.task_dir)])
 
     def _refuse_existing(self, project_id: str, task_id: str) -> None:
         task_dir = self.root.task_dir(project_id, task_id)
@@ -321,7 +358,8 @@ class TaskService:
         try:
             proc = launch(spec)
         except OSError as exc:
-            raise LaunchError(
+            # Only opening runner.log writes here; EACCES could as well be exec's.
+            raise storage_error(exc, writing=False) or LaunchError(
                 f"could not start run-agent for {project_id}/{task_id}: {exc}"
             ) from exc
         self._procs[(project_id, task_id)] = proc
@@ -356,6 +394,8 @@ class TaskService:
                 names = [n for n in os.listdir(runs_dir) if n not in before and n[0] != "."]
                 if names:
                     return sorted(names)[0]
+                if exited == EXIT_STORAGE:
+                    raise _storage_error_at(task_dir, _tail(task_dir / RUNNER_LOG))
                 raise LaunchError(
                     f"run-agent exited with status {exited} before starting a run: "
                     + _tail(task_dir / RUNNER_LOG)
@@ -425,11 +465,13 @@ class TaskService:
         return True
 
     def resume(self, task: TaskEntry) -> dict[str, Any]:
-        from conductor_loop.runner.task_loop import resume_task
+        from conductor_loop.runner.task_loop import reopen_task, resume_task
 
         if task.queued is not None:
             raise ConflictError(f"task {task.project_id}/{task.task_id} is already queued")
-        settings = {"resume": True, "agent": self._resume_agent(task)}
+        agent = self._resume_agent(task)
+        self.config.agent(agent)[1].resolve_token(agent)
+        settings = {"resume": True, "agent": agent}
         if task.done:
             # A completed loop may still be exiting (posting its summary): let it finish.
             deadline = time.monotonic() + FINISHING_GRACE
@@ -439,10 +481,13 @@ class TaskService:
             if loop_active(task.task_dir) or self.index.task_status(task) == "running":
                 raise ConflictError(f"task {task.project_id}/{task.task_id} is already running")
             resume_task(self.root, task.project_id, task.task_id)
-            self.index.apply([str(task.task_dir / DONE_FILE)])
             if self._must_wait(task.project_id, []):
-                return self._enqueue(task.project_id, task.task_id, settings)
+                queued = self._enqueue(task.project_id, task.task_id, settings)
+                reopen_task(task.task_dir)  # DONE goes once the resume is recorded
+                self.index.apply([str(task.task_dir / DONE_FILE)])
+                return queued
             before = set(self.root.run_ids(task.project_id, task.task_id))
+            # The loop removes DONE itself once it runs: a failed start keeps it.
             proc = self._launch(task.project_id, task.task_id, settings, resume=True)
         run_id = self._wait_first_run(task.task_dir, before, proc)
         return self._started(task.project_id, task.task_id, run_id)
@@ -543,6 +588,56 @@ def _loop_exited(task_dir: Path, proc: subprocess.Popen[bytes]) -> bool:
         and state.get("state") == "exited"
         and not loop_active(task_dir)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Creation:
+    """What was in a task's place before it was created, so that a failed create can
+    remove exactly what it made."""
+
+    task_dir: Path
+    existing: frozenset[str] | None  # names in the task dir; None: there was no task dir
+    project_existed: bool
+
+    @classmethod
+    def before(cls, task_dir: Path) -> _Creation:
+        try:
+            existing: frozenset[str] | None = frozenset(os.listdir(task_dir))
+        except FileNotFoundError:
+            existing = None
+        return cls(task_dir, existing, task_dir.parent.is_dir())
+
+    def undo(self) -> None:
+        runs_dir = self.task_dir / RUNS_SUBDIR
+        with contextlib.suppress(FileNotFoundError):
+            if any(not name.startswith(".") for name in os.listdir(runs_dir)):
+                return  # a run was recorded after all: that is not ours to delete
+        if self.existing is None:
+            shutil.rmtree(self.task_dir, ignore_errors=True)
+        else:
+            for name in set(os.listdir(self.task_dir)) - self.existing:
+                path = self.task_dir / name
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        if not self.project_existed:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.task_dir.parent)  # only if nothing else came to be there
+
+
+def _storage_error_at(task_dir: Path, log_tail: str) -> StorageError:
+    """Why ``run-agent`` exited with EXIT_STORAGE: it could not write under ``task_dir``.
+    Its own ``error:`` line may not have reached its log on a full disk, so look."""
+    err = errno.EACCES
+    with contextlib.suppress(OSError):
+        stat = os.statvfs(task_dir)
+        if stat.f_flag & os.ST_RDONLY:
+            err = errno.EROFS
+        elif stat.f_bavail == 0:
+            err = errno.ENOSPC
+    said = [line for line in log_tail.splitlines() if line.startswith("error: ")]
+    return StorageError(err, task_dir, detail=f"run-agent: {said[-1][7:]}" if said else "")
 
 
 def _tail(path: Path) -> str:

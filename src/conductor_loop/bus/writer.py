@@ -7,6 +7,7 @@ by a writer that died mid-write by starting its record on a fresh line.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from conductor_loop.bus.message import Message, format_record, replace_surrogates
-from conductor_loop.errors import BusLockTimeoutError, InvalidRequestError
+from conductor_loop.errors import BusLockTimeoutError, InvalidRequestError, storage_writes
 from conductor_loop.storage.ids import new_msg_id, utc_stamp
 
 DEFAULT_LOCK_TIMEOUT = 10.0
@@ -124,7 +125,8 @@ class BusWriter:
             msg.ts = message_ts(now_ns)
         if msg.type == "ISSUE" and not msg.issue_id:
             msg.issue_id = msg.msg_id
-        self.append_raw(_record_bytes(msg))
+        with storage_writes(self.path):
+            self.append_raw(_record_bytes(msg))
         return msg
 
     def append_raw(self, record: bytes) -> None:
@@ -149,8 +151,13 @@ class BusWriter:
                 if size and size != self._known_end and os.pread(self._fd, 1, size - 1) != b"\n":
                     record = b"\n" + record  # a writer died mid-record: start on a new line
                 view = memoryview(record)
-                while view:
-                    view = view[os.write(self._fd, view) :]
+                try:
+                    while view:
+                        view = view[os.write(self._fd, view) :]
+                except OSError:  # e.g. the disk filled up mid-record: leave no torn record
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(self._fd, size)
+                    raise
                 if self.fsync:
                     os.fsync(self._fd)
                 self._known_end = size + len(record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from conductor_loop.errors import ConductorError
+from conductor_loop.errors import EXIT_STORAGE, ConductorError, StorageError, storage_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,17 +34,31 @@ def root_and_config_options(func: F) -> F:
 
 
 def reports_errors(func: F) -> F:
-    """Turn ConductorError into a one-line message on stderr and exit status 2."""
+    """Turn ConductorError into a one-line message on stderr and exit status 2; a full or
+    unwritable disk (StorageError, or an OSError saying so) exits with EXIT_STORAGE."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except ConductorError as exc:
-            click.echo(f"error: {exc.message}", err=True)
-            sys.exit(2)
+            note(f"error: {exc.message}")
+            sys.exit(EXIT_STORAGE if isinstance(exc, StorageError) else 2)
+        except OSError as exc:
+            error = storage_error(exc, writing=False)
+            if error is None:
+                raise
+            note(f"error: {error.message}")
+            sys.exit(EXIT_STORAGE)
 
     return wrapper  # type: ignore[return-value]
+
+
+def note(message: str) -> None:
+    """A line on stderr, at best: on a full disk a runner's stderr (the task's
+    ``runner.log``) may not take it, and that must not turn into a crash."""
+    with contextlib.suppress(OSError):
+        click.echo(message, err=True)
 
 
 def duration_option(value: str | None, what: str) -> float | None:

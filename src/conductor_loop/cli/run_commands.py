@@ -14,6 +14,7 @@ import click
 from conductor_loop.cli.common import (
     F,
     duration_option,
+    note,
     prompt_from_options,
     reports_errors,
     root_and_config_options,
@@ -114,9 +115,7 @@ def job(
     followers: list[threading.Thread] = []
 
     def on_start(info: RunInfo) -> None:
-        click.echo(
-            f"run {info.run_id} started ({info.agent}) in {Path(info.stdout_path).parent}", err=True
-        )
+        note(f"run {info.run_id} started ({info.agent}) in {Path(info.stdout_path).parent}")
         if follow:
             followers.append(_stream_output(Path(info.stdout_path), done))
 
@@ -139,7 +138,7 @@ def job(
         for thread in followers:
             thread.join(timeout=5)
     summary = f" — {result.error_summary}" if result.error_summary else ""
-    click.echo(f"run {result.run_id} {result.status} (exit {result.exit_code}){summary}", err=True)
+    note(f"run {result.run_id} {result.status} (exit {result.exit_code}){summary}")
     sys.exit(result.exit_code)
 
 
@@ -233,6 +232,7 @@ def _run_loop(
     text: str | None,
     *,
     adopt: bool = False,
+    reopen: bool = False,
 ) -> None:
     from conductor_loop.runner.task_loop import TaskLoop
 
@@ -245,23 +245,22 @@ def _run_loop(
         settings,
         stop=stop,
         shutdown=shutdown,
-        on_run_start=lambda info: click.echo(f"run {info.run_id} started ({info.agent})", err=True),
+        on_run_start=lambda info: note(f"run {info.run_id} started ({info.agent})"),
     )
-    click.echo(f"task {project}/{task_id}: loop started (pid {os.getpid()})", err=True)
+    note(f"task {project}/{task_id}: loop started (pid {os.getpid()})")
     if adopt:
         from conductor_loop.errors import ConflictError
 
         try:
             outcome = loop.run(text, adopt=True)
         except ConflictError as exc:
-            click.echo(f"task {project}/{task_id}: not adopted — {exc.message}", err=True)
+            note(f"task {project}/{task_id}: not adopted — {exc.message}")
             sys.exit(0)  # another process owns the loop: exactly what adoption wants
     else:
-        outcome = loop.run(text)
-    click.echo(
+        outcome = loop.run(text, reopen=reopen)
+    note(
         f"task {project}/{task_id}: {outcome.status} — {outcome.message} "
-        f"({len(outcome.runs)} run(s))",
-        err=True,
+        f"({len(outcome.runs)} run(s))"
     )
     sys.exit(0 if outcome.status in ("completed", "skipped") else 1)
 
@@ -278,7 +277,8 @@ def task_resume(
 
     runs_root, config = load(root, config_path)
     resume_task(runs_root, project, task)
-    _run_loop(runs_root, config, project, task, TaskSettings(agent=agent, resume=True), None)
+    settings = TaskSettings(agent=agent, resume=True)
+    _run_loop(runs_root, config, project, task, settings, None, reopen=True)
 
 
 @task.command("delete")

@@ -131,12 +131,14 @@ class AgentConfig:
     # left out, "token" and "env.NAME", so that a child run can say why it lacks them.
     withheld: list[str] = field(default_factory=list)
 
-    def resolve_token(self) -> str | None:
-        """The token from ``token`` or ``token_file`` (``~`` expanded, stripped)."""
+    def resolve_token(self, agent: str | None = None) -> str | None:
+        """The token from ``token`` or ``token_file`` (``~`` expanded, stripped); an
+        unreadable file is a ConfigError naming the file and ``agent`` (its name)."""
         if self.token is not None:
             return self.token.get_secret_value().strip() or None
         if self.token_file:
-            return _read_secret_file(self.token_file, "token_file")
+            what = f"agent {agent!r} token_file" if agent else "token_file"
+            return _read_secret_file(self.token_file, what)
         return None
 
 

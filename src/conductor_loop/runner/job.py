@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import subprocess
 import threading
 import time
@@ -21,7 +22,14 @@ from conductor_loop.agents.base import AgentResult, Backend, CliBackend, RestBac
 from conductor_loop.bus.message import Message
 from conductor_loop.bus.writer import append_message
 from conductor_loop.config.models import Config
-from conductor_loop.errors import AgentError, ConductorError, ConfigError
+from conductor_loop.errors import (
+    AgentError,
+    ConductorError,
+    ConfigError,
+    StorageError,
+    storage_error,
+    storage_writes,
+)
 from conductor_loop.runner.environment import (
     AgentConfigCopy,
     build_agent_env,
@@ -43,6 +51,7 @@ from conductor_loop.storage.layout import (
     RunsRoot,
 )
 from conductor_loop.storage.runinfo import (
+    RUN_INFO_FILE,
     STATUS_COMPLETED,
     STATUS_FAILED,
     STATUS_RUNNING,
@@ -150,7 +159,7 @@ class JobRunner:
             raise ConductorError("the prompt is empty")
         agent_name, agent_config = self.config.agent(spec.agent)
         backend = backend_for(agent_name, agent_config)
-        token = agent_config.resolve_token()
+        token = agent_config.resolve_token(agent_name)
         problem = backend.withheld_problem(token, os.environ)
         if problem:
             raise ConfigError(problem)
@@ -182,6 +191,10 @@ class JobRunner:
         lock_fd = hold_run_lock(run_dir)  # before run-info says "running"
         try:
             return self._run_locked(spec, backend, token, timeout, task_dir, run_id, run_dir)
+        except BaseException:
+            if not (run_dir / RUN_INFO_FILE).exists():  # e.g. a full disk: no half-made run
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
         finally:
             os.close(lock_fd)
 
@@ -200,12 +213,13 @@ class JobRunner:
         stdout_path = run_dir / STDOUT_FILE
         stderr_path = run_dir / STDERR_FILE
         output_path = run_dir / OUTPUT_FILE
-        prompt_path.write_text(
-            build_prompt(
-                task_dir=task_dir, run_dir=run_dir, prompt=spec.prompt, restart=spec.restart
-            ),
-            encoding="utf-8",
-        )
+        with storage_writes(prompt_path):
+            prompt_path.write_text(
+                build_prompt(
+                    task_dir=task_dir, run_dir=run_dir, prompt=spec.prompt, restart=spec.restart
+                ),
+                encoding="utf-8",
+            )
         stdout_path.touch()
         stderr_path.touch()
         task_bus = self.root.task_bus(spec.project_id, spec.task_id)
@@ -286,6 +300,7 @@ class JobRunner:
             version_thread.start()
         if self.on_start is not None:
             self.on_start(info)
+        problem: StorageError | None = None  # the runner could not write: reported at the end
         try:
             if isinstance(backend, CliBackend):
                 outcome = self._run_cli(backend, ctx, argv, info, task_dir, started_at, timeout)
@@ -295,11 +310,24 @@ class JobRunner:
                 raise AgentError(f"agent {backend.name}: unknown backend kind")
         except Exception as exc:  # the run must still end recorded, never left running
             outcome = _Outcome(STATUS_FAILED, 1, f"runner error: {exc}", AgentResult())
+            problem = storage_error(exc)
         if version_thread is not None:
             version_thread.join(timeout=2.0)
         if versions:
             info.agent_version = versions[0]
-        self._ensure_output(ctx, outcome.result)
+        try:
+            self._ensure_output(ctx, outcome.result)
+        except OSError as exc:
+            failed = storage_error(exc, output_path)
+            if failed is None:
+                raise
+            problem = problem or failed
+            with contextlib.suppress(OSError):
+                output_path.unlink(missing_ok=True)  # nothing half-written
+            why = "; ".join(filter(None, (outcome.error_summary, failed.message)))
+            outcome = _Outcome(
+                STATUS_FAILED, outcome.exit_code or 1, why, outcome.result, outcome.agent_started
+            )
         info.status = outcome.status
         info.exit_code = outcome.exit_code
         info.end_time = iso_utc()
@@ -307,7 +335,10 @@ class JobRunner:
         info.error_summary = _redact(outcome.error_summary, token)
         if outcome.result.model and not info.backend_model:
             info.backend_model = outcome.result.model
-        write_run_info(run_dir, info)
+        try:
+            write_run_info(run_dir, info)
+        except StorageError as exc:  # the bus may still take the news; then say so and stop
+            problem = problem or exc
         if outcome.status == STATUS_FAILED:
             self._post(
                 task_bus,
@@ -326,6 +357,8 @@ class JobRunner:
                 f"run {run_id} {outcome.status} (exit {outcome.exit_code})",
                 {"status": outcome.status, "exit_code": str(outcome.exit_code)},
             )
+        if problem is not None:
+            raise problem
         return JobResult(
             run_id,
             run_dir,

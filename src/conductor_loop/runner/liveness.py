@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from conductor_loop.errors import StorageError
 from conductor_loop.runner.identity import instance_id
 from conductor_loop.runner.process import pid_alive, terminate_tree
 from conductor_loop.storage.layout import RUNS_SUBDIR, TASK_BUS_FILE
@@ -137,6 +138,8 @@ def reconcile_run(
         try:
             write_run_info(run_dir, info)
         except FileNotFoundError:  # deleted meanwhile
+            return info
+        except StorageError:  # a full or read-only disk: it reads as failed all the same
             return info
         _post_crash(run_dir, info)
         return info

@@ -23,7 +23,7 @@ from typing import Any
 from conductor_loop.bus.message import Message
 from conductor_loop.bus.writer import append_message
 from conductor_loop.config.models import Config
-from conductor_loop.errors import ConflictError, InvalidRequestError
+from conductor_loop.errors import ConflictError, InvalidRequestError, storage_writes
 from conductor_loop.runner.job import JobResult, JobRunner, JobSpec
 from conductor_loop.runner.liveness import reconcile_run
 from conductor_loop.runner.stop_request import STOP_REQUEST_FILE, clear_stop_request
@@ -133,10 +133,11 @@ def task_lock(task_dir: Path) -> Iterator[None]:
             f"task {task_dir.name} is already being run by another loop ({holder or 'unknown'})"
         ) from None
     try:
-        os.ftruncate(fd, 0)
         from conductor_loop.runner.identity import instance_id
 
-        os.pwrite(fd, f"pid {os.getpid()} on {instance_id()}\n".encode(), 0)
+        with storage_writes(lock_path):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {instance_id()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)
@@ -262,9 +263,13 @@ class TaskLoop:
 
     # -- the loop -----------------------------------------------------------------------
 
-    def run(self, prompt: str | None = None, *, adopt: bool = False) -> TaskOutcome:
+    def run(
+        self, prompt: str | None = None, *, adopt: bool = False, reopen: bool = False
+    ) -> TaskOutcome:
         """Run the loop. ``adopt``: continue a loop that died elsewhere, with its settings
-        (explicit settings still win), honouring a stop that was requested meanwhile."""
+        (explicit settings still win), honouring a stop that was requested meanwhile.
+        ``reopen``: run a completed task again; its DONE is removed only once this loop
+        owns the task and has recorded that it runs (a loop that cannot start keeps it)."""
         from conductor_loop.runner.identity import instance_id
 
         self.root.ensure_task_dir(self.project_id, self.task_id)
@@ -297,6 +302,8 @@ class TaskLoop:
                 "settings": self.settings.to_json(),
             }
             _write_loop_state(self.task_dir, state)
+            if reopen:
+                reopen_task(self.task_dir)
             outcome = TaskOutcome("failed", [], "runner error")
             try:
                 outcome = self._run_locked(task_file)
@@ -434,13 +441,21 @@ class TaskLoop:
 
 
 def resume_task(root: RunsRoot, project_id: str, task_id: str) -> Path:
-    """Prepare a task to run again: remove DONE and any stop request."""
+    """The directory of a task to run again (NotFoundError if there is no such task).
+
+    Nothing changes yet: the loop that resumes it reopens it (``TaskLoop.run(reopen=True)``)
+    once it runs, so a resume that cannot start leaves the task as it was, DONE included.
+    """
     task_dir = root.task_dir(project_id, task_id)
     if not (task_dir / TASK_FILE).exists():
         from conductor_loop.errors import NotFoundError
 
         raise NotFoundError(f"task {project_id}/{task_id} does not exist (no TASK.md)")
+    return task_dir
+
+
+def reopen_task(task_dir: Path) -> None:
+    """Make a task runnable again: remove DONE and any stop request."""
     with contextlib.suppress(FileNotFoundError):
         (task_dir / DONE_FILE).unlink()
     clear_stop_request(task_dir)
-    return task_dir

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conductor_loop.errors import StorageError
 from conductor_loop.storage.atomic import atomic_write_text
 from conductor_loop.storage.yamlish import parse_block, scalar, timestamp
 
@@ -173,8 +174,45 @@ def read_run_info(run_dir: Path) -> RunInfo:
 
 
 def write_run_info(run_dir: Path, info: RunInfo, *, fsync: bool = True) -> None:
-    """Atomically replace ``run_dir/run-info.yaml`` with ``info``."""
-    atomic_write_text(run_dir / RUN_INFO_FILE, info.to_yaml(), fsync=fsync)
+    """Atomically replace ``run_dir/run-info.yaml`` with ``info``.
+
+    Replacing needs room for a second copy. On a full disk the record is rewritten in
+    place instead, within the blocks it already has, so that a run's end is still
+    recorded; StorageError if even that cannot be done.
+    """
+    path = run_dir / RUN_INFO_FILE
+    text = info.to_yaml()
+    try:
+        atomic_write_text(path, text, fsync=fsync)
+    except StorageError as exc:
+        if exc.code != "storage_full" or not _rewrite_in_place(path, text.encode(), fsync):
+            raise
+
+
+def _rewrite_in_place(path: Path, data: bytes, fsync: bool) -> bool:
+    """Overwrite ``path`` with ``data`` if that needs no new block; False if it would.
+
+    A shorter record is padded with newlines (blank lines, which every reader skips)
+    rather than truncated, so a reader never sees the old record's tail after it.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)  # never created here
+    except OSError:
+        return False
+    try:
+        stat = os.fstat(fd)
+        if len(data) > stat.st_blocks * 512:
+            return False
+        data += b"\n" * (stat.st_size - len(data))
+        if os.pwrite(fd, data, 0) != len(data):
+            return False
+        if fsync:
+            os.fsync(fd)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def current_host() -> str:
