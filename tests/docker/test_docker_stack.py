@@ -117,7 +117,9 @@ def test_volumes(stack: Stack) -> None:
     task_dir = stack.task_dir(project, task)
     for name in ("TASK.md", "TASK-MESSAGE-BUS.md", "DONE"):
         assert (task_dir / name).is_file(), name
-    assert (stack.data_dir / project / "PROJECT-MESSAGE-BUS.md").is_file()
+    # The loop posts its completion FACT to the project bus after the last run ended.
+    project_bus = stack.data_dir / project / "PROJECT-MESSAGE-BUS.md"
+    wait_until(project_bus.is_file, 20, "the completion FACT on the project bus")
     run_dirs = stack.run_dirs(project, task)
     assert run_dirs, "no run directory on the host"
     if created.get("run_id"):
