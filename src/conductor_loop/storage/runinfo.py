@@ -172,9 +172,12 @@ def read_run_info(run_dir: Path) -> RunInfo:
         raise RunInfoError(f"{path}: {exc}") from None
 
 
-def write_run_info(run_dir: Path, info: RunInfo, *, fsync: bool = True) -> None:
-    """Atomically replace ``run_dir/run-info.yaml`` with ``info``."""
-    atomic_write_text(run_dir / RUN_INFO_FILE, info.to_yaml(), fsync=fsync)
+def write_run_info(
+    run_dir: Path, info: RunInfo, *, fsync: bool = True, root: Path | None = None
+) -> None:
+    """Atomically replace ``run_dir/run-info.yaml`` with ``info`` (``root``: the runs root,
+    to reach ``run_dir`` under the containment rule)."""
+    atomic_write_text(run_dir / RUN_INFO_FILE, info.to_yaml(), fsync=fsync, root=root)
 
 
 def current_host() -> str:
