@@ -1,5 +1,5 @@
 """storage.containment: no symlink anywhere between the runs root and a file, and the
-places that build on it (atomic writes, the layout)."""
+places that build on it (atomic writes, the layout, the bus, the index)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from conductor_loop.api.errors import status_for
+from conductor_loop.api.index import Index
+from conductor_loop.bus.locate import infer_context, resolve_bus
+from conductor_loop.bus.message import Message
+from conductor_loop.bus.reader import read_all, read_tail
+from conductor_loop.bus.writer import BusWriter, append_message
 from conductor_loop.errors import ContainmentError
 from conductor_loop.storage.atomic import atomic_write_text
 from conductor_loop.storage.containment import (
@@ -158,3 +164,77 @@ def test_the_layout_creates_task_and_run_dirs_only_through_real_dirs(
     assert runs.create_run_dir("p", "t", "r9") == root / "p" / "t" / "runs" / "r9"
     with pytest.raises(FileExistsError):
         runs.create_run_dir("p", "t", "r9")
+
+
+def test_the_bus_refuses_symlinked_dirs_and_files_when_given_the_root(
+    root: Path, outside: Path
+) -> None:
+    runs = RunsRoot.at(root)
+    (root / "evil").symlink_to(outside, target_is_directory=True)
+    before = tree(outside)
+    msg = Message(type="INFO", project_id="evil", body="x")
+    with pytest.raises(ContainmentError):
+        append_message(runs.project_bus("evil"), msg, root=root)
+    with pytest.raises(ContainmentError), BusWriter(runs.task_bus("evil", "t"), root=root) as w:
+        w.append(Message(type="INFO", project_id="evil", task_id="t", body="x"))
+    assert tree(outside) == before
+    (outside / "PROJECT-MESSAGE-BUS.md").write_text("", encoding="utf-8")
+    with pytest.raises(ContainmentError):
+        read_all(runs.project_bus("evil"), root=root)
+    with pytest.raises(ContainmentError):
+        read_tail(runs.project_bus("evil"), 5, root=root)
+    append_message(runs.project_bus("p"), Message(type="INFO", project_id="p"), root=root)
+    assert [m.type for m in read_all(runs.project_bus("p"), root=root)] == ["INFO"]
+
+
+def test_bus_locations_know_their_runs_root(root: Path) -> None:
+    runs = RunsRoot.at(root)
+    assert resolve_bus(runs, project_id="p", task_id="t").root == root
+    assert resolve_bus(runs, project_id="p").root == root
+    assert infer_context(runs.task_bus("p", "t")).root == root
+    assert infer_context(runs.project_bus("p")).root == root
+    assert infer_context(Path("p/t/TASK-MESSAGE-BUS.md")).root is None
+    assert infer_context(root / "shared-bus.md").root is None
+
+
+def test_the_index_skips_symlinked_projects_tasks_runs_and_run_infos(
+    root: Path, outside: Path
+) -> None:
+    runs = RunsRoot.at(root)
+    info = "run_id: {0}\nproject_id: p\ntask_id: {1}\nstatus: completed\n"
+    (root / "p" / "t" / "runs" / "r" / "run-info.yaml").write_text(info.format("r", "t"))
+    (outside / "p" / "t" / "runs" / "r" / "run-info.yaml").write_text(info.format("x", "t"))
+    (root / "linked-project").symlink_to(outside / "p", target_is_directory=True)
+    (root / "p" / "linked-task").symlink_to(outside / "p" / "t", target_is_directory=True)
+    (root / "p" / "t2").mkdir()
+    (root / "p" / "t2" / "runs").symlink_to(outside / "p" / "t" / "runs")
+    (root / "p" / "t" / "runs" / "linked-run").symlink_to(outside / "p" / "t" / "runs" / "r")
+    (root / "p" / "t" / "runs" / "r3").mkdir()
+    (root / "p" / "t" / "runs" / "r3" / "run-info.yaml").symlink_to(
+        outside / "p" / "t" / "runs" / "r" / "run-info.yaml"
+    )
+    index = Index(runs)
+    index.build()
+
+    def seen() -> tuple[list[str], list[str], list[str]]:
+        return (
+            index.project_ids(),
+            [t.task_id for t in index.tasks()],
+            [e.info.run_id for e in index.runs()],
+        )
+
+    assert seen() == (["p"], ["t", "t2"], ["r"])
+    changed = [
+        str(root / "linked-project"),
+        str(root / "p" / "linked-task"),
+        str(root / "p" / "t2" / "runs"),
+        str(root / "p" / "t" / "runs" / "linked-run"),
+        str(root / "p" / "t" / "runs" / "r3" / "run-info.yaml"),
+    ]
+    index.apply(changed)
+    index.apply_rescan()
+    assert seen() == (["p"], ["t", "t2"], ["r"])
+
+
+def test_refusals_are_403_in_the_api() -> None:
+    assert status_for(ContainmentError.code) == 403
