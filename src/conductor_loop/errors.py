@@ -62,6 +62,16 @@ class UnknownMessageIdError(NotFoundError):
     code = "unknown_message_id"
 
 
+class ContainmentError(ConductorError, PermissionError):
+    """A path under the runs root goes through a symlink (spec §3: none inside the tree).
+
+    Also a PermissionError: code that treats an unreadable file as absent or failed
+    treats a refused one the same way.
+    """
+
+    code = "path_outside_root"
+
+
 class ConflictError(ConductorError):
     """The request conflicts with current state (task already running, …)."""
 

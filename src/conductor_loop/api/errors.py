@@ -27,6 +27,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "config_invalid": 400,
     "dependency_cycle": 400,
     "unauthorized": 401,
+    # A symlink inside the runs root: the request is fine, the server refuses to follow it.
+    "path_outside_root": 403,
     "not_found": 404,
     "unknown_message_id": 404,
     "method_not_allowed": 405,

@@ -17,6 +17,7 @@ import gc
 import json
 import os
 import re
+import stat
 import threading
 import time
 from collections import deque
@@ -27,6 +28,7 @@ from typing import Any
 
 from conductor_loop.errors import InvalidIdError
 from conductor_loop.runner.stop_request import STOP_REQUEST_FILE
+from conductor_loop.storage.containment import open_nofollow
 from conductor_loop.storage.ids import validate_id
 from conductor_loop.storage.layout import (
     DONE_FILE,
@@ -142,13 +144,24 @@ class _TaskMeta:
     queued: dict[str, Any] | None
 
 
+# The index only walks directories it listed as real ones (never symlinks), so its own
+# opens need only refuse a symlinked leaf (``open_nofollow``); the API's file reads go
+# through the full containment rule.
+def _is_real_dir(path: str | Path) -> bool:
+    """A directory and not a symlink to one (symlinks are not part of the tree)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _read_task_meta(task_dir: Path) -> _TaskMeta:
     exists = os.path.exists
     queued: dict[str, Any] | None = None
     try:
-        with open(task_dir / QUEUED_FILE, encoding="utf-8") as handle:
+        with open(task_dir / QUEUED_FILE, encoding="utf-8", opener=open_nofollow) as handle:
             text = handle.read()
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:  # missing, or a symlink (not a queue marker we wrote)
         pass
     else:
         try:
@@ -164,16 +177,25 @@ def _read_task_meta(task_dir: Path) -> _TaskMeta:
     )
 
 
-def _scan_dirs(path: Path) -> list[str]:
+def _scan_dirs(path: Path, *, follow: bool = False) -> list[str]:
+    """Real sub-directories of ``path`` with safe names; none if ``path`` is missing or a
+    symlink (only the runs root itself may be reached through one: ``follow``)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
-        with os.scandir(path) as entries:
+        fd = os.open(path, flags)
+    except OSError:
+        return []
+    try:
+        with os.scandir(fd) as entries:
             return [
                 e.name
                 for e in entries
                 if e.name[0] != "." and e.is_dir(follow_symlinks=False) and _safe_id(e.name)
             ]
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
+    except OSError:
         return []
+    finally:
+        os.close(fd)
 
 
 # One ``key: value`` line of a run-info.yaml as the runner writes it (flat, no nesting).
@@ -181,11 +203,11 @@ def _load_run(run_dir: Path) -> tuple[RunInfo, Stamp] | None:
     """Read run-info.yaml and its stamp from one open file (start-up reads 10,000s)."""
     path = f"{run_dir}/{RUN_INFO_FILE}"
     try:
-        with open(path, "rb") as handle:
+        with open(path, "rb", opener=open_nofollow) as handle:
             st = os.fstat(handle.fileno())
             text = handle.read().decode("utf-8", errors="replace")
         info = run_info_from_text(text)
-    except (FileNotFoundError, NotADirectoryError, PermissionError, ValueError):
+    except (OSError, ValueError):  # missing, unreadable, a symlink, or not a run record
         return None
     return info, _stamp(st)
 
@@ -435,7 +457,7 @@ class Index:
         gc.disable()
         try:
             with self._lock:
-                for project_id in _scan_dirs(root):
+                for project_id in _scan_dirs(root, follow=True):
                     self._add_project(project_id)
                     project_dir = root / project_id
                     for task_id in _scan_dirs(project_dir):
@@ -502,7 +524,7 @@ class Index:
     def _refresh_task(
         self, project_id: str, task_id: str, task_dir: Path, *, notify: set[str]
     ) -> None:
-        if not os.path.isdir(task_dir):
+        if not _is_real_dir(task_dir) or not _is_real_dir(task_dir.parent):
             self._drop_task(project_id, task_id, notify)
             return
         task = self._tasks.get((project_id, task_id))
@@ -611,7 +633,7 @@ class Index:
                 if not _safe_id(project_id):
                     continue
                 project_dir = root_path / project_id
-                if os.path.isdir(project_dir):
+                if _is_real_dir(project_dir):
                     if project_id not in self._projects:
                         self._add_project(project_id)
                         keys.add(KEY_TASKS)
@@ -645,7 +667,7 @@ class Index:
                         )
                     continue
                 run_dir = task.task_dir / RUNS_SUBDIR / run_id
-                if os.path.isdir(run_dir):
+                if _is_real_dir(run_dir):
                     self._put_run(task, run_id, run_dir, keys)
                 else:
                     self._drop_run(task, run_id, keys)
@@ -655,7 +677,7 @@ class Index:
         """Consistency pass: compare the whole tree with the index (stat-based, cheap)."""
         root = self.root.path
         keys: set[str] = set()
-        on_disk_projects = _scan_dirs(root)
+        on_disk_projects = _scan_dirs(root, follow=True)
         with self._lock:
             for project_id in set(self._projects).difference(on_disk_projects):
                 self._drop_project(project_id, keys)

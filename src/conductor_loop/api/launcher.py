@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conductor_loop.storage.containment import opener
+
 RUNNER_LOG = "runner.log"
 
 # Never handed to the runner (and so to agents): the server's own API key.
@@ -78,7 +80,7 @@ def launch(spec: LaunchSpec) -> subprocess.Popen[bytes]:
         env["JRUN_CONDUCTOR_URL"] = spec.conductor_url
     env.update(spec.extra_env)
     log_path = spec.task_dir / RUNNER_LOG
-    with open(log_path, "ab") as log:
+    with open(log_path, "ab", opener=opener(spec.root)) as log:
         return subprocess.Popen(
             spec.argv(),
             stdin=subprocess.DEVNULL,

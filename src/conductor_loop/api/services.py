@@ -7,6 +7,7 @@ and runner functions back the ``run-agent`` CLI, so the CLI and the API agree.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from conductor_loop.bus.reader import PAGE, read_all, read_before, read_since, r
 from conductor_loop.bus.writer import append_message
 from conductor_loop.config.models import Config
 from conductor_loop.errors import ConflictError, InvalidRequestError, NotFoundError
+from conductor_loop.storage.containment import check_inside, opener, read_text_inside
 from conductor_loop.storage.ids import validate_id
 from conductor_loop.storage.layout import (
     OUTPUT_FILE,
@@ -125,17 +127,20 @@ class RunService:
         return data
 
     def _file_sizes(self, run_dir: Path) -> dict[str, int]:
+        """Sizes of the run's regular files (a symlink is not followed, nor listed)."""
         sizes = {}
         for name in (RUN_INFO_FILE, PROMPT_FILE, OUTPUT_FILE, STDOUT_FILE, STDERR_FILE):
             try:
-                sizes[name] = os.stat(run_dir / name).st_size
+                st = os.lstat(run_dir / name)
             except FileNotFoundError:
                 continue
+            if stat.S_ISREG(st.st_mode):
+                sizes[name] = st.st_size
         return sizes
 
     def raw_info(self, entry: RunEntry) -> str:
         try:
-            return (entry.run_dir / RUN_INFO_FILE).read_text(encoding="utf-8")
+            return read_text_inside(self.root.path, entry.run_dir / RUN_INFO_FILE)
         except FileNotFoundError:
             raise NotFoundError(f"run {entry.info.run_id} has no run-info.yaml") from None
 
@@ -148,7 +153,7 @@ class RunService:
             raise InvalidRequestError("name must be one of output.md, stdout, stderr, prompt")
         path = entry.run_dir / file_name
         try:
-            with open(path, "rb") as handle:
+            with open(path, "rb", opener=opener(self.root.path)) as handle:
                 size = os.fstat(handle.fileno()).st_size
                 start = max(0, size - limit) if offset is None else min(offset, size)
                 handle.seek(start)
@@ -194,6 +199,7 @@ class MessageService:
         else:
             path = self.root.project_bus(project_id)
             scope = f"project {project_id}"
+        check_inside(self.root.path, path)
         if must_exist and not path.parent.is_dir():
             raise NotFoundError(f"{scope} does not exist")
         return path
@@ -214,16 +220,17 @@ class MessageService:
             raise NotFoundError(
                 f"message id {after or before!r} is not in {path.name} (no messages)"
             )
+        root = self.root.path
         if before:
-            messages = read_before(path, before, tail or PAGE)
+            messages = read_before(path, before, tail or PAGE, root=root)
         elif after:
-            messages = read_since(path, after)
+            messages = read_since(path, after, root=root)
             if tail:
                 messages = messages[-tail:]
         elif tail:
-            messages = read_tail(path, tail)
+            messages = read_tail(path, tail, root=root)
         else:
-            messages = read_all(path)
+            messages = read_all(path, root=root)
         return [m.to_dict() for m in messages]
 
     def post(self, request: MessagePost, project_id: str, task_id: str | None) -> dict[str, Any]:
@@ -240,7 +247,13 @@ class MessageService:
             parents=[Parent(p) for p in request.parents],
         )
         storage = self.config.storage
-        append_message(path, msg, fsync=storage.bus_fsync, rotate_bytes=storage.bus_rotate_bytes)
+        append_message(
+            path,
+            msg,
+            fsync=storage.bus_fsync,
+            rotate_bytes=storage.bus_rotate_bytes,
+            root=self.root.path,
+        )
         self.metrics.bus_appends.inc()
         return msg.to_dict()
 
@@ -287,7 +300,7 @@ class ProjectService:
             runs_by_status[entry.info.status] = runs_by_status.get(entry.info.status, 0) + 1
         bus = self.root.project_bus(project_id)
         try:
-            bus_bytes = os.stat(bus).st_size
+            bus_bytes = os.lstat(bus).st_size
         except FileNotFoundError:
             bus_bytes = 0
         return {

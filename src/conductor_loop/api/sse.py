@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,8 +24,12 @@ from conductor_loop.api.hub import Hub
 from conductor_loop.api.index import KEY_RUNS, Index, bus_key, run_key
 from conductor_loop.api.metrics import Metrics
 from conductor_loop.bus.reader import read_from
+from conductor_loop.errors import ContainmentError
+from conductor_loop.storage.containment import check_inside, opener
 from conductor_loop.storage.layout import STDERR_FILE, STDOUT_FILE
 from conductor_loop.storage.runinfo import FINISHED_STATUSES
+
+log = logging.getLogger("conductor_loop.api")
 
 SAFETY_INTERVAL = 1.0
 MAX_LINE_BYTES = 64 * 1024
@@ -71,6 +76,9 @@ class StreamContext:
             yield f"retry: {RETRY_MS}\n\n".encode()
             async for chunk in body(pump):
                 yield chunk
+        except ContainmentError as exc:
+            # A symlink planted after the stream began: end it; a reconnect gets the 403.
+            log.warning("stream ended: %s", exc.message)
         finally:
             sub.close()
             self.clients -= 1
@@ -117,14 +125,15 @@ def parse_offsets(last_event_id: str | None, count: int) -> list[int] | None:
 
 
 class _Tail:
-    """New complete lines of one file from a byte offset."""
+    """New complete lines of one file (under the runs ``root``) from a byte offset."""
 
-    __slots__ = ("name", "offset", "path")
+    __slots__ = ("name", "offset", "opener", "path")
 
-    def __init__(self, name: str, path: Path, offset: int) -> None:
+    def __init__(self, name: str, path: Path, offset: int, root: Path) -> None:
         self.name = name
         self.path = path
         self.offset = offset
+        self.opener = opener(root)
 
     def read_lines(self, final: bool) -> list[tuple[str, int]]:
         """(line, offset after it) for each complete line; a final partial line if ``final``.
@@ -132,7 +141,7 @@ class _Tail:
         A line longer than MAX_LINE_BYTES is sent in pieces rather than held back.
         """
         try:
-            with open(self.path, "rb") as handle:
+            with open(self.path, "rb", opener=self.opener) as handle:
                 size = os.fstat(handle.fileno()).st_size
                 if size < self.offset:
                     self.offset = 0  # truncated or replaced: start over
@@ -181,12 +190,16 @@ def run_stream(
     entry = ctx.index.run(run_id)
     assert entry is not None
     run_dir = entry.run_dir
+    root = ctx.index.root.path
     names = list(STREAM_FILES)
     offsets = parse_offsets(last_event_id, len(names)) or [0] * len(names)
     tails = {
-        name: _Tail(name, run_dir / STREAM_FILES[name], offsets[i]) for i, name in enumerate(names)
+        name: _Tail(name, run_dir / STREAM_FILES[name], offsets[i], root)
+        for i, name in enumerate(names)
     }
     active = [tails[n] for n in names if n in streams]
+    for tail in active:  # refused before the response starts, as a 403
+        check_inside(root, tail.path)
 
     def event_id() -> str:
         return "-".join(str(tails[n].offset) for n in names)
@@ -289,8 +302,11 @@ def message_stream(
     after: str | None = None,
     tail: int | None = None,
 ) -> AsyncIterator[bytes]:
+    root = ctx.index.root.path
+    check_inside(root, bus_path)
+
     async def body(pump: _Pump) -> AsyncIterator[bytes]:
-        messages, offset = await asyncio.to_thread(read_from, bus_path, 0)
+        messages, offset = await asyncio.to_thread(read_from, bus_path, 0, root=root)
         inode = _inode(bus_path)
         resume_from = last_event_id or after
         start = 0
@@ -317,7 +333,7 @@ def message_stream(
             inode = st.st_ino
             if st.st_size == offset:
                 continue
-            new, offset = read_from(bus_path, offset)
+            new, offset = read_from(bus_path, offset, root=root)
             if new:
                 yield b"".join(encode_event("message", m.to_dict(), m.msg_id) for m in new)
 

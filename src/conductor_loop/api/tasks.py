@@ -33,12 +33,14 @@ from conductor_loop.errors import (
     EXIT_STORAGE,
     ConductorError,
     ConflictError,
+    ContainmentError,
     InvalidRequestError,
     NotFoundError,
     StorageError,
     storage_error,
 )
 from conductor_loop.storage.atomic import atomic_write_text
+from conductor_loop.storage.containment import read_text_inside
 from conductor_loop.storage.ids import new_task_id, validate_id
 from conductor_loop.storage.layout import (
     DONE_FILE,
@@ -169,7 +171,7 @@ class TaskService:
         if name not in TASK_FILES:
             raise InvalidRequestError(f"file must be one of {', '.join(TASK_FILES)}")
         try:
-            content = (task.task_dir / name).read_text(encoding="utf-8", errors="replace")
+            content = read_text_inside(self.root.path, task.task_dir / name, errors="replace")
         except FileNotFoundError:
             raise NotFoundError(f"task {task.project_id}/{task.task_id} has no {name}") from None
         return {
@@ -212,7 +214,9 @@ class TaskService:
             try:
                 self.root.ensure_task_dir(project_id, task_id)
                 atomic_write_text(
-                    task_dir / TASK_FILE, prompt if prompt.endswith("\n") else prompt + "\n"
+                    task_dir / TASK_FILE,
+                    prompt if prompt.endswith("\n") else prompt + "\n",
+                    root=self.root.path,
                 )
                 if self._must_wait(project_id, depends_on):
                     return self._enqueue(project_id, task_id, settings)
@@ -317,7 +321,9 @@ class TaskService:
     def _enqueue(self, project_id: str, task_id: str, settings: dict[str, Any]) -> dict[str, Any]:
         task_dir = self.root.task_dir(project_id, task_id)
         marker = dict(settings, queued_at=iso_utc(), seq=next(self._seq), pid=os.getpid())
-        atomic_write_text(task_dir / QUEUED_FILE, json.dumps(marker) + "\n", fsync=False)
+        atomic_write_text(
+            task_dir / QUEUED_FILE, json.dumps(marker) + "\n", fsync=False, root=self.root.path
+        )
         self.index.apply([str(task_dir)])
         position = self.queue_positions().get((project_id, task_id))
         log.info("task %s/%s queued at position %s", project_id, task_id, position)
@@ -357,6 +363,8 @@ class TaskService:
         )
         try:
             proc = launch(spec)
+        except ContainmentError:
+            raise
         except OSError as exc:
             # Only opening runner.log writes here; EACCES could as well be exec's.
             raise storage_error(exc, writing=False) or LaunchError(
@@ -395,10 +403,10 @@ class TaskService:
                 if names:
                     return sorted(names)[0]
                 if exited == EXIT_STORAGE:
-                    raise _storage_error_at(task_dir, _tail(task_dir / RUNNER_LOG))
+                    raise _storage_error_at(task_dir, _tail(task_dir / RUNNER_LOG, self.root.path))
                 raise LaunchError(
                     f"run-agent exited with status {exited} before starting a run: "
-                    + _tail(task_dir / RUNNER_LOG)
+                    + _tail(task_dir / RUNNER_LOG, self.root.path)
                 )
             if time.monotonic() >= deadline:
                 return None
@@ -640,10 +648,10 @@ def _storage_error_at(task_dir: Path, log_tail: str) -> StorageError:
     return StorageError(err, task_dir, detail=f"run-agent: {said[-1][7:]}" if said else "")
 
 
-def _tail(path: Path) -> str:
+def _tail(path: Path, root: Path) -> str:
     """The last lines the runner wrote to its log (why it did not start)."""
     try:
-        text = last_lines(path, 8).decode("utf-8", "replace").strip()
+        text = last_lines(path, 8, root).decode("utf-8", "replace").strip()
     except OSError:
         return "(no output)"
     return text[-_LOG_TAIL:] or "(no output)"

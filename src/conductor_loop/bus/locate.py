@@ -3,13 +3,14 @@
 Order (spec §6, compatible with the Go tool): an explicit ``--bus`` path; ``--project``
 [``--task``] under the runs root; ``$JRUN_MESSAGE_BUS``; then upward discovery from the
 working directory. Message fields come from flags, then from where the bus file sits in
-the layout, then from ``JRUN_*``.
+the layout, then from ``JRUN_*``. A bus file named as in the layout is read and written
+under the containment rule of the runs root its place implies (``root``).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from conductor_loop.errors import NotFoundError
@@ -27,14 +28,22 @@ class BusLocation:
     path: Path
     project_id: str = ""
     task_id: str = ""
+    # The runs root it lives in (None: a file outside the layout); derived, not compared.
+    root: Path | None = field(default=None, compare=False)
 
 
 def infer_context(bus_path: Path) -> BusLocation:
-    """Project/task implied by where a bus file sits in the layout."""
+    """Project/task (and runs root, for an absolute path) implied by where a bus file sits
+    in the layout."""
+    known = bus_path.is_absolute()
     if bus_path.name == TASK_BUS_FILE:
-        return BusLocation(bus_path, bus_path.parent.parent.name, bus_path.parent.name)
+        task_dir = bus_path.parent
+        root = task_dir.parent.parent if known else None
+        return BusLocation(bus_path, task_dir.parent.name, task_dir.name, root)
     if bus_path.name == PROJECT_BUS_FILE:
-        return BusLocation(bus_path, bus_path.parent.name)
+        return BusLocation(
+            bus_path, bus_path.parent.name, root=bus_path.parent.parent if known else None
+        )
     return BusLocation(bus_path)
 
 
@@ -72,8 +81,8 @@ def resolve_bus(
         if root is None:
             raise NotFoundError("no runs root to place the bus in (pass --root)")
         if task_id is not None:
-            return BusLocation(root.task_bus(project_id, task_id), project_id, task_id)
-        return BusLocation(root.project_bus(project_id), project_id)
+            return BusLocation(root.task_bus(project_id, task_id), project_id, task_id, root.path)
+        return BusLocation(root.project_bus(project_id), project_id, root=root.path)
     env_bus = os.environ.get("JRUN_MESSAGE_BUS")
     found = (
         infer_context(Path(env_bus)) if env_bus else discover_bus((start or Path.cwd()).absolute())
@@ -93,7 +102,12 @@ def _sibling_task_bus(found: BusLocation, task_id: str) -> BusLocation:
     if not found.project_id:
         raise NotFoundError(f"cannot tell which project task {task_id!r} is in: pass --project")
     project_dir = found.path.parent.parent if found.task_id else found.path.parent
-    return BusLocation(project_dir / task_id / TASK_BUS_FILE, found.project_id, task_id)
+    return BusLocation(
+        project_dir / task_id / TASK_BUS_FILE,
+        found.project_id,
+        task_id,
+        project_dir.parent if project_dir.is_absolute() else None,
+    )
 
 
 def message_fields(

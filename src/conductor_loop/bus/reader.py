@@ -1,17 +1,22 @@
-"""Reading bus files without locks: all, since a message id, the last N, or follow."""
+"""Reading bus files without locks: all, since a message id, the last N, or follow.
+
+Each function takes the runs ``root`` the bus lives in, when known: the file is then
+opened under the containment rule (``storage.containment``).
+"""
 
 from __future__ import annotations
 
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from conductor_loop.bus.message import Message
 from conductor_loop.bus.parser import parse_records
 from conductor_loop.errors import UnknownMessageIdError
+from conductor_loop.storage.containment import StrPath, opener
 from conductor_loop.storage.watch import wait_for_changes
 
 _RECORD_START = b"\n---\nmsg_id:"
@@ -45,13 +50,19 @@ def _byte_length(escaped: str, consumed: int, data: bytes) -> int:
     return len(escaped[:consumed].encode("utf-8", errors="surrogateescape"))
 
 
-def read_from(path: str | os.PathLike[str], offset: int = 0) -> tuple[list[Message], int]:
+def _opener(root: StrPath | None) -> Callable[[str, int], int] | None:
+    return None if root is None else opener(root)
+
+
+def read_from(
+    path: str | os.PathLike[str], offset: int = 0, *, root: StrPath | None = None
+) -> tuple[list[Message], int]:
     """Complete records from byte ``offset`` on, and the offset just past the last one.
 
     ``offset`` must be 0 or a value this function returned. A missing file reads empty.
     """
     try:
-        with open(path, "rb") as handle:
+        with open(path, "rb", opener=_opener(root)) as handle:
             return _read_open(handle, offset)
     except FileNotFoundError:
         return [], offset
@@ -66,13 +77,15 @@ def _read_open(handle: BinaryIO, offset: int) -> tuple[list[Message], int]:
     return messages, offset + _byte_length(escaped, consumed, data)
 
 
-def read_all(path: str | os.PathLike[str]) -> list[Message]:
-    return read_from(path, 0)[0]
+def read_all(path: str | os.PathLike[str], *, root: StrPath | None = None) -> list[Message]:
+    return read_from(path, 0, root=root)[0]
 
 
-def read_since(path: str | os.PathLike[str], msg_id: str) -> list[Message]:
+def read_since(
+    path: str | os.PathLike[str], msg_id: str, *, root: StrPath | None = None
+) -> list[Message]:
     """Messages after ``msg_id``; UnknownMessageIdError if it is not in the file."""
-    return messages_after(read_all(path), msg_id, path)
+    return messages_after(read_all(path, root=root), msg_id, path)
 
 
 def messages_after(
@@ -85,9 +98,11 @@ def messages_after(
     raise UnknownMessageIdError(f"message id {msg_id!r} is not in {path}")
 
 
-def _read_tail_bytes(path: str | os.PathLike[str], count: int) -> tuple[bytes, int]:
+def _read_tail_bytes(
+    path: str | os.PathLike[str], count: int, root: StrPath | None
+) -> tuple[bytes, int]:
     """Bytes holding at least the last ``count`` records, and their file offset."""
-    with open(path, "rb") as handle:
+    with open(path, "rb", opener=_opener(root)) as handle:
         size = os.fstat(handle.fileno()).st_size
         start = size
         chunk = _TAIL_CHUNK
@@ -113,12 +128,14 @@ def _read_tail_bytes(path: str | os.PathLike[str], count: int) -> tuple[bytes, i
 PAGE = 100  # messages per page when paging back and no count is given
 
 
-def read_before(path: str | os.PathLike[str], msg_id: str, count: int = PAGE) -> list[Message]:
+def read_before(
+    path: str | os.PathLike[str], msg_id: str, count: int = PAGE, *, root: StrPath | None = None
+) -> list[Message]:
     """Up to ``count`` messages just before ``msg_id`` (paging back through a long bus),
     reading from the end as far as needed; UnknownMessageIdError if it is not there."""
     window = count + 256
     while True:
-        messages = read_tail(path, window)
+        messages = read_tail(path, window, root=root)
         whole_file = len(messages) < window
         index = next(
             (i for i in range(len(messages) - 1, -1, -1) if messages[i].msg_id == msg_id), None
@@ -130,12 +147,14 @@ def read_before(path: str | os.PathLike[str], msg_id: str, count: int = PAGE) ->
         window *= 4
 
 
-def read_tail(path: str | os.PathLike[str], count: int) -> list[Message]:
+def read_tail(
+    path: str | os.PathLike[str], count: int, *, root: StrPath | None = None
+) -> list[Message]:
     """The last ``count`` messages (all when ``count`` is 0), reading from the end."""
     if count <= 0:
-        return read_all(path)
+        return read_all(path, root=root)
     try:
-        data, start = _read_tail_bytes(path, count)
+        data, start = _read_tail_bytes(path, count, root)
     except FileNotFoundError:
         return []
     text, _ = _decode(data)
@@ -148,6 +167,7 @@ def follow(
     *,
     offset: int = 0,
     stop: threading.Event | None = None,
+    root: StrPath | None = None,
 ) -> Iterator[Message]:
     """Yield messages from byte ``offset`` on, then new ones as they are appended.
 
@@ -163,7 +183,8 @@ def follow(
             while True:
                 if handle is None:
                     try:
-                        handle = open(bus_path, "rb")  # noqa: SIM115 - kept open across wakes
+                        # kept open across wakes
+                        handle = open(bus_path, "rb", opener=_opener(root))  # noqa: SIM115
                     except FileNotFoundError:
                         break
                 try:

@@ -17,6 +17,7 @@ from types import TracebackType
 
 from conductor_loop.bus.message import Message, format_record, replace_surrogates
 from conductor_loop.errors import BusLockTimeoutError, InvalidRequestError, storage_writes
+from conductor_loop.storage.containment import StrPath, open_inside
 from conductor_loop.storage.ids import new_msg_id, utc_stamp
 
 DEFAULT_LOCK_TIMEOUT = 10.0
@@ -51,7 +52,11 @@ def _record_bytes(msg: Message) -> bytes:
 
 
 class BusWriter:
-    """Appends records to one bus file. Safe across processes; use one per thread."""
+    """Appends records to one bus file. Safe across processes; use one per thread.
+
+    Given the runs ``root`` the bus lives in, the file is opened under the containment
+    rule (no symlink between the root and it); an explicit path elsewhere is opened as is.
+    """
 
     def __init__(
         self,
@@ -60,8 +65,10 @@ class BusWriter:
         fsync: bool = False,
         rotate_bytes: int = 0,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        root: StrPath | None = None,
     ) -> None:
         self.path = Path(path)
+        self.root = root
         self.fsync = fsync
         self.rotate_bytes = rotate_bytes
         self.lock_timeout = lock_timeout
@@ -87,8 +94,12 @@ class BusWriter:
 
     def _open(self) -> None:
         self.close()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        if self.root is not None:
+            self._fd = open_inside(self.root, self.path, flags, 0o644, make_dirs=True)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, flags, 0o644)
         self._ino = os.fstat(self._fd).st_ino
         self._known_end = -1
 
@@ -193,7 +204,10 @@ def append_message(
     fsync: bool = False,
     rotate_bytes: int = 0,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    root: StrPath | None = None,
 ) -> Message:
-    """One-shot append (opens, locks, writes, closes)."""
-    with BusWriter(path, fsync=fsync, rotate_bytes=rotate_bytes, lock_timeout=lock_timeout) as w:
+    """One-shot append (opens, locks, writes, closes); ``root`` as for ``BusWriter``."""
+    with BusWriter(
+        path, fsync=fsync, rotate_bytes=rotate_bytes, lock_timeout=lock_timeout, root=root
+    ) as w:
         return w.append(msg)

@@ -95,7 +95,7 @@ def post(
         meta=meta_map,
         parents=[Parent(p) for p in parents],
     )
-    append_message(location.path, msg)
+    append_message(location.path, msg, root=location.root)
     click.echo(msg.msg_id)
 
 
@@ -146,24 +146,25 @@ def read(
     if before and (since or follow):
         raise click.UsageError("--before pages back: it goes with neither --since nor --follow")
     location = _locate(root, config_path, bus, project, task)
+    path, runs_root = location.path, location.root
     if before:
-        messages = reader.read_before(location.path, before, tail or reader.PAGE)
+        messages = reader.read_before(path, before, tail or reader.PAGE, root=runs_root)
     elif follow:
         # One read gives both what to print now and where following starts, so no
         # message appended in between is skipped.
-        messages, offset = reader.read_from(location.path, 0)
+        messages, offset = reader.read_from(path, 0, root=runs_root)
         if since:
-            messages = reader.messages_after(messages, since, location.path)
+            messages = reader.messages_after(messages, since, path)
     elif since:
-        messages = reader.read_since(location.path, since)
+        messages = reader.read_since(path, since, root=runs_root)
     else:
-        messages = reader.read_tail(location.path, tail)
+        messages = reader.read_tail(path, tail, root=runs_root)
     for msg in messages[-tail:] if tail else messages:
         _print(msg, as_json)
     if not follow:
         return
     try:
-        for msg in reader.follow(location.path, offset=offset):
+        for msg in reader.follow(path, offset=offset, root=runs_root):
             _print(msg, as_json)
     except KeyboardInterrupt:
         pass

@@ -233,6 +233,7 @@ def output(
 ) -> None:
     """Print a run's output.md, agent stdout/stderr or prompt."""
     from conductor_loop.runner.control import read_info_or_none
+    from conductor_loop.storage.containment import opener
     from conductor_loop.storage.runinfo import STATUS_RUNNING
     from conductor_loop.storage.tail import follow_bytes, last_lines
 
@@ -245,9 +246,10 @@ def output(
     if follow and running and which == "output" and not path.exists():
         path = directory / STDOUT_FILE
     out = sys.stdout.buffer
+    inside = runs_root.path if runs_root.path in directory.parents else None
     if not follow or not running:
         try:
-            out.write(last_lines(path, tail))
+            out.write(last_lines(path, tail, inside))
         except FileNotFoundError:
             raise NotFoundError(f"{path.name} does not exist in {directory}") from None
         out.flush()
@@ -263,12 +265,12 @@ def output(
     threading.Thread(target=watch_run, daemon=True).start()
     offset = 0
     if tail:
-        with open(path, "rb") as handle:
+        with open(path, "rb", opener=None if inside is None else opener(inside)) as handle:
             handle.seek(0, 2)
             offset = handle.tell()
-        out.write(last_lines(path, tail))
+        out.write(last_lines(path, tail, inside))
     try:
-        for chunk in follow_bytes(path, stop, offset=offset, safety_interval=0.5):
+        for chunk in follow_bytes(path, stop, offset=offset, safety_interval=0.5, root=inside):
             out.write(chunk)
             out.flush()
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ import contextlib
 import os
 import shlex
 import shutil
+import stat
 import subprocess
 import threading
 import time
@@ -42,6 +43,8 @@ from conductor_loop.runner.prompt import build_prompt
 from conductor_loop.runner.slots import run_slot
 from conductor_loop.runner.stop_request import STOP_REQUEST_FILE
 from conductor_loop.runner.versions import cached_version
+from conductor_loop.storage.atomic import atomic_write_text
+from conductor_loop.storage.containment import opener, read_text_inside
 from conductor_loop.storage.ids import new_run_id, validate_id
 from conductor_loop.storage.layout import (
     OUTPUT_FILE,
@@ -109,9 +112,9 @@ def _read_stop_request(path: Path, not_before: float | None) -> _StopRequest | N
     return _StopRequest(f"stop requested ({path.parent.name})", force)
 
 
-def _tail(path: Path, limit: int = _ERROR_TAIL_CHARS) -> str:
+def _tail(path: Path, root: Path, limit: int = _ERROR_TAIL_CHARS) -> str:
     try:
-        with open(path, "rb") as handle:
+        with open(path, "rb", opener=opener(root)) as handle:
             size = os.fstat(handle.fileno()).st_size
             handle.seek(max(0, size - limit))
             return handle.read().decode("utf-8", errors="replace").strip()
@@ -213,15 +216,18 @@ class JobRunner:
         stdout_path = run_dir / STDOUT_FILE
         stderr_path = run_dir / STDERR_FILE
         output_path = run_dir / OUTPUT_FILE
-        with storage_writes(prompt_path):
-            prompt_path.write_text(
-                build_prompt(
-                    task_dir=task_dir, run_dir=run_dir, prompt=spec.prompt, restart=spec.restart
-                ),
-                encoding="utf-8",
-            )
-        stdout_path.touch()
-        stderr_path.touch()
+        root = self.root.path
+        prompt = build_prompt(
+            task_dir=task_dir, run_dir=run_dir, prompt=spec.prompt, restart=spec.restart
+        )
+        with (
+            storage_writes(prompt_path),
+            open(prompt_path, "w", encoding="utf-8", opener=opener(root)) as handle,
+        ):
+            handle.write(prompt)
+        for path in (stdout_path, stderr_path):
+            with storage_writes(path), open(path, "ab", opener=opener(root)):
+                pass
         task_bus = self.root.task_bus(spec.project_id, spec.task_id)
         is_cli = isinstance(backend, CliBackend)
         argv = backend.argv() if isinstance(backend, CliBackend) else []
@@ -249,7 +255,7 @@ class JobRunner:
             runner_pid=os.getpid(),
             heartbeat_time=iso_utc(),
         )
-        write_run_info(run_dir, info)
+        write_run_info(run_dir, info, root=root)
         started_at = time.time()
         self._post(
             task_bus,
@@ -336,7 +342,7 @@ class JobRunner:
         if outcome.result.model and not info.backend_model:
             info.backend_model = outcome.result.model
         try:
-            write_run_info(run_dir, info)
+            write_run_info(run_dir, info, root=root)
         except StorageError as exc:  # the bus may still take the news; then say so and stop
             problem = problem or exc
         if outcome.status == STATUS_FAILED:
@@ -389,12 +395,12 @@ class JobRunner:
             )
         except OSError as exc:
             message = f"cannot start agent {backend.name} ({argv[0]}): {exc.strerror or exc}"
-            with open(ctx.stderr_path, "a", encoding="utf-8") as err:
+            with open(ctx.stderr_path, "a", encoding="utf-8", opener=opener(self.root.path)) as err:
                 err.write(message + "\n")
             return _Outcome(STATUS_FAILED, 127, message, AgentResult(), agent_started=False)
         info.pid = popen.pid
         info.pgid = popen.pid  # leader of its own session and group
-        write_run_info(ctx.run_dir, info, fsync=False)
+        write_run_info(ctx.run_dir, info, fsync=False, root=self.root.path)
 
         def finished() -> bool:
             return popen.poll() is not None
@@ -409,16 +415,23 @@ class JobRunner:
         ended = self._supervise(ctx, info, task_dir, started_at, timeout, finished, wait, kill)
         popen.wait()
         exit_code = exit_code_of(popen.returncode)
-        try:
-            result = backend.parse_stdout_file(ctx.stdout_path)
-        except Exception as exc:  # a parser bug must not lose the run
+        try:  # read here, under the containment rule: the agent may have swapped the file
+            text = read_text_inside(self.root.path, ctx.stdout_path, errors="replace")
+            result = backend.parse_stdout(text)
+        except FileNotFoundError:
+            result = AgentResult(model=backend.model)
+        except Exception as exc:  # a parser bug (or a planted link) must not lose the run
             result = AgentResult(error=f"could not parse agent output: {exc}")
         if ended is not None:
             status, why = ended
             return _Outcome(status, exit_code, why, result)
         if exit_code == 0 and not result.error:
             return _Outcome(STATUS_COMPLETED, 0, "", result)
-        summary = result.error or _tail(ctx.stderr_path) or f"agent exited with code {exit_code}"
+        summary = (
+            result.error
+            or _tail(ctx.stderr_path, self.root.path)
+            or f"agent exited with code {exit_code}"
+        )
         return _Outcome(STATUS_FAILED, exit_code or 1, summary, result)
 
     def _run_rest(
@@ -509,7 +522,7 @@ class JobRunner:
             if now >= next_beat:
                 info.heartbeat_time = iso_utc()
                 with contextlib.suppress(OSError):
-                    write_run_info(ctx.run_dir, info, fsync=False)
+                    write_run_info(ctx.run_dir, info, fsync=False, root=self.root.path)
                 next_beat = now + beat_every
             wait(POLL_INTERVAL)
         return None
@@ -517,17 +530,21 @@ class JobRunner:
     # -- helpers ------------------------------------------------------------------------
 
     def _ensure_output(self, ctx: RunContext, result: AgentResult) -> None:
-        """output.md always exists afterwards: the agent's own, the parsed answer, or stdout."""
-        if ctx.output_path.exists() and ctx.output_path.stat().st_size > 0:
-            return
+        """output.md always exists afterwards as a regular file: the agent's own, the
+        parsed answer, or stdout. A symlink the agent left there is replaced."""
+        root = self.root.path
+        with contextlib.suppress(OSError):
+            st = os.lstat(ctx.output_path)
+            if stat.S_ISREG(st.st_mode) and st.st_size > 0:
+                return
         if result.final_text:
-            ctx.output_path.write_text(result.final_text.rstrip("\n") + "\n", encoding="utf-8")
-            return
-        try:
-            text = ctx.stdout_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            text = ""
-        ctx.output_path.write_text(text, encoding="utf-8")
+            text = result.final_text.rstrip("\n") + "\n"
+        else:
+            try:
+                text = read_text_inside(root, ctx.stdout_path, errors="replace")
+            except OSError:  # missing, or a symlink: never copied into output.md
+                text = ""
+        atomic_write_text(ctx.output_path, text, fsync=False, root=root)
 
     def _post(
         self,
@@ -550,6 +567,7 @@ class JobRunner:
                     meta={k: v for k, v in meta.items() if v} | {"source": "runner"},
                 ),
                 fsync=self.config.storage.bus_fsync,
+                root=self.root.path,
             )
 
 

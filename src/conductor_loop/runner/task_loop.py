@@ -28,6 +28,7 @@ from conductor_loop.runner.job import JobResult, JobRunner, JobSpec
 from conductor_loop.runner.liveness import reconcile_run
 from conductor_loop.runner.stop_request import STOP_REQUEST_FILE, clear_stop_request
 from conductor_loop.storage.atomic import atomic_write_text
+from conductor_loop.storage.containment import check_inside, open_nofollow, read_text_inside
 from conductor_loop.storage.layout import DONE_FILE, TASK_FILE, RunsRoot
 from conductor_loop.storage.locks import lock_is_held, take_lock
 from conductor_loop.storage.runinfo import (
@@ -94,16 +95,19 @@ _SETTING_FIELDS = (
 
 
 def read_loop_state(task_dir: Path) -> dict[str, Any]:
-    """The task's ``.loop.json`` ({} if absent or unreadable)."""
+    """The task's ``.loop.json`` ({} if absent, unreadable or a symlink)."""
     try:
-        data = json.loads((task_dir / LOOP_STATE_FILE).read_text(encoding="utf-8"))
+        with open(task_dir / LOOP_STATE_FILE, "rb", opener=open_nofollow) as handle:
+            data = json.loads(handle.read())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def _write_loop_state(task_dir: Path, state: dict[str, Any]) -> None:
-    atomic_write_text(task_dir / LOOP_STATE_FILE, json.dumps(state, indent=1) + "\n", fsync=True)
+def _write_loop_state(root: Path, task_dir: Path, state: dict[str, Any]) -> None:
+    atomic_write_text(
+        task_dir / LOOP_STATE_FILE, json.dumps(state, indent=1) + "\n", fsync=True, root=root
+    )
 
 
 def loop_died(task_dir: Path) -> bool:
@@ -217,6 +221,7 @@ class TaskLoop:
                     meta={"source": "task-loop", **meta},
                 ),
                 fsync=self.config.storage.bus_fsync,
+                root=self.root.path,
             )
 
     # -- waiting ------------------------------------------------------------------------
@@ -277,7 +282,9 @@ class TaskLoop:
         if prompt is not None:
             if not prompt.strip():
                 raise InvalidRequestError("the task prompt is empty")
-            atomic_write_text(task_file, prompt if prompt.endswith("\n") else prompt + "\n")
+            atomic_write_text(
+                task_file, prompt if prompt.endswith("\n") else prompt + "\n", root=self.root.path
+            )
         with task_lock(self.task_dir):
             previous = read_loop_state(self.task_dir)
             if adopt:
@@ -301,7 +308,7 @@ class TaskLoop:
                 "started_at": iso_utc(),
                 "settings": self.settings.to_json(),
             }
-            _write_loop_state(self.task_dir, state)
+            _write_loop_state(self.root.path, self.task_dir, state)
             if reopen:
                 reopen_task(self.task_dir)
             outcome = TaskOutcome("failed", [], "runner error")
@@ -314,7 +321,7 @@ class TaskLoop:
                 else:
                     state.update(state="exited", outcome=outcome.status, ended_at=iso_utc())
                 with contextlib.suppress(OSError):
-                    _write_loop_state(self.task_dir, state)
+                    _write_loop_state(self.root.path, self.task_dir, state)
 
     def _run_locked(self, task_file: Path) -> TaskOutcome:
         defaults = self.config.defaults
@@ -345,7 +352,7 @@ class TaskLoop:
                 self._post("ERROR", message)
                 return TaskOutcome("failed", results, message)
             try:
-                prompt = task_file.read_text(encoding="utf-8")
+                prompt = read_text_inside(self.root.path, task_file)
             except FileNotFoundError:
                 raise InvalidRequestError(
                     f"task {self.task_id} has no TASK.md: give --prompt or --prompt-file"
@@ -419,8 +426,9 @@ class TaskLoop:
     def _post_completion_fact(self, last_run_id: str) -> None:
         """One FACT per completion, even if the loop is restarted after completing."""
         marker = self.task_dir / COMPLETION_MARKER
+        root = self.root.path
         try:
-            if marker.read_text(encoding="utf-8").strip() == last_run_id:
+            if read_text_inside(root, marker).strip() == last_run_id:
                 return
         except FileNotFoundError:
             pass
@@ -433,11 +441,11 @@ class TaskLoop:
         )
         state = self.task_dir / "TASK_STATE.md"
         with contextlib.suppress(OSError):
-            text = state.read_text(encoding="utf-8").strip()
+            text = read_text_inside(root, state).strip()
             if text:
                 body += "\n\n" + text
         self._post("FACT", body, project=True, run_id=last_run_id, kind="task_completed")
-        atomic_write_text(marker, last_run_id + "\n", fsync=False)
+        atomic_write_text(marker, last_run_id + "\n", fsync=False, root=root)
 
 
 def resume_task(root: RunsRoot, project_id: str, task_id: str) -> Path:
@@ -447,6 +455,7 @@ def resume_task(root: RunsRoot, project_id: str, task_id: str) -> Path:
     once it runs, so a resume that cannot start leaves the task as it was, DONE included.
     """
     task_dir = root.task_dir(project_id, task_id)
+    check_inside(root.path, task_dir / TASK_FILE)
     if not (task_dir / TASK_FILE).exists():
         from conductor_loop.errors import NotFoundError
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from conductor_loop.storage.containment import list_dirs_inside, make_dirs_inside, open_dir_inside
 from conductor_loop.storage.ids import validate_id
 
 PROJECT_BUS_FILE = "PROJECT-MESSAGE-BUS.md"
@@ -25,7 +27,8 @@ DEFAULT_RUNS_ROOT = "~/.run-agent/runs"
 
 @dataclass(frozen=True, slots=True)
 class RunsRoot:
-    """The runs root directory; every path method validates the ids it is given."""
+    """The runs root directory; every path method validates the ids it is given, and
+    everything it creates or lists is reached without symlinks (``storage.containment``)."""
 
     path: Path
 
@@ -53,51 +56,37 @@ class RunsRoot:
 
     def ensure_task_dir(self, project_id: str, task_id: str) -> Path:
         task_dir = self.task_dir(project_id, task_id)
-        (task_dir / RUNS_SUBDIR).mkdir(parents=True, exist_ok=True)
+        make_dirs_inside(self.path, task_dir / RUNS_SUBDIR)
         return task_dir
 
     def create_run_dir(self, project_id: str, task_id: str, run_id: str) -> Path:
         """Create a new run directory; an existing one is an error (ids are unique)."""
         run_dir = self.run_dir(project_id, task_id, run_id)
+        runs_fd = open_dir_inside(self.path, run_dir.parent, create=True)
         try:
-            os.mkdir(run_dir)
-        except FileNotFoundError:  # the task's first run
-            run_dir.parent.mkdir(parents=True, exist_ok=True)
-            os.mkdir(run_dir)
+            os.mkdir(run_id, dir_fd=runs_fd)
+        except FileExistsError:
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(run_dir)) from None
+        finally:
+            os.close(runs_fd)
         return run_dir
 
     def project_ids(self) -> list[str]:
-        return _child_dirs(self.path)
+        return list_dirs_inside(self.path, self.path)
 
     def task_ids(self, project_id: str) -> list[str]:
-        return _child_dirs(self.project_dir(project_id))
+        return list_dirs_inside(self.path, self.project_dir(project_id))
 
     def run_ids(self, project_id: str, task_id: str) -> list[str]:
-        return _child_dirs(self.runs_dir(project_id, task_id))
+        return list_dirs_inside(self.path, self.runs_dir(project_id, task_id))
 
     def iter_run_dirs(self) -> Iterator[tuple[str, str, str, Path]]:
         """Every run directory as ``(project_id, task_id, run_id, run_dir)``."""
         for project_id in self.project_ids():
             for task_id in self.task_ids(project_id):
                 runs_dir = self.runs_dir(project_id, task_id)
-                for run_id in _child_dirs(runs_dir):
+                for run_id in list_dirs_inside(self.path, runs_dir):
                     yield project_id, task_id, run_id, runs_dir / run_id
-
-
-def _child_dirs(path: Path) -> list[str]:
-    """Names of the visible sub-directories of ``path`` (sorted; none if it is missing)."""
-    try:
-        entries = os.scandir(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    with entries:
-        names = [
-            e.name
-            for e in entries
-            if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
-        ]
-    names.sort()
-    return names
 
 
 def resolve_runs_root(flag: str | None = None, configured: str | None = None) -> RunsRoot:

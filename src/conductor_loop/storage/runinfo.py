@@ -13,6 +13,7 @@ from typing import Any
 
 from conductor_loop.errors import StorageError
 from conductor_loop.storage.atomic import atomic_write_text
+from conductor_loop.storage.containment import open_inside
 from conductor_loop.storage.yamlish import parse_block, scalar, timestamp
 
 RUN_INFO_FILE = "run-info.yaml"
@@ -173,8 +174,11 @@ def read_run_info(run_dir: Path) -> RunInfo:
         raise RunInfoError(f"{path}: {exc}") from None
 
 
-def write_run_info(run_dir: Path, info: RunInfo, *, fsync: bool = True) -> None:
-    """Atomically replace ``run_dir/run-info.yaml`` with ``info``.
+def write_run_info(
+    run_dir: Path, info: RunInfo, *, fsync: bool = True, root: Path | None = None
+) -> None:
+    """Atomically replace ``run_dir/run-info.yaml`` with ``info`` (``root``: the runs root,
+    to reach ``run_dir`` under the containment rule).
 
     Replacing needs room for a second copy. On a full disk the record is rewritten in
     place instead, within the blocks it already has, so that a run's end is still
@@ -183,20 +187,21 @@ def write_run_info(run_dir: Path, info: RunInfo, *, fsync: bool = True) -> None:
     path = run_dir / RUN_INFO_FILE
     text = info.to_yaml()
     try:
-        atomic_write_text(path, text, fsync=fsync)
+        atomic_write_text(path, text, fsync=fsync, root=root)
     except StorageError as exc:
-        if exc.code != "storage_full" or not _rewrite_in_place(path, text.encode(), fsync):
+        if exc.code != "storage_full" or not _rewrite_in_place(path, text.encode(), fsync, root):
             raise
 
 
-def _rewrite_in_place(path: Path, data: bytes, fsync: bool) -> bool:
+def _rewrite_in_place(path: Path, data: bytes, fsync: bool, root: Path | None) -> bool:
     """Overwrite ``path`` with ``data`` if that needs no new block; False if it would.
 
     A shorter record is padded with newlines (blank lines, which every reader skips)
     rather than truncated, so a reader never sees the old record's tail after it.
     """
+    flags = os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW  # never created here
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)  # never created here
+        fd = open_inside(root, path, flags) if root is not None else os.open(path, flags)
     except OSError:
         return False
     try:
