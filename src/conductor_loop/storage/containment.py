@@ -78,11 +78,11 @@ def _walk(root: str, parts: list[str], path: str, *, create: bool, mode: int) ->
                     raise FileNotFoundError(
                         errno.ENOENT, os.strerror(errno.ENOENT), shown
                     ) from None
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(name, mode, dir_fd=fd)
                 try:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(name, mode, dir_fd=fd)
                     next_fd = os.open(name, _DIR | os.O_NOFOLLOW, dir_fd=fd)
-                except OSError as exc:
+                except OSError as exc:  # named by the whole path, not the relative name
                     raise _failed(fd, name, shown, path, exc) from None
             except OSError as exc:
                 raise _failed(fd, name, shown, path, exc) from None
