@@ -251,8 +251,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or wrong API key"},
     403: {
         "model": ErrorBody,
-        "description": "Host not allowed (api.allowed_hosts), or a state-changing request "
-        "from another site's page (api.cors_origins)",
+        "description": "Host not allowed (api.allowed_hosts), a state-changing request "
+        "from another site's page (api.cors_origins), or a path through a symlink in the "
+        "runs root",
     },
     404: {"model": ErrorBody, "description": "Not found"},
     409: {"model": ErrorBody, "description": "Conflicts with the current state"},
@@ -263,6 +264,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "(required also without a body)",
     },
     422: {"model": ErrorBody, "description": "Request does not match the schema"},
-    503: {"model": ErrorBody, "description": "Storage read-only or not writable; bus locked"},
+    503: {
+        "model": ErrorBody,
+        "description": "Storage read-only or not writable; bus locked; too many connections",
+    },
     507: {"model": ErrorBody, "description": "The disk under the runs root is full"},
 }
