@@ -278,3 +278,15 @@ def test_concurrency_limit_across_processes(rig: RunnerEnv) -> None:
         peak = max(peak, running)
     assert len(events) == 10
     assert peak == 2
+
+
+def test_a_job_leaves_its_prompt_as_task_md_of_a_new_task_only(rig: RunnerEnv) -> None:
+    """As the Go tool does (issue 12): a job that creates a task writes its TASK.md."""
+    first = rig.run("job", "--project", "p", "--task", "new", "--prompt", "FAKE: answer one")
+    assert first.returncode == 0, first.stderr
+    task_md = rig.root.task_dir("p", "new") / "TASK.md"
+    assert task_md.read_text(encoding="utf-8") == "FAKE: answer one\n"
+    second = rig.run("job", "--project", "p", "--task", "new", "--prompt", "FAKE: answer two")
+    assert second.returncode == 0, second.stderr
+    assert task_md.read_text(encoding="utf-8") == "FAKE: answer one\n"  # never rewritten
+    assert len(rig.root.run_ids("p", "new")) == 2

@@ -51,6 +51,7 @@ from conductor_loop.storage.layout import (
     PROMPT_FILE,
     STDERR_FILE,
     STDOUT_FILE,
+    TASK_FILE,
     RunsRoot,
 )
 from conductor_loop.storage.runinfo import (
@@ -176,8 +177,22 @@ class JobRunner:
                 else self.config.defaults.timeout
             )
         task_dir = self.root.ensure_task_dir(spec.project_id, spec.task_id)
+        self._write_new_task_file(task_dir, spec.prompt)
         with run_slot(self.root.path, self.config.defaults.max_concurrent_runs, cancel=self.stop):
             return self._run(spec, backend, token, timeout or None, task_dir)
+
+    def _write_new_task_file(self, task_dir: Path, prompt: str) -> None:
+        """A job that starts a new task leaves its prompt as the task's TASK.md, as the Go
+        tool does; an existing TASK.md is never touched."""
+        path = task_dir / TASK_FILE
+        try:
+            with (
+                storage_writes(path),
+                open(path, "x", encoding="utf-8", opener=opener(self.root.path)) as handle,
+            ):
+                handle.write(prompt if prompt.endswith("\n") else prompt + "\n")
+        except FileExistsError:
+            pass
 
     # -- the sequence -------------------------------------------------------------------
 

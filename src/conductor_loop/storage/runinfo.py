@@ -26,6 +26,7 @@ FINISHED_STATUSES = frozenset({STATUS_COMPLETED, STATUS_FAILED, STATUS_STOPPED})
 
 _INT_FIELDS = frozenset({"version", "pid", "pgid", "exit_code", "runner_pid"})
 _TIME_FIELDS = frozenset({"start_time", "end_time", "heartbeat_time"})
+GO_ZERO_TIME_DATE = "0001-01-01"  # the date of Go's zero time.Time
 
 
 def iso_utc(epoch: float | None = None) -> str:
@@ -74,8 +75,17 @@ class RunInfo:
         return self.status in FINISHED_STATUSES
 
     def to_yaml(self) -> str:
-        """Render in a fixed key order; empty optional fields are written as ``""``."""
-        lines = [f"{name}: {render(getattr(self, name))}" for name, render in _RENDERERS]
+        """Render in a fixed key order; empty optional fields are written as ``""``.
+
+        ``end_time`` is left out while it is empty: the Go tool reads it as a time, and
+        an empty string there fails its whole read of the record (a missing key is its
+        zero time, which it takes as "not ended").
+        """
+        lines = [
+            f"{name}: {render(value)}"
+            for name, render in _RENDERERS
+            if (value := getattr(self, name)) != "" or name != "end_time"
+        ]
         # Keys written by other tools (e.g. the Go implementation) survive a rewrite.
         for key, value in self.extra.items():
             if isinstance(value, str) and _EXTRA_KEY.match(key):
@@ -101,6 +111,10 @@ class RunInfo:
                     raise ValueError(
                         f"run-info field {key!r} is not an integer: {value!r}"
                     ) from None
+            elif key in _TIME_FIELDS:
+                text = "" if value is None else str(value)
+                # Go's zero time (0001-01-01T00:00:00Z) means "not set", as empty does here.
+                kwargs[key] = "" if text.startswith(GO_ZERO_TIME_DATE) else text
             else:
                 kwargs[key] = "" if value is None else str(value)
         for required in ("run_id", "project_id", "task_id"):
