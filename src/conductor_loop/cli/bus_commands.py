@@ -67,7 +67,16 @@ def post(
     meta: tuple[str, ...],
     parents: tuple[str, ...],
 ) -> None:
-    """Append a message; prints its msg_id."""
+    """Append a message and print its id.
+
+    The bus file is the one --bus names, else that of --project [--task] under the
+    runs root, else $JRUN_MESSAGE_BUS (inside a run), else one found upwards from the
+    current directory. Flags win over $JRUN_MESSAGE_BUS here, so that what you type is
+    what happens; the Go tool lets the variable win.
+
+    Prints the bare id (MSG-...), one line, for scripts; the Go tool prints
+    "msg_id: MSG-...".
+    """
     from conductor_loop.bus.message import Parent
     from conductor_loop.bus.writer import append_message
 
