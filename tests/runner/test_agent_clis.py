@@ -110,3 +110,21 @@ def test_homes_of_runners_that_died_are_swept(tmp_path: Path) -> None:
     assert sorted(p.name for p in parent.iterdir()) == ["just-made", "live-run", "live-run.lock"]
     live.close()
     assert sorted(p.name for p in parent.iterdir()) == ["just-made"]
+
+
+def test_validate_names_endpoints_and_the_clis_own_login(rig: RunnerEnv) -> None:
+    _config(rig, token=None)
+    text = rig.config_path.read_text(encoding="utf-8")
+    claude_line = f"    command: {rig.bin_dir / 'claude'}\n"
+    rig.config_path.write_text(text.replace(claude_line, claude_line + f"    base_url: {URL}\n"))
+    done = rig.run("validate", ANTHROPIC_API_KEY="", OPENAI_API_KEY="", GEMINI_API_KEY="")
+    assert done.returncode == 0, done.stderr
+    lines = {line.split()[1]: line for line in done.stdout.splitlines()}
+    assert lines["claude"].startswith("ok  claude (claude) [2.1.197 (Claude Code)]: ")
+    assert f"endpoint {URL}, no token: uses claude's own login" in lines["claude"]
+    assert "endpoint the CLI's default, no token: uses codex's own login" in lines["codex"]
+    assert "NO" not in done.stdout
+    as_json = rig.run("validate", "--json", GEMINI_API_KEY="")
+    gemini = next(r for r in json.loads(as_json.stdout) if r["agent"] == "gemini")
+    assert gemini["usable"] and gemini["auth"] == "cli-login"
+    assert gemini["endpoint"] == "the CLI's default"
