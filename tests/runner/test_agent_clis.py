@@ -11,6 +11,7 @@ from conductor_loop.runner.agent_home import AGENT_HOMES_DIR, AgentHome, sweep_a
 from conductor_loop.storage.runinfo import read_run_info
 from tests.fakes import fake_agents_config_text
 from tests.runner.conftest import TOKEN, RunnerEnv
+from tests.support import wait_until
 
 URL = "http://127.0.0.1:9"  # never called: the fakes only report what they were given
 
@@ -128,3 +129,39 @@ def test_validate_names_endpoints_and_the_clis_own_login(rig: RunnerEnv) -> None
     gemini = next(r for r in json.loads(as_json.stdout) if r["agent"] == "gemini")
     assert gemini["usable"] and gemini["auth"] == "cli-login"
     assert gemini["endpoint"] == "the CLI's default"
+
+
+# -- exit codes tell the truth: the runner, not the agent, decides a run it ended ----------
+
+EXITS_0_ON_SIGTERM = "FAKE: exit-on-sigterm 0\nFAKE: touch started\nFAKE: sleep 60"
+
+
+def test_a_timed_out_run_exits_124_even_when_the_agent_exits_0(rig: RunnerEnv) -> None:
+    done = rig.run(
+        "job", "--project", "p", "--task", "t", "--agent", "gemini",
+        "--prompt", EXITS_0_ON_SIGTERM, "--timeout", "1s",
+    )  # fmt: skip
+    assert done.returncode == 124, done.stderr
+    (run_id,) = rig.root.run_ids("p", "t")
+    info = read_run_info(rig.root.run_dir("p", "t", run_id))
+    assert info.status == "failed" and info.exit_code == 124
+    assert "timed out after 1s" in info.error_summary
+    assert "(exit 124)" in done.stderr
+
+
+def test_a_stopped_run_exits_143_even_when_the_agent_exits_0(rig: RunnerEnv) -> None:
+    from conductor_loop.runner.stop_request import request_stop
+
+    proc = rig.start(
+        "job", "--project", "p", "--task", "t", "--agent", "gemini", "--prompt", EXITS_0_ON_SIGTERM
+    )
+    started = rig.root.task_dir("p", "t") / "started"
+    wait_until(started.exists, 20, "the agent to start")
+    (run_id,) = rig.root.run_ids("p", "t")
+    run_dir = rig.root.run_dir("p", "t", run_id)
+    request_stop(run_dir, reason="test")
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    info = read_run_info(run_dir)
+    assert info.status == "stopped" and info.exit_code == 143
+    assert "RUN_STOP" in rig.task_bus_types("p", "t")
