@@ -3,9 +3,10 @@
 Order (spec §6): an explicit ``--bus`` path; ``--project`` [``--task``] under the runs
 root; ``$JRUN_MESSAGE_BUS``; then upward discovery from the working directory. Flags win
 over the variable: what a user types beats what the run's environment implies. The Go
-tool orders these two the other way round (its variable wins). Message fields come from flags, then from where the bus file sits in
-the layout, then from ``JRUN_*``. A bus file named as in the layout is read and written
-under the containment rule of the runs root its place implies (``root``).
+tool orders these two the other way round (its variable wins). Message fields come from
+flags, then from where the bus file sits in the layout, then from ``JRUN_*``. A bus file
+named as in the layout is read and written under the containment rule of the runs root
+its place implies (``root``).
 """
 
 from __future__ import annotations

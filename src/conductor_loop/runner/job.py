@@ -31,6 +31,7 @@ from conductor_loop.errors import (
     storage_error,
     storage_writes,
 )
+from conductor_loop.runner.agent_home import create_agent_home
 from conductor_loop.runner.environment import (
     AgentConfigCopy,
     build_agent_env,
@@ -42,7 +43,7 @@ from conductor_loop.runner.process import exit_code_of, start_agent_process, ter
 from conductor_loop.runner.prompt import build_prompt
 from conductor_loop.runner.slots import run_slot
 from conductor_loop.runner.stop_request import STOP_REQUEST_FILE
-from conductor_loop.runner.versions import cached_version
+from conductor_loop.runner.versions import FINAL_WAIT, VersionProbe
 from conductor_loop.storage.atomic import atomic_write_text
 from conductor_loop.storage.containment import opener, read_text_inside
 from conductor_loop.storage.ids import new_run_id, validate_id
@@ -68,6 +69,10 @@ from conductor_loop.storage.runinfo import (
 POLL_INTERVAL = 0.1
 SHUTDOWN_GRACE = 5.0
 INTERRUPTED_REASON = "interrupted: the runner was shut down (SIGTERM) before the agent finished"
+# A run the runner ended records these whatever the agent returned (REST backends use the
+# same): 124 for a timeout, as timeout(1); 143 (128 + SIGTERM) for a stop or a shutdown.
+EXIT_TIMEOUT = 124
+EXIT_STOPPED = 143
 _ERROR_TAIL_CHARS = 600
 
 
@@ -145,6 +150,7 @@ class JobRunner:
         self.shutdown = shutdown or threading.Event()
         self.on_start = on_start
         self._agent_config: AgentConfigCopy  # the config copy agents see, set by ``run``
+        self._probe: VersionProbe | None = None  # the current run's agent version
 
     # -- public -----------------------------------------------------------------------
 
@@ -310,15 +316,11 @@ class JobRunner:
             env=env,
             timeout=timeout,
         )
-        versions: list[str] = []
-        version_thread: threading.Thread | None = None
-        if isinstance(backend, CliBackend):
-            cli_backend = backend
-            version_thread = threading.Thread(
-                target=lambda: versions.append(cached_version(cli_backend, self.root.path)),
-                daemon=True,
-            )
-            version_thread.start()
+        self._probe = (
+            VersionProbe(backend, self._agent_config.state_dir, self.root.path)
+            if isinstance(backend, CliBackend)
+            else None
+        )
         if self.on_start is not None:
             self.on_start(info)
         problem: StorageError | None = None  # the runner could not write: reported at the end
@@ -332,10 +334,7 @@ class JobRunner:
         except Exception as exc:  # the run must still end recorded, never left running
             outcome = _Outcome(STATUS_FAILED, 1, f"runner error: {exc}", AgentResult())
             problem = storage_error(exc)
-        if version_thread is not None:
-            version_thread.join(timeout=2.0)
-        if versions:
-            info.agent_version = versions[0]
+        self._fill_version(info)
         try:
             self._ensure_output(ctx, outcome.result)
         except OSError as exc:
@@ -378,6 +377,10 @@ class JobRunner:
                 f"run {run_id} {outcome.status} (exit {outcome.exit_code})",
                 {"status": outcome.status, "exit_code": str(outcome.exit_code)},
             )
+        # the record is final already; a version still to come joins it then
+        if self._fill_version(info, wait=FINAL_WAIT):
+            with contextlib.suppress(ConductorError, OSError):
+                write_run_info(run_dir, info, root=root)
         if problem is not None:
             raise problem
         return JobResult(
@@ -390,6 +393,39 @@ class JobRunner:
         )
 
     def _run_cli(
+        self,
+        backend: CliBackend,
+        ctx: RunContext,
+        argv: list[str],
+        info: RunInfo,
+        task_dir: Path,
+        started_at: float,
+        timeout: float | None,
+    ) -> _Outcome:
+        """The CLI run, in a private home of its own when its backend asks for one."""
+        files = backend.home_files(ctx.env)
+        if not files or backend.home_var is None:
+            return self._run_cli_process(backend, ctx, argv, info, task_dir, started_at, timeout)
+        state_dir = self._agent_config.state_dir
+        try:
+            home = create_agent_home(state_dir, ctx.run_id, files)
+        except OSError as exc:
+            if storage_error(exc) is not None:
+                raise  # a full or read-only disk: reported as such by the caller
+            message = (
+                f"cannot make a private home for agent {backend.name} under "
+                f"{str(state_dir)!r}: {exc.strerror or exc}"
+            )
+            with open(ctx.stderr_path, "a", encoding="utf-8") as err:
+                err.write(message + "\n")
+            return _Outcome(STATUS_FAILED, 1, message, AgentResult(), agent_started=False)
+        ctx.env = {**ctx.env, backend.home_var: str(home.path)}
+        try:
+            return self._run_cli_process(backend, ctx, argv, info, task_dir, started_at, timeout)
+        finally:
+            home.close()
+
+    def _run_cli_process(
         self,
         backend: CliBackend,
         ctx: RunContext,
@@ -415,6 +451,7 @@ class JobRunner:
             return _Outcome(STATUS_FAILED, 127, message, AgentResult(), agent_started=False)
         info.pid = popen.pid
         info.pgid = popen.pid  # leader of its own session and group
+        self._fill_version(info)
         write_run_info(ctx.run_dir, info, fsync=False, root=self.root.path)
 
         def finished() -> bool:
@@ -437,9 +474,8 @@ class JobRunner:
             result = AgentResult(model=backend.model)
         except Exception as exc:  # a parser bug (or a planted link) must not lose the run
             result = AgentResult(error=f"could not parse agent output: {exc}")
-        if ended is not None:
-            status, why = ended
-            return _Outcome(status, exit_code, why, result)
+        if ended is not None:  # whatever the agent returned (gemini exits 0 on SIGTERM)
+            return _Outcome(ended.status, ended.exit_code, ended.why, result)
         if exit_code == 0 and not result.error:
             return _Outcome(STATUS_COMPLETED, 0, "", result)
         summary = (
@@ -490,7 +526,7 @@ class JobRunner:
             return _Outcome(STATUS_FAILED, 1, f"agent error: {errors[0]}", AgentResult())
         exit_code, result = box[0] if box else (1, AgentResult(error="agent did not finish"))
         if ended is not None:
-            return _Outcome(ended[0], exit_code or 1, ended[1], result)
+            return _Outcome(ended.status, ended.exit_code, ended.why, result)
         if exit_code == 0 and not result.error:
             return _Outcome(STATUS_COMPLETED, 0, "", result)
         return _Outcome(
@@ -510,8 +546,8 @@ class JobRunner:
         finished: Callable[[], bool],
         wait: Callable[[float], None],
         kill: Callable[[float], None],
-    ) -> tuple[str, str] | None:
-        """Wait for the agent; returns (status, reason) if we ended it, None if it exited."""
+    ) -> _Ended | None:
+        """Wait for the agent; says how the run ended if we ended it, None if it exited."""
         beat_every = self.config.defaults.heartbeat_interval
         grace = self.config.defaults.stop_grace_period
         deadline = started_at + timeout if timeout else None
@@ -524,18 +560,19 @@ class JobRunner:
             )
             if self.shutdown.is_set():
                 kill(min(grace, SHUTDOWN_GRACE))
-                return STATUS_FAILED, INTERRUPTED_REASON
+                return _Ended(STATUS_FAILED, INTERRUPTED_REASON, EXIT_STOPPED)
             if request is None and self.stop.is_set():
                 request = _StopRequest("stopped by the runner's operator (interrupt)", False)
             if request is not None:
                 kill(0.0 if request.force else grace)
-                return STATUS_STOPPED, request.why
+                return _Ended(STATUS_STOPPED, request.why, EXIT_STOPPED)
             if deadline is not None and time.time() >= deadline:
                 kill(min(grace, 5.0))
-                return STATUS_FAILED, f"timed out after {timeout:g}s"
+                return _Ended(STATUS_FAILED, f"timed out after {timeout:g}s", EXIT_TIMEOUT)
             now = time.monotonic()
             if now >= next_beat:
                 info.heartbeat_time = iso_utc()
+                self._fill_version(info)
                 with contextlib.suppress(OSError):
                     write_run_info(ctx.run_dir, info, fsync=False, root=self.root.path)
                 next_beat = now + beat_every
@@ -543,6 +580,21 @@ class JobRunner:
         return None
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _fill_version(self, info: RunInfo, wait: float = 0.0) -> bool:
+        """Put the agent's version into ``info`` once known (never "" over a known one),
+        waiting at most ``wait`` seconds for it unless the runner is told to stop."""
+        if info.agent_version or self._probe is None:
+            return False
+        deadline = time.monotonic() + wait
+        version = self._probe.version()
+        while not version and time.monotonic() < deadline and not self._probe.done:
+            if self.stop.is_set() or self.shutdown.is_set():
+                break
+            version = self._probe.version(min(POLL_INTERVAL, deadline - time.monotonic()))
+        if version:
+            info.agent_version = version
+        return bool(version)
 
     def _ensure_output(self, ctx: RunContext, result: AgentResult) -> None:
         """output.md always exists afterwards as a regular file: the agent's own, the
@@ -584,6 +636,15 @@ class JobRunner:
                 fsync=self.config.storage.bus_fsync,
                 root=self.root.path,
             )
+
+
+@dataclass(frozen=True, slots=True)
+class _Ended:
+    """How the runner ended a run: its status, why, and the exit code it records."""
+
+    status: str
+    why: str
+    exit_code: int
 
 
 @dataclass(slots=True)
