@@ -15,6 +15,9 @@ class GeminiBackend(CliBackend):
     text. Text written before a tool call is narration ("let me check …"); the answer
     is what the model says once its tools are done. When nothing follows the last tool
     result (the run ended on a tool call), all assistant text is the best answer there is.
+
+    Usage comes from the ``result`` event's ``stats``: ``input_tokens`` is the whole
+    prompt (its cached part included), ``cached`` the part read from the prompt cache.
     """
 
     type: ClassVar[str] = "gemini"
@@ -80,3 +83,4 @@ def _read_result_event(event: dict[str, Any], result: AgentResult, errors: list[
     if isinstance(stats, dict):
         result.input_tokens = as_int(stats.get("input_tokens", stats.get("input")))
         result.output_tokens = as_int(stats.get("output_tokens"))
+        result.cached_input_tokens = as_int(stats.get("cached"))
