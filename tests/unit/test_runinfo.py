@@ -303,5 +303,10 @@ def test_usage_and_keys_of_other_tools_survive_a_rewrite(tmp_path: Path) -> None
 
 
 def test_to_dict_gives_usage_as_plain_data() -> None:
-    assert _with_usage(output_tokens=3).to_dict()["usage"] == {"output_tokens": 3}
+    assert _with_usage(output_tokens=3).to_dict()["usage"] == {
+        "input_tokens": None,
+        "output_tokens": 3,
+        "cached_input_tokens": None,
+        "cost_usd": None,
+    }
     assert _full_info().to_dict()["usage"] is None

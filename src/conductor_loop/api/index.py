@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conductor_loop.api.usage import run_usage
 from conductor_loop.errors import InvalidIdError
 from conductor_loop.runner.stop_request import STOP_REQUEST_FILE
 from conductor_loop.storage.ids import validate_id
@@ -112,7 +111,7 @@ class RunEntry:
     def summary(self) -> dict[str, Any]:
         info = self.info
         data = {name: getattr(info, name) for name in RUN_SUMMARY_FIELDS}
-        data["usage"] = run_usage(info.usage)
+        data["usage"] = info.usage.figures() if info.usage is not None else None
         return data
 
     def json(self) -> bytes:

@@ -17,7 +17,6 @@ from conductor_loop.api.metrics import Metrics
 from conductor_loop.api.models import MessagePost
 from conductor_loop.api.sse import StreamContext
 from conductor_loop.api.tasks import TaskService
-from conductor_loop.api.usage import usage_total
 from conductor_loop.bus.message import Message, Parent
 from conductor_loop.bus.reader import PAGE, read_all, read_before, read_since, read_tail
 from conductor_loop.bus.writer import append_message
@@ -32,6 +31,7 @@ from conductor_loop.storage.layout import (
     RunsRoot,
 )
 from conductor_loop.storage.runinfo import RUN_INFO_FILE, STATUS_RUNNING
+from conductor_loop.storage.usage import total_figures
 
 RUN_FILES = {
     "output.md": OUTPUT_FILE,
@@ -299,7 +299,7 @@ class ProjectService:
             "runs_by_status": runs_by_status,
             "bus_bytes": bus_bytes,
             "message_bus": str(bus),
-            "usage": usage_total(e.info for e in runs),
+            "usage": total_figures(e.info.usage for e in runs),
         }
 
 

@@ -28,7 +28,6 @@ from conductor_loop.api.index import QUEUED_FILE, Index, RunEntry, TaskEntry
 from conductor_loop.api.launcher import RUNNER_LOG, LaunchSpec, launch
 from conductor_loop.api.metrics import Metrics
 from conductor_loop.api.models import TaskCreate
-from conductor_loop.api.usage import usage_total
 from conductor_loop.config.models import Config
 from conductor_loop.errors import (
     EXIT_STORAGE,
@@ -50,6 +49,7 @@ from conductor_loop.storage.layout import (
 )
 from conductor_loop.storage.runinfo import RUN_INFO_FILE, STATUS_RUNNING, iso_utc
 from conductor_loop.storage.tail import last_lines
+from conductor_loop.storage.usage import total_figures
 
 log = logging.getLogger("conductor_loop.api")
 
@@ -119,7 +119,7 @@ class TaskService:
             "queue_position": position,
             "depends_on": depends_on,
             "waiting_for": waiting_for,
-            "usage": usage_total(r.info for r in runs),
+            "usage": total_figures(r.info.usage for r in runs),
         }
 
     def list_tasks(

@@ -90,9 +90,9 @@ class RunInfo:
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (JSON-ready); ``usage`` is the known figures, or None."""
+        """Plain data (JSON-ready); ``usage`` is None when no figure is known."""
         data = {f.name: getattr(self, f.name) for f in _FIELDS}
-        data[USAGE_KEY] = self.usage.to_dict() if self.usage is not None else None
+        data[USAGE_KEY] = self.usage.figures() if self.usage is not None else None
         return data
 
     @classmethod

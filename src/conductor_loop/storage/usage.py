@@ -41,6 +41,10 @@ class Usage:
         """The known figures only."""
         return {name: value for name in FIELDS if (value := getattr(self, name)) is not None}
 
+    def figures(self) -> dict[str, int | float | None]:
+        """All four figures, None where unknown: how the API and ``--json`` show a run."""
+        return {name: getattr(self, name) for name in FIELDS}
+
     def to_yaml_lines(self) -> list[str]:
         """The ``usage:`` block of run-info.yaml; no lines when nothing is known."""
         figures = self.to_dict()
@@ -99,6 +103,13 @@ def total(usages: Iterable[Usage | None]) -> Usage:
         if usage is not None:
             result = result + usage
     return result
+
+
+def total_figures(usages: Iterable[Usage | None]) -> dict[str, Any]:
+    """A total as the API and ``--json`` show it: the summed ``figures`` and ``runs``, how
+    many runs reported any figure (so that a partial total can be told apart)."""
+    known = [usage for usage in usages if usage is not None]
+    return {**total(known).figures(), "runs": len(known)}
 
 
 def _plus(a: Any, b: Any) -> Any:
