@@ -77,6 +77,51 @@ def test_list_status_output(rig: RunnerEnv) -> None:
     assert missing.returncode != 0 and "not found" in missing.stderr
 
 
+def test_list_and_status_show_usage(rig: RunnerEnv) -> None:
+    for agent, prompt in [
+        ("claude", "FAKE: usage 1200 50 1000 0.0123"),
+        ("claude", "FAKE: usage 300 20 0 0.002"),
+        ("codex", "FAKE: usage 100 10"),  # no cost: codex reports none, no pricing is set
+    ]:
+        done = rig.run("job", "--project", "p", "--task", "t", "--agent", agent, "--prompt", prompt)
+        assert done.returncode == 0, done.stderr
+    first, second, third = rig.root.run_ids("p", "t")
+    runs = {
+        r["run_id"]: r
+        for r in json.loads(rig.run("list", "--project", "p", "--task", "t", "--json").stdout)
+    }
+    assert runs[first]["usage"] == {
+        "input_tokens": 1200,
+        "output_tokens": 50,
+        "cached_input_tokens": 1000,
+        "cost_usd": 0.0123,
+    }
+    assert runs[third]["usage"]["cost_usd"] is None
+    (task,) = json.loads(rig.run("list", "--project", "p", "--json").stdout)
+    assert task["usage"] == {
+        "input_tokens": 1600,
+        "output_tokens": 80,
+        "cached_input_tokens": 1000,
+        "cost_usd": pytest.approx(0.0143),
+        "runs": 3,
+    }
+    table = rig.run("list", "--project", "p", "--task", "t").stdout.splitlines()
+    assert "TOKENS" in table[0] and "COST" in table[0]
+    rows = {line.split()[0]: line for line in table[1:]}
+    assert "1.2k/50" in rows[first] and "$0.0123" in rows[first]
+    assert "100/10" in rows[third] and rows[third].rstrip().endswith("-")
+    tasks_table = rig.run("list", "--project", "p").stdout
+    assert "COST" in tasks_table and "$0.0143" in tasks_table
+    status = rig.run("status", "--run", first).stdout
+    assert "usage: 1,200 input tokens (1,000 cached), 50 output, $0.0123" in status.splitlines()
+    assert json.loads(rig.run("status", "--run", second, "--json").stdout)["usage"] == {
+        "input_tokens": 300,
+        "output_tokens": 20,
+        "cached_input_tokens": 0,
+        "cost_usd": 0.002,
+    }
+
+
 def test_gc_deletes_only_old_finished_runs(rig: RunnerEnv) -> None:
     for _ in range(2):
         assert (

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from conductor_loop.config.models import AgentConfig
+from conductor_loop.config.models import AgentConfig, Pricing
+from conductor_loop.storage.usage import Usage
 
 
 @dataclass(slots=True)
@@ -40,7 +41,12 @@ class RunContext:
 
 @dataclass(slots=True)
 class AgentResult:
-    """What a backend read from its agent's output."""
+    """What a backend read from its agent's output.
+
+    Token figures are None when the agent did not report them. ``input_tokens`` counts
+    all input the model was given, including ``cached_input_tokens`` (the part read
+    from a prompt cache); ``cost_usd`` is the agent's own figure, when it has one.
+    """
 
     final_text: str | None = None
     model: str | None = None
@@ -48,6 +54,19 @@ class AgentResult:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
+    cached_input_tokens: int | None = None
+
+    def usage(self, pricing: Pricing | None = None) -> Usage | None:
+        """The run's usage for its record; None when no figure is known.
+
+        The cost is the agent's own figure, else the configured ``pricing`` applied to
+        the token counts (when both input and output counts are known).
+        """
+        cost = self.cost_usd
+        if cost is None and pricing is not None:
+            cost = pricing.cost_usd(self.input_tokens, self.output_tokens, self.cached_input_tokens)
+        usage = Usage.of(self.input_tokens, self.output_tokens, self.cached_input_tokens, cost)
+        return usage if usage.known else None
 
 
 class Backend(ABC):

@@ -33,6 +33,7 @@ from conductor_loop.storage.layout import (
     RunsRoot,
 )
 from conductor_loop.storage.runinfo import RUN_INFO_FILE, STATUS_RUNNING
+from conductor_loop.storage.usage import total_figures
 
 RUN_FILES = {
     "output.md": OUTPUT_FILE,
@@ -311,6 +312,7 @@ class ProjectService:
             "runs_by_status": runs_by_status,
             "bus_bytes": bus_bytes,
             "message_bus": str(bus),
+            "usage": total_figures(e.info.usage for e in runs),
         }
 
 

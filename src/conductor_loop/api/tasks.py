@@ -51,6 +51,7 @@ from conductor_loop.storage.layout import (
 )
 from conductor_loop.storage.runinfo import RUN_INFO_FILE, STATUS_RUNNING, iso_utc
 from conductor_loop.storage.tail import last_lines
+from conductor_loop.storage.usage import total_figures
 
 log = logging.getLogger("conductor_loop.api")
 
@@ -120,6 +121,7 @@ class TaskService:
             "queue_position": position,
             "depends_on": depends_on,
             "waiting_for": waiting_for,
+            "usage": total_figures(r.info.usage for r in runs),
         }
 
     def list_tasks(

@@ -21,6 +21,7 @@ from conductor_loop.storage.layout import (
     STDOUT_FILE,
     RunsRoot,
 )
+from conductor_loop.storage.usage import Usage, total, total_figures
 
 _FILES = {
     "output": OUTPUT_FILE,
@@ -41,6 +42,46 @@ def _duration(info: Any) -> str:
 
     seconds = (end or time.time()) - start
     return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
+
+
+def _count(tokens: int | None) -> str:
+    if tokens is None:
+        return "?"
+    if tokens < 1000:
+        return str(tokens)
+    if tokens < 1_000_000:
+        return f"{tokens / 1000:.1f}k"
+    return f"{tokens / 1_000_000:.1f}M"
+
+
+def _tokens(usage: Usage | None) -> str:
+    """``in/out`` tokens, short (``1.2k/50``); ``-`` when neither is known."""
+    if usage is None or (usage.input_tokens is None and usage.output_tokens is None):
+        return "-"
+    return f"{_count(usage.input_tokens)}/{_count(usage.output_tokens)}"
+
+
+def _cost(usage: Usage | None) -> str:
+    if usage is None or usage.cost_usd is None:
+        return "-"
+    cost = usage.cost_usd
+    return f"${cost:.2f}" if cost >= 1 else f"${cost:.4f}"
+
+
+def _usage_line(usage: Usage) -> str:
+    """E.g. ``1,200 input tokens (1,000 cached), 50 output, $0.0123``."""
+    parts = []
+    if usage.input_tokens is not None:
+        cached = usage.cached_input_tokens
+        parts.append(
+            f"{usage.input_tokens:,} input tokens"
+            + (f" ({cached:,} cached)" if cached is not None else "")
+        )
+    if usage.output_tokens is not None:
+        parts.append(f"{usage.output_tokens:,} output")
+    if usage.cost_usd is not None:
+        parts.append(_cost(usage))
+    return ", ".join(parts)
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> None:
@@ -88,8 +129,10 @@ def list_command(
         raise NotFoundError(f"task {project}/{task} does not exist")
     if task is None and status_filter is None:
         task_rows: list[dict[str, Any]] = []
+        totals: dict[str, Usage] = {}
         for task_id in task_ids:
             infos = task_runs(runs_root.runs_dir(project, task_id))
+            totals[task_id] = total(i.usage for i in infos)
             task_dir = runs_root.task_dir(project, task_id)
             task_rows.append(
                 {
@@ -99,6 +142,7 @@ def list_command(
                     "runs": len(infos),
                     "last_status": infos[-1].status if infos else "",
                     "last_run_id": infos[-1].run_id if infos else "",
+                    "usage": total_figures(i.usage for i in infos),
                 }
             )
         if as_json:
@@ -113,10 +157,12 @@ def list_command(
                         str(t["runs"]),
                         t["last_status"],
                         t["last_run_id"],
+                        _tokens(totals[t["task_id"]]),
+                        _cost(totals[t["task_id"]]),
                     ]
                     for t in task_rows
                 ],
-                ["task", "done", "active", "runs", "last status", "last run"],
+                ["task", "done", "active", "runs", "last status", "last run", "tokens", "cost"],
             )
         return
     run_rows = []
@@ -139,10 +185,23 @@ def list_command(
                 _duration(i),
                 i.parent_run_id or "-",
                 i.previous_run_id or "-",
+                _tokens(i.usage),
+                _cost(i.usage),
             ]
             for i in run_rows
         ],
-        ["run", "task", "status", "exit", "agent", "duration", "parent", "previous"],
+        [
+            "run",
+            "task",
+            "status",
+            "exit",
+            "agent",
+            "duration",
+            "parent",
+            "previous",
+            "tokens",
+            "cost",
+        ],
     )
 
 
@@ -206,7 +265,10 @@ def status(
         click.echo(json.dumps(info.to_dict()))
         return
     for key, value in info.to_dict().items():
-        if value not in ("", 0) or key in ("exit_code", "status"):
+        if key == "usage":
+            if info.usage is not None:
+                click.echo(f"usage: {_usage_line(info.usage)}")
+        elif value not in ("", 0) or key in ("exit_code", "status"):
             click.echo(f"{key}: {value}")
 
 
