@@ -69,13 +69,22 @@ class Backend(ABC):
     def token_env_name(self) -> str:
         return self.config.token_env or self.token_env
 
+    def settings_env(self) -> dict[str, str]:
+        """Variables that carry the agent's settings (``base_url`` …) to its CLI."""
+        return {}
+
+    def required_env(self) -> dict[str, str]:
+        """Variables without which the CLI refuses to run here; nothing overrides them."""
+        return {}
+
     def agent_env(self, token: str | None) -> dict[str, str]:
         """Variables this agent needs on top of the runner's.
 
-        The backend's ``default_env``, then the configured ``env`` (which may override
-        it), then the token in its variable.
+        The backend's ``default_env`` and ``settings_env``, then the configured ``env``
+        (which may override both), then ``required_env``, then the token in its variable.
         """
-        env = {**self.default_env, **self.config.env}
+        env = {**self.default_env, **self.settings_env(), **self.config.env}
+        env.update(self.required_env())
         if token:
             env[self.token_env_name] = token
         return env
@@ -121,6 +130,12 @@ class Backend(ABC):
 class CliBackend(Backend):
     kind: ClassVar[str] = "cli"
     default_executable: ClassVar[str]
+    login_hint: ClassVar[str] = ""
+    """How a user logs in with the CLI's own account (for a config without a token)."""
+    home_var: ClassVar[str | None] = None
+    """The variable that points the CLI at a private per-run home (see ``home_files``)."""
+    base_url_needs_token: ClassVar[bool] = False
+    """Whether the CLI can reach a ``base_url`` only with an API key (not its own login)."""
 
     @property
     def executable(self) -> str:
@@ -150,6 +165,15 @@ class CliBackend(Backend):
 
     def version_argv(self) -> list[str]:
         return [self.executable, "--version"]
+
+    def home_files(self, env: Mapping[str, str]) -> dict[str, str]:
+        """Files (path relative to a private home → text) a run with ``env`` needs.
+
+        No files (the default) means the CLI runs with the user's own home. Otherwise the
+        runner writes them into a fresh owner-only directory, points ``home_var`` at it
+        for this run only, and removes it afterwards.
+        """
+        return {}
 
 
 class RestBackend(Backend):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar
 
 from conductor_loop.agents.base import AgentResult, CliBackend
@@ -24,6 +25,21 @@ class ClaudeBackend(CliBackend):
     token_env: ClassVar[str] = "ANTHROPIC_API_KEY"
     default_executable: ClassVar[str] = "claude"
     home_env: ClassVar[tuple[str, ...]] = ("CLAUDE_CONFIG_DIR",)
+    login_hint: ClassVar[str] = "run `claude` once and log in"
+    # unattended: no update checks, telemetry or other calls besides the model's
+    default_env: ClassVar[dict[str, str]] = {
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_TELEMETRY": "1",
+        "DISABLE_AUTOUPDATER": "1",
+    }
+
+    def settings_env(self) -> dict[str, str]:
+        return {"ANTHROPIC_BASE_URL": self.config.base_url} if self.config.base_url else {}
+
+    def required_env(self) -> dict[str, str]:
+        """As root, claude refuses its bypass mode unless ``IS_SANDBOX`` is exactly "1"
+        (a machine exporting ``yes`` or ``true`` does not do)."""
+        return {"IS_SANDBOX": "1"} if os.geteuid() == 0 else {}
 
     def argv(self) -> list[str]:
         argv = [

@@ -7,6 +7,18 @@ from typing import Any, ClassVar
 from conductor_loop.agents.base import AgentResult, CliBackend
 from conductor_loop.agents.jsonlines import as_int, as_str, json_events
 
+SKIP_GIT_CHECK = "--skip-git-repo-check"
+PROVIDER = "conductor"  # the name of the provider a ``base_url`` defines
+# TOML basic strings: quote and backslash escaped, control characters as \uXXXX
+_TOML_ESCAPES = {ord('"'): '\\"', ord("\\"): "\\\\"} | {
+    code: f"\\u{code:04X}" for code in [*range(0x20), 0x7F]
+}
+
+
+def toml_string(value: str) -> str:
+    """``value`` as a TOML basic string, as codex's ``-c key=value`` parses it."""
+    return '"' + value.translate(_TOML_ESCAPES) + '"'
+
 
 class CodexBackend(CliBackend):
     """Final answer: the text of the last completed ``agent_message`` item.
@@ -16,17 +28,40 @@ class CodexBackend(CliBackend):
     an unknown model's missing metadata) are warnings when the turn still completes or
     an answer arrives, and the run's error otherwise. Extra ``args`` and the model flag
     go before the final ``-`` (read the prompt from stdin).
+
+    Codex ignores ``OPENAI_BASE_URL``: a ``base_url`` becomes a provider of its own
+    (``-c`` overrides, TOML values) speaking the Responses API, whose key is read from
+    the agent's token variable.
     """
 
     type: ClassVar[str] = "codex"
     token_env: ClassVar[str] = "OPENAI_API_KEY"
     default_executable: ClassVar[str] = "codex"
     home_env: ClassVar[tuple[str, ...]] = ("CODEX_HOME",)
+    login_hint: ClassVar[str] = "run `codex login` once"
+    base_url_needs_token: ClassVar[bool] = True
 
     def argv(self) -> list[str]:
-        argv = [self.executable, "exec", "--dangerously-bypass-approvals-and-sandbox", "--json"]
-        if self.config.model:
-            argv += ["--model", self.config.model]
+        argv = [self.executable, "exec", "--dangerously-bypass-approvals-and-sandbox"]
+        if SKIP_GIT_CHECK not in self.config.args:  # codex refuses the flag twice
+            argv.append(SKIP_GIT_CHECK)  # a task folder is rarely a git repository
+        argv.append("--json")
+        model, base_url = self.config.model, self.config.base_url
+        if base_url:
+            provider = (
+                f"{{name={toml_string(PROVIDER)},base_url={toml_string(base_url)},"
+                f'env_key={toml_string(self.token_env_name)},wire_api="responses"}}'
+            )
+            if model:
+                argv += ["-c", f"model={toml_string(model)}"]
+            argv += [
+                "-c",
+                f"model_provider={toml_string(PROVIDER)}",
+                "-c",
+                f"model_providers.{PROVIDER}={provider}",
+            ]
+        elif model:
+            argv += ["--model", model]
         return [*argv, *self.config.args, "-"]
 
     def parse_stdout(self, stdout_text: str) -> AgentResult:

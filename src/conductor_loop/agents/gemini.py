@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from conductor_loop.agents.base import AgentResult, CliBackend
 from conductor_loop.agents.jsonlines import as_int, as_str, json_events
+
+API_KEY_SETTINGS = {
+    "security": {"auth": {"selectedType": "gemini-api-key"}},
+    "privacy": {"usageStatisticsEnabled": False},
+    "telemetry": {"enabled": False},
+}
 
 
 class GeminiBackend(CliBackend):
@@ -15,15 +23,33 @@ class GeminiBackend(CliBackend):
     text. Text written before a tool call is narration ("let me check …"); the answer
     is what the model says once its tools are done. When nothing follows the last tool
     result (the run ended on a tool call), all assistant text is the best answer there is.
+
+    With an API key, Gemini must be told to use it (``security.auth.selectedType``; else a
+    ``base_url`` makes it pick "gateway" auth and exit 41): such a run gets a private
+    settings home (``GEMINI_CLI_HOME``, which moves only Gemini's ``~/.gemini``, not the
+    ``HOME`` its tools see). Without a key it runs with the user's own login and settings.
     """
 
     type: ClassVar[str] = "gemini"
     token_env: ClassVar[str] = "GEMINI_API_KEY"
     default_executable: ClassVar[str] = "gemini"
     home_env: ClassVar[tuple[str, ...]] = ("GEMINI_CLI_HOME",)
+    home_var: ClassVar[str | None] = "GEMINI_CLI_HOME"
+    login_hint: ClassVar[str] = "run `gemini` once and log in with Google"
+    base_url_needs_token: ClassVar[bool] = True
     # In a folder it does not trust, Gemini quietly drops ``--approval-mode yolo`` and
     # then waits for approvals nobody gives; a run's cwd is rarely a trusted folder.
     default_env: ClassVar[dict[str, str]] = {"GEMINI_CLI_TRUST_WORKSPACE": "true"}
+
+    def settings_env(self) -> dict[str, str]:
+        return {"GOOGLE_GEMINI_BASE_URL": self.config.base_url} if self.config.base_url else {}
+
+    def home_files(self, env: Mapping[str, str]) -> dict[str, str]:
+        """Settings selecting API-key auth, when the run has a key and the config does
+        not name a Gemini home of its own (``env: {GEMINI_CLI_HOME: …}``)."""
+        if not env.get(self.token_env_name) or "GEMINI_CLI_HOME" in self.config.env:
+            return {}
+        return {".gemini/settings.json": json.dumps(API_KEY_SETTINGS, indent=2) + "\n"}
 
     def argv(self) -> list[str]:
         argv = [

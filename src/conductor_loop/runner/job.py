@@ -30,6 +30,7 @@ from conductor_loop.errors import (
     storage_error,
     storage_writes,
 )
+from conductor_loop.runner.agent_home import create_agent_home
 from conductor_loop.runner.environment import (
     AgentConfigCopy,
     build_agent_env,
@@ -369,6 +370,39 @@ class JobRunner:
         )
 
     def _run_cli(
+        self,
+        backend: CliBackend,
+        ctx: RunContext,
+        argv: list[str],
+        info: RunInfo,
+        task_dir: Path,
+        started_at: float,
+        timeout: float | None,
+    ) -> _Outcome:
+        """The CLI run, in a private home of its own when its backend asks for one."""
+        files = backend.home_files(ctx.env)
+        if not files or backend.home_var is None:
+            return self._run_cli_process(backend, ctx, argv, info, task_dir, started_at, timeout)
+        state_dir = self._agent_config.state_dir
+        try:
+            home = create_agent_home(state_dir, ctx.run_id, files)
+        except OSError as exc:
+            if storage_error(exc) is not None:
+                raise  # a full or read-only disk: reported as such by the caller
+            message = (
+                f"cannot make a private home for agent {backend.name} under "
+                f"{str(state_dir)!r}: {exc.strerror or exc}"
+            )
+            with open(ctx.stderr_path, "a", encoding="utf-8") as err:
+                err.write(message + "\n")
+            return _Outcome(STATUS_FAILED, 1, message, AgentResult(), agent_started=False)
+        ctx.env = {**ctx.env, backend.home_var: str(home.path)}
+        try:
+            return self._run_cli_process(backend, ctx, argv, info, task_dir, started_at, timeout)
+        finally:
+            home.close()
+
+    def _run_cli_process(
         self,
         backend: CliBackend,
         ctx: RunContext,
