@@ -39,6 +39,9 @@ class Cli:
     name: str
     server_class: type[FakeModelServer]
     model: str
+    api_path: str = ""
+    """What follows the server's address in the agent's ``base_url`` (the provider's
+    usual form: OpenAI's base URLs end in ``/v1``)."""
 
     def server(self, *args: Any, **kwargs: Any) -> FakeModelServer:
         return self.server_class(*args, expected_token=TOKEN, **kwargs)
@@ -68,7 +71,7 @@ def _collect_tool_outputs(node: Any, found: list[str]) -> None:
 
 CLIS = {
     "claude": Cli("claude", AnthropicServer, "claude-sonnet-4-5"),
-    "codex": Cli("codex", OpenAIResponsesServer, "gpt-5.5"),
+    "codex": Cli("codex", OpenAIResponsesServer, "gpt-5.5", api_path="/v1"),
     "gemini": Cli("gemini", GeminiServer, "gemini-2.5-flash"),
 }
 
@@ -153,7 +156,7 @@ class AgentRig:
             f"    type: {cli.name}",
             f"    command: {self.agent_bin / cli.name}",
             f"    token_file: {self.token_file}",
-            f"    base_url: {server.url}",
+            f"    base_url: {server.url}{cli.api_path}",
             f"    model: {cli.model}",
         ]
         if env:
