@@ -33,6 +33,7 @@ Directives, run in order (script file first, then the prompt):
                          (default $JRUN_RUN_FOLDER/fake-context.json, else ./fake-context.json)
   stderr TEXT            write a line to stderr
   ignore-sigterm         ignore SIGTERM from now on
+  exit-on-sigterm [CODE] exit CODE (default 0) at once on SIGTERM, as gemini does
   spawn-grandchild [SECS]  start a process that ignores SIGTERM and sleeps SECS (default
                          300); its pid goes to $JRUN_RUN_FOLDER/grandchild.pid (else ./)
   error MESSAGE          end with the flavour's error events, exit 1
@@ -590,6 +591,15 @@ class Agent:
 
     def do_ignore_sigterm(self, rest: str) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def do_exit_on_sigterm(self, rest: str) -> None:
+        code = int(rest or 0)
+
+        def leave(_signum: int, _frame: object) -> None:
+            sys.stdout.flush()
+            os._exit(code)
+
+        signal.signal(signal.SIGTERM, leave)
 
     def do_spawn_grandchild(self, rest: str) -> None:
         seconds = float(rest or 300)

@@ -100,7 +100,7 @@ def test_init_default_location_then_validate(run_agent_exe: Path, tmp_path: Path
     # exist, validate says which one is missing; then the written file validates.
     missing = run_cli(run_agent_exe, "config", "validate", cwd=tmp_path)
     assert missing.returncode == 1 and "claude.token" in missing.stderr
-    for name in ("claude", "codex"):
+    for name in ("claude", "codex", "gemini"):
         (path.parent / f"{name}.token").write_text(f"{TOKEN}\n")
     valid = run_cli(run_agent_exe, "config", "validate", cwd=tmp_path)
     assert valid.returncode == 0, valid.stderr

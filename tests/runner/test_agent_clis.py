@@ -11,6 +11,7 @@ from conductor_loop.runner.agent_home import AGENT_HOMES_DIR, AgentHome, sweep_a
 from conductor_loop.storage.runinfo import read_run_info
 from tests.fakes import fake_agents_config_text
 from tests.runner.conftest import TOKEN, RunnerEnv
+from tests.support import wait_until
 
 URL = "http://127.0.0.1:9"  # never called: the fakes only report what they were given
 
@@ -110,3 +111,57 @@ def test_homes_of_runners_that_died_are_swept(tmp_path: Path) -> None:
     assert sorted(p.name for p in parent.iterdir()) == ["just-made", "live-run", "live-run.lock"]
     live.close()
     assert sorted(p.name for p in parent.iterdir()) == ["just-made"]
+
+
+def test_validate_names_endpoints_and_the_clis_own_login(rig: RunnerEnv) -> None:
+    _config(rig, token=None)
+    text = rig.config_path.read_text(encoding="utf-8")
+    claude_line = f"    command: {rig.bin_dir / 'claude'}\n"
+    rig.config_path.write_text(text.replace(claude_line, claude_line + f"    base_url: {URL}\n"))
+    done = rig.run("validate", ANTHROPIC_API_KEY="", OPENAI_API_KEY="", GEMINI_API_KEY="")
+    assert done.returncode == 0, done.stderr
+    lines = {line.split()[1]: line for line in done.stdout.splitlines()}
+    assert lines["claude"].startswith("ok  claude (claude) [2.1.197 (Claude Code)]: ")
+    assert f"endpoint {URL}, no token: uses claude's own login" in lines["claude"]
+    assert "endpoint the CLI's default, no token: uses codex's own login" in lines["codex"]
+    assert "NO" not in done.stdout
+    as_json = rig.run("validate", "--json", GEMINI_API_KEY="")
+    gemini = next(r for r in json.loads(as_json.stdout) if r["agent"] == "gemini")
+    assert gemini["usable"] and gemini["auth"] == "cli-login"
+    assert gemini["endpoint"] == "the CLI's default"
+
+
+# -- exit codes tell the truth: the runner, not the agent, decides a run it ended ----------
+
+EXITS_0_ON_SIGTERM = "FAKE: exit-on-sigterm 0\nFAKE: touch started\nFAKE: sleep 60"
+
+
+def test_a_timed_out_run_exits_124_even_when_the_agent_exits_0(rig: RunnerEnv) -> None:
+    done = rig.run(
+        "job", "--project", "p", "--task", "t", "--agent", "gemini",
+        "--prompt", EXITS_0_ON_SIGTERM, "--timeout", "1s",
+    )  # fmt: skip
+    assert done.returncode == 124, done.stderr
+    (run_id,) = rig.root.run_ids("p", "t")
+    info = read_run_info(rig.root.run_dir("p", "t", run_id))
+    assert info.status == "failed" and info.exit_code == 124
+    assert "timed out after 1s" in info.error_summary
+    assert "(exit 124)" in done.stderr
+
+
+def test_a_stopped_run_exits_143_even_when_the_agent_exits_0(rig: RunnerEnv) -> None:
+    from conductor_loop.runner.stop_request import request_stop
+
+    proc = rig.start(
+        "job", "--project", "p", "--task", "t", "--agent", "gemini", "--prompt", EXITS_0_ON_SIGTERM
+    )
+    started = rig.root.task_dir("p", "t") / "started"
+    wait_until(started.exists, 20, "the agent to start")
+    (run_id,) = rig.root.run_ids("p", "t")
+    run_dir = rig.root.run_dir("p", "t", run_id)
+    request_stop(run_dir, reason="test")
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    info = read_run_info(run_dir)
+    assert info.status == "stopped" and info.exit_code == 143
+    assert "RUN_STOP" in rig.task_bus_types("p", "t")

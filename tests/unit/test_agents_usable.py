@@ -47,7 +47,7 @@ def test_cli_with_command_and_token_is_usable(
     fake_bin: Path, agent_type: str, version: str
 ) -> None:
     config = AgentConfig(type=agent_type, command=str(fake_bin / agent_type), token=Secret(TOKEN))
-    ok, reason, found_version = usable(agent_type, config)
+    ok, reason, found_version, *_ = usable(agent_type, config)
     assert ok, reason
     assert found_version == version
     assert str(fake_bin / agent_type) in reason
@@ -66,7 +66,7 @@ def test_cli_found_on_path_by_its_default_name(
 
 def test_missing_binary_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    ok, reason, version = usable("claude", AgentConfig(type="claude", token=Secret(TOKEN)))
+    ok, reason, version, *_ = usable("claude", AgentConfig(type="claude", token=Secret(TOKEN)))
     assert not ok
     assert reason == "agent claude: 'claude' not found on PATH"
     assert version is None
@@ -74,25 +74,91 @@ def test_missing_binary_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_missing_command_path_is_named(tmp_path: Path) -> None:
     config = AgentConfig(type="codex", command=str(tmp_path / "nope"), token=Secret(TOKEN))
-    ok, reason, _ = usable("codex", config)
+    ok, reason, *_ = usable("codex", config)
     assert not ok
     assert "nope' not found" in reason
 
 
-def test_missing_token_is_reported_with_the_variable(fake_bin: Path) -> None:
-    ok, reason, version = usable(
-        "claude", AgentConfig(type="claude", command=str(fake_bin / "claude"))
+@pytest.mark.parametrize("agent_type", ["claude", "codex", "gemini"])
+def test_cli_without_a_token_uses_the_clis_own_login(fake_bin: Path, agent_type: str) -> None:
+    """Issue 11: `validate` said NO while `job` ran fine with the CLI's own login."""
+    verdict = usable(agent_type, AgentConfig(type=agent_type, command=str(fake_bin / agent_type)))
+    assert verdict.ok, verdict.reason
+    assert verdict.auth == "cli-login" and verdict.endpoint == "the CLI's default"
+    assert f"no token: uses {agent_type}'s own login" in verdict.reason
+    assert "endpoint the CLI's default" in verdict.reason
+    assert verdict.version
+
+
+def test_cli_endpoint_and_model_are_reported(fake_bin: Path) -> None:
+    config = AgentConfig(
+        type="claude",
+        command=str(fake_bin / "claude"),
+        token=Secret(TOKEN),
+        base_url="http://127.0.0.1:8123",
+        model="claude-sonnet-4-5",
     )
+    verdict = usable("claude", config)
+    assert verdict.ok and verdict.endpoint == "http://127.0.0.1:8123" and verdict.auth == "token"
+    assert "endpoint http://127.0.0.1:8123 (model claude-sonnet-4-5), token from config" in (
+        verdict.reason
+    )
+
+
+@pytest.mark.parametrize(
+    ("agent_type", "variable"), [("codex", "OPENAI_API_KEY"), ("gemini", "GEMINI_API_KEY")]
+)
+def test_a_base_url_that_needs_a_key_without_one_is_named(
+    fake_bin: Path, agent_type: str, variable: str
+) -> None:
+    config = AgentConfig(
+        type=agent_type, command=str(fake_bin / agent_type), base_url="http://127.0.0.1:9/v1"
+    )
+    ok, reason, *_ = usable(agent_type, config)
     assert not ok
-    assert "no token" in reason
-    assert "ANTHROPIC_API_KEY" in reason
-    assert version == "2.1.197 (Claude Code)"
+    assert reason == (
+        f"agent {agent_type}: base_url http://127.0.0.1:9/v1 needs a token ({agent_type} sends "
+        f"it as ${variable}): set token or token_file in its config"
+    )
+
+
+def test_claude_may_take_its_own_login_to_a_base_url(fake_bin: Path) -> None:
+    config = AgentConfig(type="claude", command=str(fake_bin / "claude"), base_url="http://x:1")
+    verdict = usable("claude", config)
+    assert verdict.ok and verdict.auth == "cli-login" and verdict.endpoint == "http://x:1"
+
+
+@pytest.mark.parametrize(
+    ("agent_type", "url", "problem"),
+    [
+        ("codex", "ftp://example.com", "is not an http(s) URL"),
+        ("claude", "not a url", "is not an http(s) URL"),
+        ("gemini", "http://example.com", "gemini accepts plain http only for localhost"),
+    ],
+)
+def test_cli_with_bad_base_url_is_not_usable(
+    fake_bin: Path, agent_type: str, url: str, problem: str
+) -> None:
+    config = AgentConfig(
+        type=agent_type, command=str(fake_bin / agent_type), token=Secret(TOKEN), base_url=url
+    )
+    ok, reason, *_ = usable(agent_type, config)
+    assert not ok
+    assert reason.startswith(f"agent {agent_type}: base_url ") and problem in reason, reason
+
+
+def test_gemini_takes_https_or_loopback_http(fake_bin: Path) -> None:
+    for url in ("https://proxy.example.com", "http://localhost:8080", "http://[::1]:9"):
+        config = AgentConfig(
+            type="gemini", command=str(fake_bin / "gemini"), token=Secret(TOKEN), base_url=url
+        )
+        assert usable("gemini", config).ok, url
 
 
 def test_token_from_the_environment_counts(fake_bin: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_CODEX_KEY", TOKEN)
     config = AgentConfig(type="codex", command=str(fake_bin / "codex"), token_env="MY_CODEX_KEY")
-    ok, reason, _ = usable("codex", config)
+    ok, reason, *_ = usable("codex", config)
     assert ok, reason
     assert "$MY_CODEX_KEY" in reason
     assert TOKEN not in reason
@@ -115,7 +181,7 @@ def test_unreadable_token_file_is_reported(fake_bin: Path, tmp_path: Path, kind:
     config = AgentConfig(
         type="claude", command=str(fake_bin / "claude"), token_file=str(token_file)
     )
-    ok, reason, _ = usable("claude", config)
+    ok, reason, *_ = usable("claude", config)
     assert not ok
     assert reason.startswith("agent claude: cannot read token_file")
     assert str(token_file) in reason
@@ -123,7 +189,7 @@ def test_unreadable_token_file_is_reported(fake_bin: Path, tmp_path: Path, kind:
 
 def test_failing_version_is_reported(tmp_path: Path) -> None:
     exe = _script(tmp_path / "claude", "echo 'broken install' >&2; exit 3")
-    ok, reason, version = usable(
+    ok, reason, version, *_ = usable(
         "claude", AgentConfig(type="claude", command=str(exe), token=Secret(TOKEN))
     )
     assert not ok
@@ -150,14 +216,14 @@ def test_version_sees_configured_env(tmp_path: Path) -> None:
 
 
 def test_rest_agent_needs_a_token() -> None:
-    ok, reason, version = usable("pplx", AgentConfig(type="perplexity"))
+    ok, reason, version, *_ = usable("pplx", AgentConfig(type="perplexity"))
     assert not ok
     assert "PERPLEXITY_API_KEY" in reason
     assert version is None
 
 
 def test_rest_agent_with_token_and_default_url_is_usable() -> None:
-    ok, reason, version = usable("pplx", AgentConfig(type="perplexity", token=Secret(TOKEN)))
+    ok, reason, version, *_ = usable("pplx", AgentConfig(type="perplexity", token=Secret(TOKEN)))
     assert ok
     assert reason == (
         "https://api.perplexity.ai/chat/completions (model sonar-reasoning), "
@@ -169,7 +235,7 @@ def test_rest_agent_with_token_and_default_url_is_usable() -> None:
 def test_a_token_file_is_not_flagged(tmp_path: Path) -> None:
     token_file = tmp_path / "pplx.token"
     token_file.write_text(TOKEN)
-    ok, reason, _ = usable("pplx", AgentConfig(type="perplexity", token_file=str(token_file)))
+    ok, reason, *_ = usable("pplx", AgentConfig(type="perplexity", token_file=str(token_file)))
     assert ok and reason.endswith("token from config"), reason
 
 
@@ -177,7 +243,7 @@ def test_an_inline_token_left_out_of_the_agents_copy(monkeypatch: pytest.MonkeyP
     """In the config copy an agent sees, the inline token is gone: usable only with the
     token in the environment (a child run of the same agent has it there)."""
     config = AgentConfig(type="perplexity", withheld=["token"])
-    ok, reason, _ = usable("pplx", config)
+    ok, reason, *_ = usable("pplx", config)
     assert not ok
     assert reason == "agent pplx has an inline token that is not passed to agents; use token_file"
     monkeypatch.setenv("PERPLEXITY_API_KEY", TOKEN)
@@ -186,7 +252,7 @@ def test_an_inline_token_left_out_of_the_agents_copy(monkeypatch: pytest.MonkeyP
 
 def test_rest_agent_with_bad_base_url_is_not_usable() -> None:
     config = AgentConfig(type="xai", token=Secret(TOKEN), base_url="ftp://example.com")
-    ok, reason, _ = usable("xai", config)
+    ok, reason, *_ = usable("xai", config)
     assert not ok
     assert "base_url" in reason
     assert "ftp://example.com" in reason

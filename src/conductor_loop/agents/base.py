@@ -166,6 +166,10 @@ class CliBackend(Backend):
     def version_argv(self) -> list[str]:
         return [self.executable, "--version"]
 
+    def base_url_problem(self, url: str) -> str | None:
+        """Why this CLI would refuse ``url`` (an http(s) URL), if it would."""
+        return None
+
     def home_files(self, env: Mapping[str, str]) -> dict[str, str]:
         """Files (path relative to a private home → text) a run with ``env`` needs.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from conductor_loop.agents.base import AgentResult, CliBackend
 from conductor_loop.agents.jsonlines import as_int, as_str, json_events
@@ -43,6 +44,12 @@ class GeminiBackend(CliBackend):
 
     def settings_env(self) -> dict[str, str]:
         return {"GOOGLE_GEMINI_BASE_URL": self.config.base_url} if self.config.base_url else {}
+
+    def base_url_problem(self, url: str) -> str | None:
+        parsed = urlsplit(url)
+        if parsed.scheme == "https" or parsed.hostname in ("localhost", "127.0.0.1", "::1"):
+            return None
+        return f"{url!r}: gemini accepts plain http only for localhost / 127.0.0.1 / [::1]"
 
     def home_files(self, env: Mapping[str, str]) -> dict[str, str]:
         """Settings selecting API-key auth, when the run has a key and the config does

@@ -33,7 +33,7 @@ def _backend_class(agent_type: str) -> type[Backend]:
     return backend_class
 
 
-VERSION_TIMEOUT = 10.0
+VERSION_TIMEOUT = 15.0  # gemini --version alone takes 2.5-3.5 s on a busy 2-core machine
 INLINE_TOKEN_NOTE = (
     "inline: not passed to agents, so only runs of this agent can start child runs of it;"
     " use token_file"
@@ -56,19 +56,30 @@ def backend_for(name: str, config: AgentConfig) -> Backend:
 
 
 class Usability(NamedTuple):
-    """``run-agent validate``'s verdict on one agent."""
+    """``run-agent validate``'s verdict on one agent.
+
+    ``endpoint``: the API it talks to (``base_url``, the REST default, or "the CLI's
+    default"); ``auth``: "token", or "cli-login" for a CLI agent without a token, which
+    then uses the CLI's own login (fine when you logged in with it).
+    """
 
     ok: bool
     reason: str
     version: str | None = None
+    endpoint: str | None = None
+    auth: str | None = None
+
+
+CLI_DEFAULT_ENDPOINT = "the CLI's default"
 
 
 def usable(name: str, config: AgentConfig) -> Usability:
     """Whether agent ``name`` can run here, why not, and its version when it is a CLI.
 
     A CLI needs its executable (``command`` or the default name) on PATH answering
-    ``--version``; every agent needs a token, from its config or from its token
-    variable in this process's environment (which the agent inherits).
+    ``--version``. A REST agent needs a token, from its config or from its token
+    variable in this process's environment (which the agent inherits); a CLI agent
+    without one uses the CLI's own login, except where a ``base_url`` needs a key.
     """
     try:
         backend = backend_for(name, config)
@@ -88,6 +99,8 @@ def usable(name: str, config: AgentConfig) -> Usability:
         return Usability(False, f"agent {name}: {exc.message}", version)
     if problem:
         return Usability(False, problem, version)
+    if isinstance(backend, CliBackend):
+        return _cli_usability(backend, token_source, version)
     if token_source is None:
         return Usability(
             False,
@@ -102,10 +115,44 @@ def usable(name: str, config: AgentConfig) -> Usability:
         if problem:
             return Usability(False, f"agent {name}: base_url {problem}", version)
         return Usability(
-            True, f"{backend.endpoint} (model {backend.model}), token {token_source}", version
+            True,
+            f"{backend.endpoint} (model {backend.model}), token {token_source}",
+            version,
+            backend.endpoint,
+            "token",
         )
-    where = shutil.which(backend.executable) if isinstance(backend, CliBackend) else None
-    return Usability(True, f"{where or backend.type}, token {token_source}", version)
+    return Usability(True, f"{backend.type}, token {token_source}", version, None, "token")
+
+
+def _cli_usability(backend: CliBackend, token_source: str | None, version: str | None) -> Usability:
+    name, url = backend.name, backend.config.base_url
+    if url:
+        problem = _base_url_problem(url) or backend.base_url_problem(url)
+        if problem:
+            return Usability(False, f"agent {name}: base_url {problem}", version, url)
+    endpoint = url or CLI_DEFAULT_ENDPOINT
+    if token_source is None and url and backend.base_url_needs_token:
+        return Usability(
+            False,
+            f"agent {name}: base_url {url} needs a token ({backend.type} sends it as "
+            f"${backend.token_env_name}): set token or token_file in its config",
+            version,
+            endpoint,
+        )
+    where = shutil.which(os.path.expanduser(backend.executable)) or backend.executable
+    model = f" (model {backend.model})" if backend.model else ""
+    if token_source is None:
+        login = f"{backend.login_hint}, " if backend.login_hint else ""
+        return Usability(
+            True,
+            f"{where}, endpoint {endpoint}{model}, no token: uses {backend.type}'s own login "
+            f"({login}or set token / token_file / ${backend.token_env_name})",
+            version,
+            endpoint,
+            "cli-login",
+        )
+    reason = f"{where}, endpoint {endpoint}{model}, token {token_source}"
+    return Usability(True, reason, version, endpoint, "token")
 
 
 def probe_version(backend: CliBackend, timeout: float | None = None) -> str:

@@ -75,15 +75,27 @@ def resume(
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @reports_errors
 def validate(root: str | None, config_path: str | None, as_json: bool) -> None:
-    """Report which configured agents are usable, and why not."""
+    """Report which configured agents are usable, and why not.
+
+    Each line names the agent's endpoint (its base_url, or the CLI's default) and its
+    token; a CLI agent without a token uses the CLI's own login, which is fine.
+    """
     from conductor_loop.agents.registry import usable
 
     _runs_root, config = load(root, config_path)
     results = []
     for name, agent in sorted(config.agents.items()):
-        ok, reason, version = usable(name, agent)
+        verdict = usable(name, agent)
         results.append(
-            {"agent": name, "type": agent.type, "usable": ok, "reason": reason, "version": version}
+            {
+                "agent": name,
+                "type": agent.type,
+                "usable": verdict.ok,
+                "reason": verdict.reason,
+                "version": verdict.version,
+                "endpoint": verdict.endpoint,
+                "auth": verdict.auth,
+            }
         )
     if as_json:
         click.echo(json.dumps(results))

@@ -104,7 +104,13 @@ def job(
     timeout: str | None,
     follow: bool,
 ) -> None:
-    """Run one agent job (no restarts); the exit code mirrors the agent's."""
+    """Run one agent job (no restarts).
+
+    \b
+    Exit status: the agent's, except for a run the runner ended, whatever the agent
+    returned: 124 timed out, 143 stopped (or the runner was shut down). 74: the runs
+    root could not be written; 2: a bad request or config.
+    """
     from conductor_loop.runner.job import JobRunner, JobSpec
     from conductor_loop.storage.runinfo import RunInfo
 

@@ -12,16 +12,29 @@ agents:
   # exported for the agent, as a run of the same agent has it). Agents get only basic
   # variables (PATH, HOME, locale, proxies, ...) from the server's environment, their
   # own token variable and the env given here.
+  # For the claude, codex and gemini CLIs, type + token (or token_file) + base_url +
+  # model is enough: the runner sets what each CLI needs (see the README). Leave the
+  # token out to use the CLI's own login instead (`claude`, `codex login`, `gemini`).
   claude:
     type: claude
     token_file: ~/.config/conductor/claude.token
+    # base_url: https://api.anthropic.com   # ANTHROPIC_BASE_URL, e.g. a proxy
+    # model: claude-sonnet-4-5              # --model
     timeout: 300
     # command: /usr/local/bin/claude    # executable override
     # args: []                          # extra arguments
-    # env: {IS_SANDBOX: "1"}            # extra environment (needed when running as root)
+    # env: {}                           # extra environment (IS_SANDBOX=1 is set as root)
   codex:
     type: codex
     token_file: ~/.config/conductor/codex.token
+    # base_url: https://api.openai.com/v1   # an OpenAI Responses API endpoint
+    # model: gpt-5.5
+    timeout: 300
+  gemini:
+    type: gemini
+    token_file: ~/.config/conductor/gemini.token
+    # base_url: https://generativelanguage.googleapis.com   # GOOGLE_GEMINI_BASE_URL
+    # model: gemini-2.5-flash
     timeout: 300
   # xai:
   #   type: xai

@@ -65,6 +65,10 @@ from conductor_loop.storage.runinfo import (
 POLL_INTERVAL = 0.1
 SHUTDOWN_GRACE = 5.0
 INTERRUPTED_REASON = "interrupted: the runner was shut down (SIGTERM) before the agent finished"
+# A run the runner ended records these whatever the agent returned (REST backends use the
+# same): 124 for a timeout, as timeout(1); 143 (128 + SIGTERM) for a stop or a shutdown.
+EXIT_TIMEOUT = 124
+EXIT_STOPPED = 143
 _ERROR_TAIL_CHARS = 600
 
 
@@ -447,9 +451,8 @@ class JobRunner:
             result = backend.parse_stdout_file(ctx.stdout_path)
         except Exception as exc:  # a parser bug must not lose the run
             result = AgentResult(error=f"could not parse agent output: {exc}")
-        if ended is not None:
-            status, why = ended
-            return _Outcome(status, exit_code, why, result)
+        if ended is not None:  # whatever the agent returned (gemini exits 0 on SIGTERM)
+            return _Outcome(ended.status, ended.exit_code, ended.why, result)
         if exit_code == 0 and not result.error:
             return _Outcome(STATUS_COMPLETED, 0, "", result)
         summary = result.error or _tail(ctx.stderr_path) or f"agent exited with code {exit_code}"
@@ -496,7 +499,7 @@ class JobRunner:
             return _Outcome(STATUS_FAILED, 1, f"agent error: {errors[0]}", AgentResult())
         exit_code, result = box[0] if box else (1, AgentResult(error="agent did not finish"))
         if ended is not None:
-            return _Outcome(ended[0], exit_code or 1, ended[1], result)
+            return _Outcome(ended.status, ended.exit_code, ended.why, result)
         if exit_code == 0 and not result.error:
             return _Outcome(STATUS_COMPLETED, 0, "", result)
         return _Outcome(
@@ -516,8 +519,8 @@ class JobRunner:
         finished: Callable[[], bool],
         wait: Callable[[float], None],
         kill: Callable[[float], None],
-    ) -> tuple[str, str] | None:
-        """Wait for the agent; returns (status, reason) if we ended it, None if it exited."""
+    ) -> _Ended | None:
+        """Wait for the agent; says how the run ended if we ended it, None if it exited."""
         beat_every = self.config.defaults.heartbeat_interval
         grace = self.config.defaults.stop_grace_period
         deadline = started_at + timeout if timeout else None
@@ -530,15 +533,15 @@ class JobRunner:
             )
             if self.shutdown.is_set():
                 kill(min(grace, SHUTDOWN_GRACE))
-                return STATUS_FAILED, INTERRUPTED_REASON
+                return _Ended(STATUS_FAILED, INTERRUPTED_REASON, EXIT_STOPPED)
             if request is None and self.stop.is_set():
                 request = _StopRequest("stopped by the runner's operator (interrupt)", False)
             if request is not None:
                 kill(0.0 if request.force else grace)
-                return STATUS_STOPPED, request.why
+                return _Ended(STATUS_STOPPED, request.why, EXIT_STOPPED)
             if deadline is not None and time.time() >= deadline:
                 kill(min(grace, 5.0))
-                return STATUS_FAILED, f"timed out after {timeout:g}s"
+                return _Ended(STATUS_FAILED, f"timed out after {timeout:g}s", EXIT_TIMEOUT)
             now = time.monotonic()
             if now >= next_beat:
                 info.heartbeat_time = iso_utc()
@@ -585,6 +588,15 @@ class JobRunner:
                 ),
                 fsync=self.config.storage.bus_fsync,
             )
+
+
+@dataclass(frozen=True, slots=True)
+class _Ended:
+    """How the runner ended a run: its status, why, and the exit code it records."""
+
+    status: str
+    why: str
+    exit_code: int
 
 
 @dataclass(slots=True)
