@@ -13,6 +13,7 @@ from pathlib import Path
 from conductor_loop.storage.ids import new_run_id
 from conductor_loop.storage.layout import RunsRoot
 from conductor_loop.storage.runinfo import RunInfo, iso_utc, write_run_info
+from conductor_loop.storage.usage import Usage
 
 
 def generate(root: Path, runs: int, *, projects: int = 10, tasks: int = 10) -> list[str]:
@@ -57,6 +58,7 @@ def generate(root: Path, runs: int, *, projects: int = 10, tasks: int = 10) -> l
                     stderr_path=str(run_dir / "agent-stderr.txt"),
                     commandline="claude -p --input-format text --output-format stream-json",
                     host=os.uname().nodename,
+                    usage=Usage(1200 + i, 35, 1000, round((200 + i) * 3e-6 + 35 * 15e-6, 6)),
                 )
                 write_run_info(run_dir, info, fsync=False)
                 ids.append(run_id)

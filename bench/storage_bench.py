@@ -15,6 +15,7 @@ from bench.report import Row, finish, median
 from conductor_loop.storage.ids import new_run_id
 from conductor_loop.storage.layout import RunsRoot
 from conductor_loop.storage.runinfo import RunInfo, iso_utc, read_run_info, write_run_info
+from conductor_loop.storage.usage import Usage
 
 RUNS = 2000
 ROUNDS = 5
@@ -36,6 +37,7 @@ def _info(run_id: str, run_dir: Path, work: Path) -> RunInfo:
         stdout_path=str(run_dir / "agent-stdout.txt"),
         stderr_path=str(run_dir / "agent-stderr.txt"),
         commandline="claude -p --output-format stream-json",
+        usage=Usage(1200, 35, 1000, 0.00123),
     )
 
 

@@ -37,7 +37,9 @@ class Reply:
     error_message: str | None = None
     retry_after: str | None = None
     model: str = "fake-model"
-    usage: dict[str, int] | None = None
+    usage: dict[str, Any] | None = None
+    """The final chunk's ``usage``; by default 11 prompt tokens (4 of them cached) and
+    one completion token per chunk."""
     extra: dict[str, Any] = field(default_factory=dict)
     delay: float = 0.0
     """Seconds between chunks."""
@@ -218,6 +220,7 @@ class _Handler(SseHandler):
                 "prompt_tokens": 11,
                 "completion_tokens": len(reply.chunks),
                 "total_tokens": 11 + len(reply.chunks),
+                "prompt_tokens_details": {"cached_tokens": 4},
             }
             self.event(None, final)
             self.write_chunk(b"data: [DONE]\n\n")

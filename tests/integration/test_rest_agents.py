@@ -121,6 +121,7 @@ def test_streams_the_answer_to_stdout_and_output(server: FakeOpenAIServer, run_d
         model="fake-model",
         input_tokens=11,
         output_tokens=3,
+        cached_input_tokens=4,
     )
     assert _read(run_dir / "output.md") == "Hello from the fake server."
     assert _read(run_dir / "agent-stdout.txt") == "Hello from the fake server.\n"

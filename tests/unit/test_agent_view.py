@@ -30,6 +30,7 @@ agents:
     token_file: ~/codex.token
     env: {{MY_CODEX_CRED: {ENV_SECRET}}}
     timeout: 1m
+    pricing: {{input_per_mtok: 1.25, output_per_mtok: 10}}
 defaults: {{agent: claude, restart_delay: 50ms}}
 api: {{api_key: {KEY}, api_key_file: /keys/api, cors_origins: ["http://a"], port: 1234}}
 storage:
@@ -64,6 +65,7 @@ def test_the_copy_leaves_out_secrets_and_keeps_the_rest() -> None:
     assert claude.env == {"MAX_TOKENS": "5", "GIT_AUTHOR_NAME": "me"} and claude.args == ["--x"]
     assert mine.withheld == ["env.MY_CODEX_CRED"] and mine.token_env == "MY_CODEX_CRED"
     assert mine.token_file == os.path.expanduser("~/codex.token") and mine.timeout == 60
+    assert mine.pricing == parse_config(CONFIG).agents["mine"].pricing is not None
     assert view.defaults.agent == "claude" and view.defaults.restart_delay == 0.05
     assert view.api.port == 1234 and view.api.cors_origins == ["http://a"]
     assert view.api.api_key is None and view.api.api_key_file is None

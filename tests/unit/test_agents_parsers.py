@@ -19,6 +19,7 @@ EXPECTED: dict[str, AgentResult] = {
         model="claude-opus-4-8",
         input_tokens=120,
         output_tokens=12,
+        cached_input_tokens=0,
         cost_usd=0.0009000000000000001,
     ),
     "claude_tool": AgentResult(
@@ -26,24 +27,34 @@ EXPECTED: dict[str, AgentResult] = {
         model="claude-opus-4-8",
         input_tokens=240,
         output_tokens=52,
+        cached_input_tokens=0,
         cost_usd=0.0025,
     ),
-    "codex_plain": AgentResult(final_text="The answer is 42.", input_tokens=1500, output_tokens=30),
-    "codex_tool": AgentResult(final_text="The answer is 42.", input_tokens=3000, output_tokens=60),
+    "codex_plain": AgentResult(
+        final_text="The answer is 42.", input_tokens=1500, output_tokens=30, cached_input_tokens=0
+    ),
+    "codex_tool": AgentResult(
+        final_text="The answer is 42.", input_tokens=3000, output_tokens=60, cached_input_tokens=0
+    ),
     "codex_warning": AgentResult(
-        final_text="The answer is 42.", input_tokens=1500, output_tokens=30
+        final_text="The answer is 42.", input_tokens=1500, output_tokens=30, cached_input_tokens=0
     ),
     "codex_error": AgentResult(
         error="The model `gpt-5.5` does not exist or you do not have access to it."
     ),
     "gemini_plain": AgentResult(
-        final_text="The answer is 42.", model="gemini-2.5-flash", input_tokens=800, output_tokens=6
+        final_text="The answer is 42.",
+        model="gemini-2.5-flash",
+        input_tokens=800,
+        output_tokens=6,
+        cached_input_tokens=0,
     ),
     "gemini_tool": AgentResult(
         final_text="The answer is 42.",
         model="gemini-2.5-flash",
         input_tokens=1700,
         output_tokens=26,
+        cached_input_tokens=0,
     ),
 }
 
@@ -145,7 +156,75 @@ def test_claude_counts_cache_tokens_as_input() -> None:
     }
     stdout = _jsonl({"type": "result", "subtype": "success", "result": "ok", "usage": usage})
     result = _backend("claude").parse_stdout(stdout)
-    assert (result.input_tokens, result.output_tokens) == (1103, 7)
+    assert (result.input_tokens, result.output_tokens, result.cached_input_tokens) == (
+        1103,
+        7,
+        1000,
+    )
+
+
+def test_claude_usage_covers_every_request_the_cost_covers() -> None:
+    # claude makes a second request (a session title, on a small model): the result's
+    # ``usage`` counts the answer only, ``modelUsage`` and ``total_cost_usd`` both.
+    result_event = {
+        "type": "result",
+        "subtype": "success",
+        "result": "ok",
+        "total_cost_usd": 0.0102,
+        "usage": {
+            "input_tokens": 10,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 2000,
+            "output_tokens": 5,
+        },
+        "modelUsage": {
+            "claude-haiku-4-5": {
+                "inputTokens": 300,
+                "outputTokens": 12,
+                "cacheReadInputTokens": 0,
+                "cacheCreationInputTokens": 0,
+                "costUSD": 0.0002,
+            },
+            "claude-opus-4-8": {
+                "inputTokens": 10,
+                "outputTokens": 5,
+                "cacheReadInputTokens": 2000,
+                "cacheCreationInputTokens": 40,
+                "costUSD": 0.01,
+            },
+        },
+    }
+    result = _backend("claude").parse_stdout(_jsonl(result_event))
+    assert (result.input_tokens, result.output_tokens) == (2350, 17)
+    assert (result.cached_input_tokens, result.cost_usd) == (2000, 0.0102)
+
+
+def test_claude_without_model_usage_reads_the_result_usage() -> None:
+    usage = {"input_tokens": 4, "output_tokens": 2}
+    stdout = _jsonl({"type": "result", "result": "ok", "usage": usage, "modelUsage": {}})
+    result = _backend("claude").parse_stdout(stdout)
+    assert (result.input_tokens, result.output_tokens, result.cached_input_tokens) == (4, 2, None)
+    assert result.cost_usd is None
+
+
+def test_codex_reads_cached_input_tokens_summed_over_turns() -> None:
+    stdout = _jsonl(
+        {"type": "turn.completed", "usage": {"input_tokens": 100, "cached_input_tokens": 60}},
+        {"type": "turn.completed", "usage": {"input_tokens": 50, "cached_input_tokens": 40}},
+    )
+    result = _backend("codex").parse_stdout(stdout)
+    assert (result.input_tokens, result.cached_input_tokens, result.output_tokens) == (
+        150,
+        100,
+        None,
+    )
+
+
+def test_gemini_reads_cached_tokens_from_the_result_stats() -> None:
+    stats = {"input_tokens": 900, "output_tokens": 9, "cached": 600, "input": 300}
+    stdout = _jsonl({"type": "result", "status": "success", "stats": stats})
+    result = _backend("gemini").parse_stdout(stdout)
+    assert (result.input_tokens, result.output_tokens, result.cached_input_tokens) == (900, 9, 600)
 
 
 def test_codex_stream_errors_before_a_failed_turn_report_the_failure() -> None:

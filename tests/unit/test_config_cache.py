@@ -31,6 +31,7 @@ agents:
     args: [--verbose, "--x=1"]
     timeout: 1m30s
     env: {{FOO: bar, EMPTY: ""}}
+    pricing: {{input_per_mtok: 3, output_per_mtok: 15, cached_input_per_mtok: 0.3}}
   fast:
     type: codex
     command: ~/bin/codex
@@ -66,6 +67,8 @@ def test_a_cached_config_equals_the_validated_one(tmp_path: Path) -> None:
     assert second.agents["deep"].resolve_token() == TOKEN
     assert second.api.resolve_api_key() == API_KEY
     assert second.defaults.restart_delay == 0.25 and second.agents["deep"].timeout == 90
+    pricing = second.agents["deep"].pricing
+    assert pricing is not None and pricing.cost_usd(1_000_000, 0) == 3
     assert second.source == str(path)
 
 

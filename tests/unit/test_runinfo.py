@@ -20,13 +20,17 @@ from conductor_loop.storage.runinfo import (
     _parse_flat,
     iso_utc,
     read_run_info,
+    run_info_from_text,
     write_run_info,
 )
+from conductor_loop.storage.usage import Usage
 from conductor_loop.storage.yamlish import parse_block
 from tests.support import Tmpfs
 
 _INT_FIELDS = {"version", "pid", "pgid", "exit_code", "runner_pid"}
-_STR_FIELDS = [f.name for f in dataclasses.fields(RunInfo) if f.name not in _INT_FIELDS | {"extra"}]
+_STR_FIELDS = [
+    f.name for f in dataclasses.fields(RunInfo) if f.name not in _INT_FIELDS | {"extra", "usage"}
+]
 _REQUIRED = ("run_id", "project_id", "task_id")
 
 
@@ -212,3 +216,92 @@ def test_a_full_disk_rewrites_the_record_in_place(tmpfs: Tmpfs) -> None:
         write_run_info(run_dir, info)
     assert raised.value.code == "storage_full"
     assert read_run_info(run_dir).error_summary == "shorter"
+
+
+# -- usage: a nested mapping of the run's token and cost figures ---------------------
+
+_count = st.none() | st.integers(min_value=0, max_value=2**53)
+_cost = st.none() | st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+def _with_usage(**figures: object) -> RunInfo:
+    info = _full_info()
+    info.usage = Usage.of(**figures)  # type: ignore[arg-type]
+    return info
+
+
+@settings(max_examples=200, deadline=None)
+@given(input_tokens=_count, output_tokens=_count, cached=_count, cost=_cost)
+def test_usage_round_trips_and_reads_the_same_fast_or_general(
+    input_tokens: int | None, output_tokens: int | None, cached: int | None, cost: float | None
+) -> None:
+    usage = Usage(input_tokens, output_tokens, cached, cost)
+    info = dataclasses.replace(_full_info(), usage=usage if usage.known else None)
+    text = info.to_yaml()
+    assert _parse_flat(text) == parse_block(text)
+    assert run_info_from_text(text) == info
+    loaded = yaml.load(text, Loader=yaml.CSafeLoader)  # numbers, as YAML tools read them
+    assert loaded.get("usage") == (usage.to_dict() or None)
+
+
+def test_usage_is_a_nested_mapping_of_the_known_figures(tmp_path: Path) -> None:
+    write_run_info(tmp_path, _with_usage(input_tokens=10, output_tokens=5, cost_usd=0.000175))
+    text = (tmp_path / RUN_INFO_FILE).read_text()
+    assert text.endswith("usage:\n  input_tokens: 10\n  output_tokens: 5\n  cost_usd: 0.000175\n")
+    loaded = yaml.safe_load(text)
+    assert loaded["usage"] == {"input_tokens": 10, "output_tokens": 5, "cost_usd": 0.000175}
+    assert read_run_info(tmp_path).usage == Usage(10, 5, None, 0.000175)
+
+
+def test_no_usage_block_when_nothing_is_known(tmp_path: Path) -> None:
+    write_run_info(tmp_path, _with_usage())
+    assert "usage" not in (tmp_path / RUN_INFO_FILE).read_text()
+    assert read_run_info(tmp_path).usage is None
+
+
+def test_small_costs_are_written_as_yaml_floats() -> None:
+    text = _with_usage(cost_usd=1e-05).to_yaml()
+    assert "  cost_usd: 1.0e-05\n" in text
+    assert yaml.safe_load(text)["usage"]["cost_usd"] == 1e-05
+    assert run_info_from_text(text).usage == Usage(cost_usd=1e-05)
+
+
+def test_usage_written_by_another_tool_in_another_order_reads(tmp_path: Path) -> None:
+    (tmp_path / RUN_INFO_FILE).write_text(
+        "usage:\n    cost_usd: 0.5\n    input_tokens: 7\nrun_id: r1\nproject_id: p\n"
+        "task_id: t\nstatus: completed\n"
+    )
+    info = read_run_info(tmp_path)
+    assert info.usage == Usage(input_tokens=7, cost_usd=0.5)
+    assert info.extra == {}
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "usage: {}\n",
+        "usage:\n",
+        "usage: null\n",
+        "usage: lots\n",
+        "usage:\n  input_tokens: many\n  output_tokens: -3\n  cost_usd: .nan\n",
+    ],
+)
+def test_unreadable_usage_figures_are_unknown_not_an_error(tmp_path: Path, block: str) -> None:
+    (tmp_path / RUN_INFO_FILE).write_text(f"run_id: r1\nproject_id: p\ntask_id: t\n{block}")
+    assert read_run_info(tmp_path).usage is None
+
+
+def test_usage_and_keys_of_other_tools_survive_a_rewrite(tmp_path: Path) -> None:
+    (tmp_path / RUN_INFO_FILE).write_text(
+        "run_id: r1\nproject_id: p\ntask_id: t\ngo_only_field: kept\nusage:\n  output_tokens: 3\n"
+    )
+    info = read_run_info(tmp_path)
+    info.status = "completed"
+    write_run_info(tmp_path, info)
+    again = read_run_info(tmp_path)
+    assert again.usage == Usage(output_tokens=3) and again.extra == {"go_only_field": "kept"}
+
+
+def test_to_dict_gives_usage_as_plain_data() -> None:
+    assert _with_usage(output_tokens=3).to_dict()["usage"] == {"output_tokens": 3}
+    assert _full_info().to_dict()["usage"] is None

@@ -40,7 +40,12 @@ class RunContext:
 
 @dataclass(slots=True)
 class AgentResult:
-    """What a backend read from its agent's output."""
+    """What a backend read from its agent's output.
+
+    Token figures are None when the agent did not report them. ``input_tokens`` counts
+    all input the model was given, including ``cached_input_tokens`` (the part read
+    from a prompt cache); ``cost_usd`` is the agent's own figure, when it has one.
+    """
 
     final_text: str | None = None
     model: str | None = None
@@ -48,6 +53,7 @@ class AgentResult:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
+    cached_input_tokens: int | None = None
 
 
 class Backend(ABC):

@@ -17,8 +17,15 @@ class ClaudeBackend(CliBackend):
 
     When the stream has no ``result`` (the process was killed), the answer is the text
     of the last top-level assistant message; messages of sub-agents (those with a
-    ``parent_tool_use_id``) never count. Input tokens include cache reads and writes,
-    because those are tokens the model was given too.
+    ``parent_tool_use_id``) never count.
+
+    Usage: claude makes more than one model request per run (the answer, and a session
+    title on a small model). The result's ``usage`` counts the answer's requests only,
+    while ``modelUsage`` (per model) and ``total_cost_usd`` cover them all, so the token
+    figures are summed over ``modelUsage`` to match the cost, which is what was billed;
+    ``usage`` is the fallback when ``modelUsage`` is missing. Input tokens include cache
+    reads and writes, because those are tokens the model was given too; cached input
+    tokens are the cache reads.
     """
 
     type: ClassVar[str] = "claude"
@@ -109,16 +116,47 @@ def _read_result_event(event: dict[str, Any], result: AgentResult) -> None:
     if event.get("is_error") is True or subtype.startswith("error"):
         detail = (text or "").strip() if isinstance(text, str) else ""
         result.error = detail or f"claude reported {subtype or 'an error'}"
-    usage = event.get("usage")
-    if isinstance(usage, dict):
-        counts = [
-            as_int(usage.get(key))
-            for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-        ]
-        known = [count for count in counts if count is not None]
-        result.input_tokens = sum(known) if known else None
-        result.output_tokens = as_int(usage.get("output_tokens"))
-    result.cost_usd = as_float(event.get("total_cost_usd"))
     model_usage = event.get("modelUsage")
+    if not (isinstance(model_usage, dict) and _read_model_usage(model_usage, result)):
+        usage = event.get("usage")
+        if isinstance(usage, dict):
+            _read_tokens(
+                result,
+                usage.get("input_tokens"),
+                usage.get("cache_creation_input_tokens"),
+                usage.get("cache_read_input_tokens"),
+                usage.get("output_tokens"),
+            )
+    result.cost_usd = as_float(event.get("total_cost_usd"))
     if result.model is None and isinstance(model_usage, dict) and model_usage:
         result.model = next(iter(model_usage))
+
+
+def _read_model_usage(model_usage: dict[str, Any], result: AgentResult) -> bool:
+    """Token figures summed over ``modelUsage``; False when it holds none."""
+    per_model = [entry for entry in model_usage.values() if isinstance(entry, dict)]
+    if not per_model:
+        return False
+
+    def summed(key: str) -> int | None:
+        counts = [c for entry in per_model if (c := as_int(entry.get(key))) is not None]
+        return sum(counts) if counts else None
+
+    _read_tokens(
+        result,
+        summed("inputTokens"),
+        summed("cacheCreationInputTokens"),
+        summed("cacheReadInputTokens"),
+        summed("outputTokens"),
+    )
+    return True
+
+
+def _read_tokens(
+    result: AgentResult, uncached: Any, cache_writes: Any, cache_reads: Any, output: Any
+) -> None:
+    counts = [as_int(value) for value in (uncached, cache_writes, cache_reads)]
+    known = [count for count in counts if count is not None]
+    result.input_tokens = sum(known) if known else None
+    result.cached_input_tokens = counts[2]
+    result.output_tokens = as_int(output)

@@ -32,6 +32,9 @@ class CodexBackend(CliBackend):
     Codex ignores ``OPENAI_BASE_URL``: a ``base_url`` becomes a provider of its own
     (``-c`` overrides, TOML values) speaking the Responses API, whose key is read from
     the agent's token variable.
+
+    Usage is summed over ``turn.completed`` events; as in the OpenAI API, its
+    ``input_tokens`` include the ``cached_input_tokens``.
     """
 
     type: ClassVar[str] = "codex"
@@ -71,6 +74,7 @@ class CodexBackend(CliBackend):
         turn_completed = False
         input_tokens: int | None = None
         output_tokens: int | None = None
+        cached_input_tokens: int | None = None
         for event in json_events(stdout_text):
             kind = event.get("type")
             if kind == "item.completed":
@@ -91,6 +95,9 @@ class CodexBackend(CliBackend):
                 if isinstance(usage, dict):
                     input_tokens = _add(input_tokens, as_int(usage.get("input_tokens")))
                     output_tokens = _add(output_tokens, as_int(usage.get("output_tokens")))
+                    cached_input_tokens = _add(
+                        cached_input_tokens, as_int(usage.get("cached_input_tokens"))
+                    )
             elif kind == "thread.started" or kind == "turn.started":
                 continue
         if failure is not None:
@@ -99,6 +106,7 @@ class CodexBackend(CliBackend):
             result.error = warnings[-1]
         result.input_tokens = input_tokens
         result.output_tokens = output_tokens
+        result.cached_input_tokens = cached_input_tokens
         result.model = self.config.model
         return result
 

@@ -29,6 +29,9 @@ class GeminiBackend(CliBackend):
     ``base_url`` makes it pick "gateway" auth and exit 41): such a run gets a private
     settings home (``GEMINI_CLI_HOME``, which moves only Gemini's ``~/.gemini``, not the
     ``HOME`` its tools see). Without a key it runs with the user's own login and settings.
+
+    Usage comes from the ``result`` event's ``stats``: ``input_tokens`` is the whole
+    prompt (its cached part included), ``cached`` the part read from the prompt cache.
     """
 
     type: ClassVar[str] = "gemini"
@@ -113,3 +116,4 @@ def _read_result_event(event: dict[str, Any], result: AgentResult, errors: list[
     if isinstance(stats, dict):
         result.input_tokens = as_int(stats.get("input_tokens", stats.get("input")))
         result.output_tokens = as_int(stats.get("output_tokens"))
+        result.cached_input_tokens = as_int(stats.get("cached"))

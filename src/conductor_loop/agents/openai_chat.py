@@ -343,11 +343,16 @@ class _Session:
             self.stdout.write("\n")
             self.stdout.flush()
         usage = answer.usage
+        details = usage.get("prompt_tokens_details")
         return EXIT_OK, AgentResult(
             final_text=final,
             model=answer.model or self.backend.model,
             input_tokens=as_int(usage.get("prompt_tokens")),
             output_tokens=as_int(usage.get("completion_tokens")),
+            # as in OpenAI's API: part of the prompt tokens, read from the prompt cache
+            cached_input_tokens=(
+                as_int(details.get("cached_tokens")) if isinstance(details, dict) else None
+            ),
         )
 
     def _fail(self, exit_code: int, reason: str) -> tuple[int, AgentResult]:

@@ -66,6 +66,8 @@ def _plain(section: Any, left_out: tuple[str, ...] = ()) -> dict[str, Any]:
         value = getattr(section, f.name)
         if f.name in left_out or value is None or isinstance(value, Secret):
             continue
+        if is_dataclass(value) and not isinstance(value, type):
+            value = _plain(value)  # a nested section (an agent's pricing)
         values[f.name] = value
     return values
 

@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from conductor_loop.config.models import (
     ApiConfig,
     Config,
     DefaultsConfig,
+    Pricing,
     Secret,
     StorageConfig,
 )
@@ -77,8 +78,15 @@ def _plain(section: Any, where: tuple[str, ...], secrets: list[list[str]]) -> di
         if isinstance(value, Secret):
             secrets.append([*where, f.name])
             value = None
+        elif is_dataclass(value) and not isinstance(value, type):
+            value = asdict(value)  # a nested section (an agent's pricing)
         values[f.name] = value
     return values
+
+
+def _agent(plain: dict[str, Any]) -> AgentConfig:
+    pricing = plain.pop("pricing", None)
+    return AgentConfig(**plain, pricing=Pricing(**pricing) if pricing is not None else None)
 
 
 def store(text: str, config: Config) -> None:
@@ -126,7 +134,7 @@ def load(text: str, raw_data: Callable[[], Any]) -> Config | None:
             return None
         plain = entry["config"]
         config = Config(
-            agents={name: AgentConfig(**agent) for name, agent in plain["agents"].items()},
+            agents={name: _agent(agent) for name, agent in plain["agents"].items()},
             **{name: cls(**plain[name]) for name, cls in _SECTIONS.items()},
         )
         if entry["secrets"]:

@@ -99,6 +99,7 @@ NonNegative = Annotated[int, _Range(ge=0)]
 Port = Annotated[int, _Range(ge=0, le=65535)]
 BodyLimit = Annotated[int, _Range(ge=1024)]
 Connections = Annotated[int, _Range(ge=1)]
+Price = Annotated[float, _Range(ge=0)]
 
 _SECTION: dict[str, Any] = {"extra": "forbid", "validate_default": True}
 
@@ -109,6 +110,42 @@ def _read_secret_file(path_text: str, what: str) -> str | None:
         return path.read_text(encoding="utf-8").strip() or None
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}") from None
+
+
+@dataclass(slots=True)
+class Pricing:
+    """An agent's prices in USD per million tokens, for agents that report no cost."""
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = _SECTION
+
+    input_per_mtok: Price
+    output_per_mtok: Price
+    cached_input_per_mtok: Price | None = None  # default: the input price
+
+    def cost_usd(
+        self,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        cached_input_tokens: int | None = None,
+    ) -> float | None:
+        """What the tokens cost; None unless both input and output counts are known.
+
+        ``input_tokens`` includes the cached ones: the uncached part is priced at
+        ``input_per_mtok``, the cached part at ``cached_input_per_mtok`` (or the input
+        price when that is not given), the output at ``output_per_mtok``.
+        """
+        if input_tokens is None or output_tokens is None:
+            return None
+        cached = cached_input_tokens or 0
+        cached_price = self.cached_input_per_mtok
+        if cached_price is None:
+            cached_price = self.input_per_mtok
+        dollars = (
+            max(0, input_tokens - cached) * self.input_per_mtok
+            + cached * cached_price
+            + output_tokens * self.output_per_mtok
+        ) / 1_000_000
+        return round(dollars, 10)
 
 
 @dataclass(slots=True)
@@ -127,6 +164,7 @@ class AgentConfig:
     base_url: str | None = None
     timeout: Seconds | None = None
     env: dict[str, str] = field(default_factory=dict)
+    pricing: Pricing | None = None  # prices the run's tokens when the agent reports no cost
     # Only in the copy of the config agents see (config.agent_view): which secrets it
     # left out, "token" and "env.NAME", so that a child run can say why it lacks them.
     withheld: list[str] = field(default_factory=list)

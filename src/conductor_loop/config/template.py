@@ -41,6 +41,10 @@ agents:
   #   token_file: ~/.config/conductor/xai.token
   #   base_url: https://api.x.ai/v1
   #   model: grok-2
+  #   # USD per million tokens, for agents that report no cost of their own (claude
+  #   # does): cost = uncached input * input + cached input * cached_input (default:
+  #   # the input price) + output * output, per million
+  #   pricing: {input_per_mtok: 2, output_per_mtok: 10, cached_input_per_mtok: 0.5}
 
 defaults:
   agent: claude

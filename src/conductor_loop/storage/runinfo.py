@@ -13,6 +13,7 @@ from typing import Any
 
 from conductor_loop.errors import StorageError
 from conductor_loop.storage.atomic import atomic_write_text
+from conductor_loop.storage.usage import USAGE_KEY, Usage
 from conductor_loop.storage.yamlish import parse_block, scalar, timestamp
 
 RUN_INFO_FILE = "run-info.yaml"
@@ -66,6 +67,7 @@ class RunInfo:
     instance_id: str = ""
     runner_pid: int = 0
     heartbeat_time: str = ""
+    usage: Usage | None = None  # token and cost figures, known at the run's end
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -73,16 +75,25 @@ class RunInfo:
         return self.status in FINISHED_STATUSES
 
     def to_yaml(self) -> str:
-        """Render in a fixed key order; empty optional fields are written as ``""``."""
+        """Render in a fixed key order; empty optional fields are written as ``""``.
+
+        The one nested mapping, ``usage``, comes last (and only when a figure is known),
+        so that everything before it is flat ``key: value`` lines.
+        """
         lines = [f"{name}: {render(getattr(self, name))}" for name, render in _RENDERERS]
         # Keys written by other tools (e.g. the Go implementation) survive a rewrite.
         for key, value in self.extra.items():
             if isinstance(value, str) and _EXTRA_KEY.match(key):
                 lines.append(f"{key}: {scalar(value)}")
+        if self.usage is not None:
+            lines += self.usage.to_yaml_lines()
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in _FIELDS}
+        """Plain data (JSON-ready); ``usage`` is the known figures, or None."""
+        data = {f.name: getattr(self, f.name) for f in _FIELDS}
+        data[USAGE_KEY] = self.usage.to_dict() if self.usage is not None else None
+        return data
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> RunInfo:
@@ -91,7 +102,10 @@ class RunInfo:
         extra: dict[str, Any] = {}
         for key, value in data.items():
             if key not in _FIELD_NAMES:
-                extra[str(key)] = value
+                if key == USAGE_KEY:
+                    kwargs[key] = Usage.from_mapping(value)
+                else:
+                    extra[str(key)] = value
                 continue
             if key in _INT_FIELDS:
                 try:
@@ -108,7 +122,7 @@ class RunInfo:
         return cls(**kwargs, extra=extra)
 
 
-_FIELDS = [f for f in dataclasses.fields(RunInfo) if f.name != "extra"]
+_FIELDS = [f for f in dataclasses.fields(RunInfo) if f.name not in ("extra", USAGE_KEY)]
 _RENDERERS: list[tuple[str, Callable[[Any], str]]] = [
     (
         f.name,
@@ -130,31 +144,62 @@ class RunInfoError(ValueError):
 
 
 _FLAT_LINE = re.compile(r"^([a-z_]+): ?(.*)$", re.MULTILINE)
+# A line of the usage block as ``Usage.to_yaml_lines`` writes it: a plain number.
+_NESTED_LINE = re.compile(r"^  ([a-z_]+): ([0-9][0-9.e+\-]*)$", re.MULTILINE)
 _NOT_PLAIN = frozenset("'&*!|>%@`{}[]#,~ \t")
+_USAGE_BLOCK = f"\n{USAGE_KEY}:\n"
 
 
 def _parse_flat(text: str) -> dict[str, Any]:
-    """The flat mapping run-info.yaml holds, matched in one C-level pass.
+    """The mapping run-info.yaml holds, matched in C-level passes.
 
-    Only values ``scalar`` writes as plain words or as quotes without escapes are taken
-    here; any other line (quoting with escapes, nesting, comments) hands the whole text
-    to ``parse_block``, so the result is always what the general reader would give.
+    Only what ``RunInfo.to_yaml`` writes is taken here: flat lines whose values are
+    plain words or quotes without escapes, then optionally the ``usage:`` block of
+    plain ``  key: value`` lines at the very end. Anything else (quoting with escapes,
+    other nesting, comments, another order) hands the whole text to ``parse_block``,
+    so the result is always what the general reader would give.
     """
-    pairs = _FLAT_LINE.findall(text)
-    if len(pairs) != text.count("\n") + (0 if text.endswith("\n") else 1):
+    cut = text.find(_USAGE_BLOCK)
+    if cut < 0:
+        fields = _flat_fields(text, len(text))
+        return parse_block(text) if fields is None else fields
+    fields = _flat_fields(text, cut + 1)
+    usage = _nested_fields(text, cut + len(_USAGE_BLOCK))
+    if fields is None or usage is None or USAGE_KEY in fields:
         return parse_block(text)
+    fields[USAGE_KEY] = usage
+    return fields
+
+
+def _lines(text: str, start: int, end: int) -> int:
+    return text.count("\n", start, end) + (0 if text.endswith("\n", start, end) else 1)
+
+
+def _flat_fields(text: str, end: int) -> dict[str, Any] | None:
+    """``text[:end]`` as flat ``key: value`` lines; None for anything else."""
+    pairs = _FLAT_LINE.findall(text, 0, end)
+    if len(pairs) != _lines(text, 0, end):
+        return None
     fields: dict[str, Any] = {}
     for key, raw in pairs:
         if raw:
             first = raw[0]
             if first == '"':
                 if len(raw) < 2 or raw[-1] != '"' or "\\" in raw or '"' in raw[1:-1]:
-                    return parse_block(text)
+                    return None
                 raw = raw[1:-1]
             elif first in _NOT_PLAIN or " #" in raw or ": " in raw or raw[-1] in " :":
-                return parse_block(text)
+                return None
         fields[key] = raw
     return fields
+
+
+def _nested_fields(text: str, start: int) -> dict[str, str] | None:
+    """``text[start:]`` as ``  key: number`` lines; None for anything else."""
+    pairs = _NESTED_LINE.findall(text, start)
+    if not pairs or len(pairs) != _lines(text, start, len(text)):
+        return None
+    return dict(pairs)
 
 
 def run_info_from_text(text: str) -> RunInfo:
