@@ -43,6 +43,10 @@ class Usage:
     cached_input_tokens: int = 0
 
 
+SIDE_USAGE = Usage(4, 3)
+"""What a side answer (a session title, a routing choice) reports."""
+
+
 @dataclass
 class Reply:
     """One model turn. Build with the class methods."""
@@ -102,6 +106,8 @@ class FakeModelServer:
         self.default = default or Reply.answer(f"Default answer from the fake {self.name}.")
         self.expected_token = expected_token
         self.requests: list[RecordedRequest] = []
+        self.reported: list[Usage] = []
+        """The usage of every complete answer sent, side answers included."""
         self.stopping = threading.Event()
         self._lock = threading.Condition()
         self._httpd = StoppableServer(("127.0.0.1", 0), _Handler, self)
@@ -113,6 +119,20 @@ class FakeModelServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    @property
+    def reported_usage(self) -> Usage:
+        """The token counts this server reported to its client, summed."""
+        with self._lock:
+            return Usage(
+                sum(usage.input_tokens for usage in self.reported),
+                sum(usage.output_tokens for usage in self.reported),
+                sum(usage.cached_input_tokens for usage in self.reported),
+            )
+
+    def note_usage(self, usage: Usage) -> None:
+        with self._lock:
+            self.reported.append(usage)
 
     @property
     def model_requests(self) -> list[RecordedRequest]:
@@ -239,6 +259,7 @@ class _Handler(SseHandler):
                     self.drop()
                     return
                 self.end_chunks()
+                fake.note_usage(reply.usage)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
 
@@ -265,7 +286,8 @@ class AnthropicServer(FakeModelServer):
         if handler.command != "POST":
             handler.send_json(200, {}, head_only=handler.command == "HEAD")
             return
-        reply = Reply.answer(json.dumps({"title": self.title}), Usage(4, 3))
+        reply = Reply.answer(json.dumps({"title": self.title}), SIDE_USAGE)
+        self.note_usage(reply.usage)
         if isinstance(body, dict) and body.get("stream"):
             handler.start_sse()
             self.stream(handler, reply, body)
@@ -466,7 +488,8 @@ class GeminiServer(FakeModelServer):
             return
         choice = {"reasoning": "scripted", "model_choice": "flash"}
         text = json.dumps(choice)
-        handler.send_json(200, self._chunk(path, [{"text": text}], "STOP", Usage(4, 3)))
+        self.note_usage(SIDE_USAGE)
+        handler.send_json(200, self._chunk(path, [{"text": text}], "STOP", SIDE_USAGE))
 
     def error_payload(self, reply: Reply) -> dict[str, Any]:
         statuses = {

@@ -103,6 +103,7 @@ def test_replies_stream_in_order_with_their_usage_and_requests_are_recorded_with
     assert all(r.authorized for r in server.requests)
     assert TOKEN not in json.dumps([r.headers for r in server.requests])
     assert REDACTED in json.dumps([r.headers for r in server.requests])
+    assert server.reported_usage == Usage(40 + 2 * 12, 6 + 2 * 5, 10)
 
 
 @pytest.mark.parametrize("server_class", SERVERS, ids=lambda c: c.name)
