@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 from typing import NamedTuple
 
 from conductor_loop.agents.base import Backend, CliBackend
@@ -158,14 +159,23 @@ def _cli_usability(backend: CliBackend, token_source: str | None, version: str |
 def probe_version(backend: CliBackend, timeout: float | None = None) -> str:
     """The first line ``<executable> --version`` prints; AgentError says why there is none.
 
-    Waits at most ``timeout`` seconds (default ``VERSION_TIMEOUT``).
+    Waits at most ``timeout`` seconds (default ``VERSION_TIMEOUT``). A CLI that keeps its
+    settings in a home of its own (``home_var``) gets a throw-away one, so that asking
+    for a version leaves nothing in the user's (``gemini --version`` writes there).
     """
     timeout = VERSION_TIMEOUT if timeout is None else timeout
     executable = shutil.which(os.path.expanduser(backend.executable))
     if executable is None:
         raise AgentError(f"agent {backend.name}: {backend.executable!r} not found on PATH")
-    argv = [executable, *backend.version_argv()[1:]]
     env = {**os.environ, **backend.config.env}
+    if backend.home_var is None or backend.home_var in backend.config.env:
+        return _run_version(backend, executable, env, timeout)
+    with tempfile.TemporaryDirectory(prefix="conductor-version-") as scratch:
+        return _run_version(backend, executable, {**env, backend.home_var: scratch}, timeout)
+
+
+def _run_version(backend: CliBackend, executable: str, env: dict[str, str], timeout: float) -> str:
+    argv = [executable, *backend.version_argv()[1:]]
     try:
         process = subprocess.Popen(
             argv,

@@ -42,7 +42,7 @@ from conductor_loop.runner.process import exit_code_of, start_agent_process, ter
 from conductor_loop.runner.prompt import build_prompt
 from conductor_loop.runner.slots import run_slot
 from conductor_loop.runner.stop_request import STOP_REQUEST_FILE
-from conductor_loop.runner.versions import cached_version
+from conductor_loop.runner.versions import FINAL_WAIT, VersionProbe
 from conductor_loop.storage.ids import new_run_id, validate_id
 from conductor_loop.storage.layout import (
     OUTPUT_FILE,
@@ -146,6 +146,7 @@ class JobRunner:
         self.shutdown = shutdown or threading.Event()
         self.on_start = on_start
         self._agent_config: AgentConfigCopy  # the config copy agents see, set by ``run``
+        self._probe: VersionProbe | None = None  # the current run's agent version
 
     # -- public -----------------------------------------------------------------------
 
@@ -294,15 +295,11 @@ class JobRunner:
             env=env,
             timeout=timeout,
         )
-        versions: list[str] = []
-        version_thread: threading.Thread | None = None
-        if isinstance(backend, CliBackend):
-            cli_backend = backend
-            version_thread = threading.Thread(
-                target=lambda: versions.append(cached_version(cli_backend, self.root.path)),
-                daemon=True,
-            )
-            version_thread.start()
+        self._probe = (
+            VersionProbe(backend, self._agent_config.state_dir, self.root.path)
+            if isinstance(backend, CliBackend)
+            else None
+        )
         if self.on_start is not None:
             self.on_start(info)
         problem: StorageError | None = None  # the runner could not write: reported at the end
@@ -316,10 +313,7 @@ class JobRunner:
         except Exception as exc:  # the run must still end recorded, never left running
             outcome = _Outcome(STATUS_FAILED, 1, f"runner error: {exc}", AgentResult())
             problem = storage_error(exc)
-        if version_thread is not None:
-            version_thread.join(timeout=2.0)
-        if versions:
-            info.agent_version = versions[0]
+        self._fill_version(info)
         try:
             self._ensure_output(ctx, outcome.result)
         except OSError as exc:
@@ -362,6 +356,10 @@ class JobRunner:
                 f"run {run_id} {outcome.status} (exit {outcome.exit_code})",
                 {"status": outcome.status, "exit_code": str(outcome.exit_code)},
             )
+        # the record is final already; a version still to come joins it then
+        if not self.shutdown.is_set() and self._fill_version(info, wait=FINAL_WAIT):
+            with contextlib.suppress(ConductorError, OSError):
+                write_run_info(run_dir, info)
         if problem is not None:
             raise problem
         return JobResult(
@@ -432,6 +430,7 @@ class JobRunner:
             return _Outcome(STATUS_FAILED, 127, message, AgentResult(), agent_started=False)
         info.pid = popen.pid
         info.pgid = popen.pid  # leader of its own session and group
+        self._fill_version(info)
         write_run_info(ctx.run_dir, info, fsync=False)
 
         def finished() -> bool:
@@ -545,6 +544,7 @@ class JobRunner:
             now = time.monotonic()
             if now >= next_beat:
                 info.heartbeat_time = iso_utc()
+                self._fill_version(info)
                 with contextlib.suppress(OSError):
                     write_run_info(ctx.run_dir, info, fsync=False)
                 next_beat = now + beat_every
@@ -552,6 +552,15 @@ class JobRunner:
         return None
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _fill_version(self, info: RunInfo, wait: float = 0.0) -> bool:
+        """Put the agent's version into ``info`` once known (never "" over a known one)."""
+        if info.agent_version or self._probe is None:
+            return False
+        version = self._probe.version(wait)
+        if version:
+            info.agent_version = version
+        return bool(version)
 
     def _ensure_output(self, ctx: RunContext, result: AgentResult) -> None:
         """output.md always exists afterwards: the agent's own, the parsed answer, or stdout."""
