@@ -82,16 +82,7 @@ def test_a_rejected_key_fails_the_run_with_an_error_naming_authentication(
     assert AUTH_WORDS.search(info.error_summary), report
 
 
-# gemini exits 0 on SIGTERM, and the runner still records the agent's code for a run it
-# timed out (issue 11, "Exit codes tell the truth"): strict, so the fix shows here.
-GEMINI_EXITS_0 = pytest.mark.xfail(
-    strict=True, reason="issue 11: a timed-out gemini run is recorded with exit_code 0"
-)
-
-
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=GEMINI_EXITS_0) if n == "gemini" else n for n in NAMES]
-)
+@pytest.mark.parametrize("name", NAMES)
 def test_a_stalled_model_fails_the_run_with_a_nonzero_exit_code_at_the_timeout(
     rig: AgentRig, name: str
 ) -> None:
