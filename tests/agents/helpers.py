@@ -42,6 +42,9 @@ class Cli:
     api_path: str = ""
     """What follows the server's address in the agent's ``base_url`` (the provider's
     usual form: OpenAI's base URLs end in ``/v1``)."""
+    stall_timeout: str = "5s"
+    """A run timeout that the CLI surely reaches its model within, even on a busy
+    machine (gemini takes 2.5-3.5 s to start on 2 cores)."""
 
     def server(self, *args: Any, **kwargs: Any) -> FakeModelServer:
         return self.server_class(*args, expected_token=TOKEN, **kwargs)
@@ -72,7 +75,7 @@ def _collect_tool_outputs(node: Any, found: list[str]) -> None:
 CLIS = {
     "claude": Cli("claude", AnthropicServer, "claude-sonnet-4-5"),
     "codex": Cli("codex", OpenAIResponsesServer, "gpt-5.5", api_path="/v1"),
-    "gemini": Cli("gemini", GeminiServer, "gemini-2.5-flash"),
+    "gemini": Cli("gemini", GeminiServer, "gemini-2.5-flash", stall_timeout="10s"),
 }
 
 

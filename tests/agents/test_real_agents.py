@@ -89,8 +89,9 @@ def test_a_stalled_model_fails_the_run_with_a_nonzero_exit_code_at_the_timeout(
     cli = CLIS[name]
     with cli.server(default=Reply.stalled()) as server:
         rig.write_config(cli, server)
+        timeout = cli.stall_timeout
         done = rig.run(
-            "job", "--project", "p", "--task", "t", "--prompt", "Hello?", "--timeout", "10s"
+            "job", "--project", "p", "--task", "t", "--prompt", "Hi", "--timeout", timeout
         )
         assert server.model_requests, describe(done, rig.runs("p", "t"))
     [info] = rig.runs("p", "t")
