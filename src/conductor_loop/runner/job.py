@@ -357,7 +357,7 @@ class JobRunner:
                 {"status": outcome.status, "exit_code": str(outcome.exit_code)},
             )
         # the record is final already; a version still to come joins it then
-        if not self.shutdown.is_set() and self._fill_version(info, wait=FINAL_WAIT):
+        if self._fill_version(info, wait=FINAL_WAIT):
             with contextlib.suppress(ConductorError, OSError):
                 write_run_info(run_dir, info)
         if problem is not None:
@@ -554,10 +554,16 @@ class JobRunner:
     # -- helpers ------------------------------------------------------------------------
 
     def _fill_version(self, info: RunInfo, wait: float = 0.0) -> bool:
-        """Put the agent's version into ``info`` once known (never "" over a known one)."""
+        """Put the agent's version into ``info`` once known (never "" over a known one),
+        waiting at most ``wait`` seconds for it unless the runner is told to stop."""
         if info.agent_version or self._probe is None:
             return False
-        version = self._probe.version(wait)
+        deadline = time.monotonic() + wait
+        version = self._probe.version()
+        while not version and time.monotonic() < deadline and not self._probe.done:
+            if self.stop.is_set() or self.shutdown.is_set():
+                break
+            version = self._probe.version(min(POLL_INTERVAL, deadline - time.monotonic()))
         if version:
             info.agent_version = version
         return bool(version)

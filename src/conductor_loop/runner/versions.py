@@ -123,6 +123,11 @@ class VersionProbe:
         finally:
             self._done.set()
 
+    @property
+    def done(self) -> bool:
+        """Whether the probe has finished (with a version or without one)."""
+        return self._done.is_set()
+
     def version(self, wait: float = 0.0) -> str:
         """The version once known ("" until then, or when there is none), waiting at most
         ``wait`` seconds for it."""
