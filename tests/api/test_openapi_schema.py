@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from conductor_loop.storage.layout import RunsRoot
+from conductor_loop.storage.usage import Usage
 from tests.api.helpers import seed_run, start_server, write_config
 
 CHECKS = ",".join(
@@ -30,6 +31,9 @@ def test_no_server_errors_and_responses_match_the_schema(tmp_path: Path) -> None
     for task in ("task-a", "task-b"):
         for _ in range(2):
             seed_run(root, "proj", task, stdout="out\n")
+    # usage with every figure, and with some unknown (run-info lists only known ones)
+    seed_run(root, "proj", "task-a", usage=Usage(1200, 50, 1000, 0.0123))
+    seed_run(root, "proj", "task-b", usage=Usage(input_tokens=7))
     # No agents configured: task creation is answered (400) without starting processes.
     config = write_config(tmp_path / "config.yaml", "api:\n  max_body_bytes: 65536\n")
     server = start_server(root, config, tmp_path / "server.log")

@@ -40,6 +40,11 @@ Directives, run in order (script file first, then the prompt):
   exit CODE              end the event stream normally, exit CODE
   exit-if-done [CODE]    like ``exit`` (default 0), but only if $JRUN_TASK_FOLDER/DONE exists
   no-result              leave out the final events (answer, result, usage) when ending
+  usage IN OUT [CACHED [COST]]  report these figures in the final events: input tokens
+                         (cached ones included, as the total the model was given), output
+                         tokens, cached input tokens, and (claude only) the cost in USD;
+                         also on an ``error`` end. Default: input ~ prompt/4, output ~
+                         answer/4, none cached, claude's cost at $3/$15 per million
   crash [CODE]           exit CODE (default 1) at once, without the final events
 
 Relative paths are relative to the working directory. An unknown directive is reported
@@ -98,6 +103,8 @@ class Emitter:
         self.counter = 0
         self.started = time.monotonic()
         self.tool_calls = 0
+        self.scripted: tuple[int, int, int] | None = None  # set by ``usage``
+        self.scripted_cost: float | None = None
 
     def emit(self, event: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(event) + "\n")
@@ -107,8 +114,15 @@ class Emitter:
         self.counter += 1
         return self.counter
 
-    def usage(self, answer: str) -> tuple[int, int]:
-        return max(1, len(self.prompt) // 4), max(1, len(answer) // 4)
+    def usage(self, answer: str) -> tuple[int, int, int]:
+        """(input, output, cached input) tokens: as scripted, else from the text's length."""
+        if self.scripted is not None:
+            return self.scripted
+        return max(1, len(self.prompt) // 4), max(1, len(answer) // 4), 0
+
+    def failed_usage(self) -> tuple[int, int, int]:
+        """What an error end reports: the scripted figures, else nothing spent."""
+        return self.scripted if self.scripted is not None else (0, 0, 0)
 
     def start(self) -> None: ...
     def text(self, text: str) -> None: ...
@@ -203,7 +217,14 @@ class ClaudeEmitter(Emitter):
             }
         )
 
-    def _result(self, text: str, is_error: bool, input_tokens: int, output_tokens: int) -> None:
+    def _result(
+        self, text: str, is_error: bool, input_tokens: int, output_tokens: int, cached: int
+    ) -> None:
+        # Like the API, ``usage`` counts uncached input apart from cache reads.
+        uncached = max(0, input_tokens - cached)
+        cost = self.scripted_cost
+        if cost is None:
+            cost = round((input_tokens * 3 + output_tokens * 15) / 1e6, 6)
         self.emit(
             {
                 "type": "result",
@@ -214,13 +235,22 @@ class ClaudeEmitter(Emitter):
                 "num_turns": self.tool_calls + 1,
                 "result": text,
                 "session_id": self.session_id,
-                "total_cost_usd": round((input_tokens * 3 + output_tokens * 15) / 1e6, 6),
+                "total_cost_usd": cost,
                 "usage": {
-                    "input_tokens": input_tokens,
+                    "input_tokens": uncached,
                     "cache_creation_input_tokens": 0,
-                    "cache_read_input_tokens": 0,
+                    "cache_read_input_tokens": cached,
                     "output_tokens": output_tokens,
                     "service_tier": "standard",
+                },
+                "modelUsage": {
+                    self.model: {
+                        "inputTokens": uncached,
+                        "outputTokens": output_tokens,
+                        "cacheReadInputTokens": cached,
+                        "cacheCreationInputTokens": 0,
+                        "costUSD": cost,
+                    }
                 },
                 "permission_denials": [],
                 "uuid": str(uuid.uuid4()),
@@ -235,7 +265,7 @@ class ClaudeEmitter(Emitter):
         event = self._assistant([{"type": "text", "text": message}], model="<synthetic>")
         event["error"] = "unknown"
         self.emit(event)
-        self._result(message, True, 0, 0)
+        self._result(message, True, *self.failed_usage())
 
 
 class CodexEmitter(Emitter):
@@ -279,13 +309,13 @@ class CodexEmitter(Emitter):
                 "item": {"id": self._item_id(), "type": "agent_message", "text": answer},
             }
         )
-        input_tokens, output_tokens = self.usage(answer)
+        input_tokens, output_tokens, cached = self.usage(answer)
         self.emit(
             {
                 "type": "turn.completed",
                 "usage": {
                     "input_tokens": input_tokens,
-                    "cached_input_tokens": 0,
+                    "cached_input_tokens": cached,
                     "output_tokens": output_tokens,
                     "reasoning_output_tokens": 0,
                 },
@@ -349,13 +379,13 @@ class GeminiEmitter(Emitter):
             result["error"] = {"type": "shell_error", "message": f"exit code {exit_code}"}
         self.emit(result)
 
-    def _stats(self, input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    def _stats(self, input_tokens: int, output_tokens: int, cached: int) -> dict[str, Any]:
         return {
             "total_tokens": input_tokens + output_tokens,
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
-            "cached": 0,
-            "input": input_tokens,
+            "cached": cached,
+            "input": max(0, input_tokens - cached),
             "duration_ms": int((time.monotonic() - self.started) * 1000),
             "tool_calls": self.tool_calls,
         }
@@ -378,7 +408,7 @@ class GeminiEmitter(Emitter):
                 "timestamp": self._now(),
                 "status": "error",
                 "error": {"type": "unknown", "message": message},
-                "stats": self._stats(0, 0),
+                "stats": self._stats(*self.failed_usage()),
             }
         )
 
@@ -623,6 +653,15 @@ class Agent:
 
     def do_no_result(self, rest: str) -> None:
         self.final_events = False
+
+    def do_usage(self, rest: str) -> None:
+        parts = rest.split()
+        if not 2 <= len(parts) <= 4:
+            print(f"fake agent: usage needs IN OUT [CACHED [COST]]: {rest!r}", file=sys.stderr)
+            raise Stop(2, finish=False)
+        counts = [int(part) for part in parts[:3]] + [0] * (3 - min(3, len(parts)))
+        self.events.scripted = (counts[0], counts[1], counts[2])
+        self.events.scripted_cost = float(parts[3]) if len(parts) == 4 else None
 
     def do_crash(self, rest: str) -> None:
         raise Stop(int(rest or 1), finish=False)

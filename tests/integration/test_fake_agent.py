@@ -174,6 +174,28 @@ def test_exit_code_keeps_the_answer(bin_dir: Path, env: dict[str, str], flavor: 
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
+def test_usage_directive_sets_the_reported_figures(
+    bin_dir: Path, env: dict[str, str], flavor: str
+) -> None:
+    done = _run(bin_dir, flavor, "FAKE: usage 1200 50 1000 0.0123", env)
+    assert done.returncode == 0, done.stderr
+    result = _backend(flavor).parse_stdout(done.stdout)
+    figures = (result.input_tokens, result.output_tokens, result.cached_input_tokens)
+    assert figures == (1200, 50, 1000)
+    assert result.cost_usd == (0.0123 if flavor == "claude" else None)
+
+
+@pytest.mark.parametrize("flavor", ["claude", "gemini"])
+def test_usage_directive_also_reports_on_an_error_end(
+    bin_dir: Path, env: dict[str, str], flavor: str
+) -> None:
+    done = _run(bin_dir, flavor, "FAKE: usage 30 4\nFAKE: error overloaded", env)
+    assert done.returncode == 1
+    result = _backend(flavor).parse_stdout(done.stdout)
+    assert (result.error, result.input_tokens, result.output_tokens) == ("overloaded", 30, 4)
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
 def test_crash_and_no_result_leave_no_answer(
     bin_dir: Path, env: dict[str, str], flavor: str
 ) -> None:

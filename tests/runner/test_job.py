@@ -10,7 +10,8 @@ from pathlib import Path
 from conductor_loop.bus.reader import read_all
 from conductor_loop.runner.process import pid_alive
 from conductor_loop.storage.layout import OUTPUT_FILE, PROMPT_FILE
-from conductor_loop.storage.runinfo import read_run_info
+from conductor_loop.storage.runinfo import RUN_INFO_FILE, read_run_info
+from conductor_loop.storage.usage import Usage
 from tests.runner.conftest import TOKEN, RunnerEnv, agent_pid
 from tests.support import wait_until
 
@@ -75,6 +76,50 @@ def test_exit_code_mirrors_the_agent_and_failure_is_a_crash(rig: RunnerEnv) -> N
     assert info.status == "failed" and info.exit_code == 3 and info.error_summary
     assert rig.task_bus_types("p", "t") == ["RUN_START", "RUN_CRASH"]
     assert (_only_run(rig) / OUTPUT_FILE).exists()
+
+
+def _job(rig: RunnerEnv, agent: str, prompt: str) -> Path:
+    rig.run("job", "--project", "p", "--task", "t", "--agent", agent, "--prompt", prompt)
+    return _only_run(rig)
+
+
+def test_job_records_the_agents_usage(rig: RunnerEnv) -> None:
+    run_dir = _job(rig, "claude", "FAKE: usage 1200 50 1000 0.0123")
+    info = read_run_info(run_dir)
+    assert info.status == "completed"
+    assert info.usage == Usage(1200, 50, 1000, 0.0123)
+    assert (
+        (run_dir / RUN_INFO_FILE)
+        .read_text()
+        .endswith(
+            "usage:\n  input_tokens: 1200\n  output_tokens: 50\n  cached_input_tokens: 1000\n"
+            "  cost_usd: 0.0123\n"
+        )
+    )
+
+
+def test_pricing_gives_the_cost_when_the_agent_reports_none(rig: RunnerEnv) -> None:
+    text = rig.config_path.read_text().replace(
+        "    type: codex\n",
+        "    type: codex\n"
+        "    pricing: {input_per_mtok: 2, output_per_mtok: 10, cached_input_per_mtok: 0.5}\n",
+    )
+    rig.config_path.write_text(text)
+    info = read_run_info(_job(rig, "codex", "FAKE: usage 1200 50 1000"))
+    # 200 uncached input at $2/M + 1000 cached at $0.50/M + 50 output at $10/M
+    assert info.usage == Usage(1200, 50, 1000, 0.0014)
+
+
+def test_a_failed_run_keeps_the_usage_it_reported(rig: RunnerEnv) -> None:
+    info = read_run_info(_job(rig, "gemini", "FAKE: usage 30 4\nFAKE: error overloaded"))
+    assert info.status == "failed" and info.exit_code == 1
+    assert info.usage == Usage(30, 4, 0)  # gemini reports no cost, and none is configured
+
+
+def test_a_run_that_reported_nothing_has_no_usage(rig: RunnerEnv) -> None:
+    run_dir = _job(rig, "claude", "FAKE: crash 5")
+    assert read_run_info(run_dir).usage is None
+    assert "usage" not in (run_dir / RUN_INFO_FILE).read_text()
 
 
 def test_agent_env_contract(rig: RunnerEnv) -> None:

@@ -9,17 +9,20 @@ from pathlib import Path
 
 from conductor_loop.storage.layout import OUTPUT_FILE, STDOUT_FILE
 from conductor_loop.storage.runinfo import read_run_info
+from conductor_loop.storage.usage import Usage
 from tests.fakes.fake_openai_server import FakeOpenAIServer, Reply
 from tests.runner.conftest import TOKEN, RunnerEnv
 from tests.support import wait_until
 
 
-def _use_rest_agent(rig: RunnerEnv, server: FakeOpenAIServer, kind: str = "xai") -> None:
+def _use_rest_agent(
+    rig: RunnerEnv, server: FakeOpenAIServer, kind: str = "xai", extra: str = ""
+) -> None:
     text = rig.config_path.read_text()
     text = text.replace(
         "defaults:",
         f"  {kind}:\n    type: {kind}\n    base_url: {server.base_url}\n    token: {TOKEN}\n"
-        "    model: fake-model\ndefaults:",
+        f"    model: fake-model\n{extra}defaults:",
         1,
     )
     rig.config_path.write_text(text)
@@ -48,6 +51,21 @@ def test_rest_job_streams_and_records(rig: RunnerEnv) -> None:
         assert "say hi" in str(request.body)
         for path in run_dir.iterdir():
             assert TOKEN not in path.read_text(errors="replace")
+
+
+def test_rest_job_records_the_servers_usage_priced_by_the_config(rig: RunnerEnv) -> None:
+    usage = {
+        "prompt_tokens": 2000,
+        "completion_tokens": 100,
+        "prompt_tokens_details": {"cached_tokens": 1500},
+    }
+    with FakeOpenAIServer(Reply.stream("Hi", usage=usage)) as server:
+        pricing = "    pricing: {input_per_mtok: 3, output_per_mtok: 15}\n"
+        _use_rest_agent(rig, server, extra=pricing)
+        done = rig.run("job", "--project", "p", "--task", "t", "--agent", "xai", "--prompt", "x")
+        assert done.returncode == 0, done.stderr
+        # no cached price: all 2000 input tokens at $3/M, 100 output at $15/M
+        assert read_run_info(_run_dir(rig)).usage == Usage(2000, 100, 1500, 0.0075)
 
 
 def test_rest_job_fails_fast_on_401_naming_the_cause(rig: RunnerEnv) -> None:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from conductor_loop.config.models import AgentConfig
+from conductor_loop.config.models import AgentConfig, Pricing
+from conductor_loop.storage.usage import Usage
 
 
 @dataclass(slots=True)
@@ -54,6 +55,18 @@ class AgentResult:
     output_tokens: int | None = None
     cost_usd: float | None = None
     cached_input_tokens: int | None = None
+
+    def usage(self, pricing: Pricing | None = None) -> Usage | None:
+        """The run's usage for its record; None when no figure is known.
+
+        The cost is the agent's own figure, else the configured ``pricing`` applied to
+        the token counts (when both input and output counts are known).
+        """
+        cost = self.cost_usd
+        if cost is None and pricing is not None:
+            cost = pricing.cost_usd(self.input_tokens, self.output_tokens, self.cached_input_tokens)
+        usage = Usage.of(self.input_tokens, self.output_tokens, self.cached_input_tokens, cost)
+        return usage if usage.known else None
 
 
 class Backend(ABC):

@@ -85,6 +85,7 @@ def create_app(
     hub = Hub()
     index = Index(root, notify=hub.notify_threadsafe, loop_probe=loop_active)
     metrics.track_runs(index.status_counts)
+    metrics.track_usage(index.usage_by_agent)
     task_service = TaskService(
         root,
         config,

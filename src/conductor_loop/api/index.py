@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conductor_loop.api.usage import run_usage
 from conductor_loop.errors import InvalidIdError
 from conductor_loop.runner.stop_request import STOP_REQUEST_FILE
 from conductor_loop.storage.ids import validate_id
@@ -43,6 +44,7 @@ from conductor_loop.storage.runinfo import (
     RunInfo,
     run_info_from_text,
 )
+from conductor_loop.storage.usage import Usage
 
 QUEUED_FILE = "QUEUED"
 _TASK_META_FILES = frozenset({DONE_FILE, QUEUED_FILE, TASK_FILE, STOP_REQUEST_FILE})
@@ -109,7 +111,9 @@ class RunEntry:
 
     def summary(self) -> dict[str, Any]:
         info = self.info
-        return {name: getattr(info, name) for name in RUN_SUMMARY_FIELDS}
+        data = {name: getattr(info, name) for name in RUN_SUMMARY_FIELDS}
+        data["usage"] = run_usage(info.usage)
+        return data
 
     def json(self) -> bytes:
         cached = self._json
@@ -213,6 +217,7 @@ class Index:
         self._pending_runs: set[str] = set()
         # Bumped whenever the set of directories worth watching may have changed.
         self.layout_version = 0
+        self._usage: tuple[int, dict[tuple[str, str], Usage]] = (-1, {})
         self.ready = threading.Event()
 
     # -- reading ---------------------------------------------------------------------
@@ -331,6 +336,24 @@ class Index:
             status = entry.info.status
             counts[status] = counts.get(status, 0) + 1
         return counts
+
+    def usage_by_agent(self) -> dict[tuple[str, str], Usage]:
+        """Usage summed per (agent, model) over every run; kept until a run changes."""
+        with self._lock:
+            seq, totals = self._usage
+            if seq == self.seq:
+                return totals
+            seq = self.seq
+            entries = list(self._runs.values())
+        totals = {}
+        for entry in entries:
+            info = entry.info
+            if info.usage is not None:
+                key = (info.agent, info.backend_model)
+                known = totals.get(key)
+                totals[key] = info.usage if known is None else known + info.usage
+        self._usage = (seq, totals)
+        return totals
 
     def running_runs(self) -> list[RunEntry]:
         with self._lock:

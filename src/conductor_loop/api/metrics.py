@@ -6,8 +6,10 @@ import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from conductor_loop.storage.usage import Usage
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -24,6 +26,44 @@ class _RunCounts(Collector):
         for status in ("running", "completed", "failed", "stopped"):
             family.add_metric([status], counts.get(status, 0))
         yield family
+
+
+_USAGE_COUNTERS = (
+    ("input_tokens", "conductor_agent_input_tokens", "Input tokens (cached ones included)"),
+    ("output_tokens", "conductor_agent_output_tokens", "Output tokens"),
+    (
+        "cached_input_tokens",
+        "conductor_agent_cached_input_tokens",
+        "Input tokens read from a prompt cache",
+    ),
+    ("cost_usd", "conductor_agent_cost_usd", "Cost in USD (the agent's own, or its pricing)"),
+)
+
+
+class _AgentUsage(Collector):
+    """Usage counters per agent and model, summed over the run records on disk.
+
+    Derived from the runs, not incremented on events: each run counts once, a restarted
+    server (or another replica) reports the same totals, and a deleted run's figures
+    leave them (which Prometheus reads as a counter reset).
+    """
+
+    def __init__(self, totals: Callable[[], dict[tuple[str, str], Usage]]) -> None:
+        self._totals = totals
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        totals = self._totals()
+        for field, name, documentation in _USAGE_COUNTERS:
+            family = CounterMetricFamily(
+                name,
+                f"{documentation} reported by runs, by agent and model.",
+                labels=["agent", "model"],
+            )
+            for (agent, model), usage in sorted(totals.items()):
+                value = getattr(usage, field)
+                if value is not None:
+                    family.add_metric([agent, model], value)
+            yield family
 
 
 class Metrics:
@@ -70,6 +110,9 @@ class Metrics:
 
     def track_runs(self, counts: Callable[[], dict[str, int]]) -> None:
         self.registry.register(_RunCounts(counts))
+
+    def track_usage(self, totals: Callable[[], dict[tuple[str, str], Usage]]) -> None:
+        self.registry.register(_AgentUsage(totals))
 
     def observe_request(self, method: str, route: str, status: int) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -52,6 +52,26 @@ class ServerStatus(BaseModel):
     sse_clients: int
 
 
+class RunUsage(BaseModel):
+    """What a run's agent reported (cost: its own, or from the agent's ``pricing``);
+    null where not known."""
+
+    input_tokens: int | None = Field(
+        default=None, description="all input tokens, cached ones included"
+    )
+    output_tokens: int | None = None
+    cached_input_tokens: int | None = Field(
+        default=None, description="the part of the input read from a prompt cache"
+    )
+    cost_usd: float | None = None
+
+
+class UsageTotal(RunUsage):
+    """The sum of the figures runs reported; a figure no run reported is null."""
+
+    runs: int = Field(description="how many of the runs reported any figure")
+
+
 class RunSummary(BaseModel):
     run_id: str
     project_id: str
@@ -68,6 +88,7 @@ class RunSummary(BaseModel):
     error_summary: str
     backend_model: str
     host: str
+    usage: RunUsage | None = Field(description="null when the run reported no figure")
 
 
 class RunDetail(RunSummary):
@@ -145,6 +166,7 @@ class TaskSummary(BaseModel):
     queue_position: int | None
     depends_on: list[str]
     waiting_for: list[str]
+    usage: UsageTotal = Field(description="the total over the task's runs")
 
 
 class TaskDetail(TaskSummary):
@@ -194,6 +216,7 @@ class ProjectStats(BaseModel):
     runs_by_status: dict[str, int]
     bus_bytes: int
     message_bus: str
+    usage: UsageTotal = Field(description="the total over the project's runs")
 
 
 class MessageParent(BaseModel):

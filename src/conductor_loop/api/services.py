@@ -17,6 +17,7 @@ from conductor_loop.api.metrics import Metrics
 from conductor_loop.api.models import MessagePost
 from conductor_loop.api.sse import StreamContext
 from conductor_loop.api.tasks import TaskService
+from conductor_loop.api.usage import usage_total
 from conductor_loop.bus.message import Message, Parent
 from conductor_loop.bus.reader import PAGE, read_all, read_before, read_since, read_tail
 from conductor_loop.bus.writer import append_message
@@ -298,6 +299,7 @@ class ProjectService:
             "runs_by_status": runs_by_status,
             "bus_bytes": bus_bytes,
             "message_bus": str(bus),
+            "usage": usage_total(e.info for e in runs),
         }
 
 

@@ -28,6 +28,7 @@ from conductor_loop.api.index import QUEUED_FILE, Index, RunEntry, TaskEntry
 from conductor_loop.api.launcher import RUNNER_LOG, LaunchSpec, launch
 from conductor_loop.api.metrics import Metrics
 from conductor_loop.api.models import TaskCreate
+from conductor_loop.api.usage import usage_total
 from conductor_loop.config.models import Config
 from conductor_loop.errors import (
     EXIT_STORAGE,
@@ -118,6 +119,7 @@ class TaskService:
             "queue_position": position,
             "depends_on": depends_on,
             "waiting_for": waiting_for,
+            "usage": usage_total(r.info for r in runs),
         }
 
     def list_tasks(

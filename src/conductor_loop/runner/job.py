@@ -332,6 +332,7 @@ class JobRunner:
         info.end_time = iso_utc()
         info.heartbeat_time = info.end_time
         info.error_summary = _redact(outcome.error_summary, token)
+        info.usage = outcome.result.usage(backend.config.pricing)
         if outcome.result.model and not info.backend_model:
             info.backend_model = outcome.result.model
         try:
