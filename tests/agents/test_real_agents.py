@@ -24,16 +24,26 @@ REJECTED_KEY = "the key is not valid"
 def test_a_job_records_the_scripted_answer_and_the_cli_version(rig: AgentRig, name: str) -> None:
     cli = CLIS[name]
     answer = "Forty-two is the answer the fake model gave."
-    with cli.server(Reply.answer(answer, Usage(input_tokens=120, output_tokens=17))) as server:
+    usage = Usage(input_tokens=120, output_tokens=17, cached_input_tokens=100)
+    with cli.server(Reply.answer(answer, usage)) as server:
         rig.write_config(cli, server)
         done = rig.run("job", "--project", "p", "--task", "t", "--prompt", "What is it?")
         turns = server.model_requests
+        reported = server.reported_usage
     [info] = rig.runs("p", "t")
     report = describe(done, [info])
     assert done.returncode == 0, report
     assert info.status == "completed" and info.exit_code == 0, report
     assert Path(info.output_path).read_text(encoding="utf-8") == answer + "\n", report
     assert info.agent_version, report
+    assert reported == usage, report  # no side request (the backend turns them off)
+    assert info.usage is not None, report
+    recorded = (info.usage.input_tokens, info.usage.output_tokens, info.usage.cached_input_tokens)
+    assert recorded == (120, 17, 100), report
+    # claude prices the run itself (sonnet 4.5: $3 per million input tokens, $0.30 cached,
+    # $15 output); the others report no cost, and this config has no pricing.
+    expected_cost = (20 * 3 + 100 * 0.3 + 17 * 15) / 1e6 if name == "claude" else None
+    assert info.usage.cost_usd == pytest.approx(expected_cost), report
     assert len(turns) == 1 and turns[0].authorized, report
     assert "What is it?" in str(turns[0].body)
 
