@@ -93,6 +93,22 @@ def test_a_rejected_key_fails_the_run_with_an_error_naming_authentication(
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_a_server_error_is_retried_by_the_cli_and_the_run_completes(
+    rig: AgentRig, name: str
+) -> None:
+    cli = CLIS[name]
+    with cli.server(Reply.error(500, "overloaded"), Reply.answer("Answered on retry.")) as server:
+        rig.write_config(cli, server)
+        done = rig.run("job", "--project", "p", "--task", "t", "--prompt", "Hello?")
+        turns = server.model_requests
+    [info] = rig.runs("p", "t")
+    report = describe(done, [info])
+    assert done.returncode == 0 and info.status == "completed", report
+    assert Path(info.output_path).read_text(encoding="utf-8") == "Answered on retry.\n", report
+    assert len(turns) == 2, report
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_a_stalled_model_fails_the_run_with_a_nonzero_exit_code_at_the_timeout(
     rig: AgentRig, name: str
 ) -> None:
