@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean docker-setup docker-build docker-test ui frontend-test e2e chromium
+.PHONY: run test lint typecheck unit bench clean docker-setup docker-build docker-test ui frontend-test e2e chromium \
+  agents-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +47,13 @@ chromium:
 e2e: $(STAMP) ui chromium
 	$(BIN)/pytest -m e2e tests/e2e
 
+# The real claude, codex and gemini CLIs against our scripted fake model servers: the
+# pinned versions are installed from npm into a cache outside the repository (see
+# scripts/install-agent-clis.sh), once per pinned set.
+agents-test: $(STAMP)
+	bash scripts/install-agent-clis.sh
+	$(BIN)/pytest -m real_agents tests/agents
+
 run: $(STAMP) ui
 	$(BIN)/conductor
 
@@ -59,9 +67,10 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-# Everything, as CI runs it: static checks, Python suites, UI unit tests, browser tests
-# and container tests (these two install Chromium / a Docker engine when missing).
-test: lint typecheck unit frontend-test e2e docker-test
+# Everything, as CI runs it: static checks, Python suites, UI unit tests, browser tests,
+# the real agent CLIs and container tests (these install Chromium, the pinned CLIs and a
+# Docker engine when missing).
+test: lint typecheck unit frontend-test e2e agents-test docker-test
 
 # Containers: engine, Compose and (with no registry) stand-in base images, then the
 # image and its tests. scripts/docker-env.sh names the base images; see its comments.

@@ -4,6 +4,9 @@
   CLIs (directive language in its docstring); ``install_fake_agents`` puts it on a PATH.
 - ``fake_openai_server.FakeOpenAIServer``: a local streaming chat-completions server for
   the REST backends.
+- ``fake_model_servers``: scripted Anthropic Messages, OpenAI Responses and Gemini
+  streaming servers for the real ``claude``/``codex``/``gemini`` CLIs (tests/agents).
+- ``sse``: the HTTP plumbing (threaded server, JSON and chunked SSE) the servers share.
 
 Import as ``from tests.fakes import install_fake_agents`` (pytest puts the project
 directory on ``sys.path``: ``pythonpath = ["."]`` in pyproject.toml).

@@ -17,15 +17,13 @@ handler and stops the server thread.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.sse import SseHandler, StoppableServer
 
 _MAX_WAIT = 30.0
 
@@ -100,7 +98,7 @@ class FakeOpenAIServer:
         self.requests: list[RecordedRequest] = []
         self.stopping = threading.Event()
         self._lock = threading.Condition()
-        self._httpd = _Server(("127.0.0.1", 0), _Handler, self)
+        self._httpd = StoppableServer(("127.0.0.1", 0), _Handler, self)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -163,35 +161,15 @@ class FakeOpenAIServer:
             return self._replies.popleft() if self._replies else self.default
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type, fake: FakeOpenAIServer) -> None:
-        super().__init__(address, handler)
-        self.fake = fake
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hung up (cancel, retry) is expected here, not worth a traceback."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
+class _Handler(SseHandler):
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
+        body = self.read_json_body()
         headers = {name.lower(): value for name, value in self.headers.items()}
-        reply = self.server.fake._record(RecordedRequest("POST", self.path, headers, body, raw))
+        reply = self.server.fake._record(
+            RecordedRequest("POST", self.path, headers, body, self.raw_body)
+        )
         if not self.path.rstrip("/").endswith("/chat/completions"):
-            self._send_json(404, {"error": {"message": f"no route {self.path}"}})
+            self.send_json(404, {"error": {"message": f"no route {self.path}"}})
             return
         if reply.status != 200:
             self._send_error_reply(reply)
@@ -200,18 +178,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(reply, body if isinstance(body, dict) else {})
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-
-    def _send_json(
-        self, status: int, payload: dict[str, Any], extra: dict[str, str] | None = None
-    ) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
 
     def _send_error_reply(self, reply: Reply) -> None:
         extra = {"Retry-After": reply.retry_after} if reply.retry_after is not None else {}
@@ -222,28 +188,23 @@ class _Handler(BaseHTTPRequestHandler):
                 "code": reply.status,
             }
         }
-        self._send_json(reply.status, payload, extra)
+        self.send_json(reply.status, payload, extra)
 
     def _stream(self, reply: Reply, request: dict[str, Any]) -> None:
         stopping = self.server.fake.stopping
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        self.wfile.flush()
+        self.start_sse()
         reply.started.set()
         created = int(time.time())
         model = reply.model or str(request.get("model"))
         for index in range(len(reply.chunks) + 1):
             if reply.drop_after is not None and index >= reply.drop_after:
-                self._drop()
+                self.drop()
                 return
             if reply.gate is not None and index == reply.gate_after:
                 reply.gate.wait(_MAX_WAIT)
             if reply.hang_after is not None and index >= reply.hang_after:
                 stopping.wait(_MAX_WAIT)
-                self._drop()
+                self.drop()
                 return
             if index == len(reply.chunks):
                 break
@@ -252,7 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
             delta: dict[str, Any] = {"content": reply.chunks[index]}
             if index == 0:
                 delta["role"] = "assistant"
-            self._event(self._chunk(created, model, reply, delta, None))
+            self.event(None, self._chunk(created, model, reply, delta, None))
         if reply.finish:
             final = self._chunk(created, model, reply, {}, "stop")
             final["usage"] = reply.usage or {
@@ -261,9 +222,9 @@ class _Handler(BaseHTTPRequestHandler):
                 "total_tokens": 11 + len(reply.chunks),
                 "prompt_tokens_details": {"cached_tokens": 4},
             }
-            self._event(final)
-            self._write_chunk(b"data: [DONE]\n\n")
-        self._write_chunk(b"")
+            self.event(None, final)
+            self.write_chunk(b"data: [DONE]\n\n")
+        self.end_chunks()
 
     def _chunk(
         self, created: int, model: str, reply: Reply, delta: dict[str, Any], finish: str | None
@@ -276,16 +237,3 @@ class _Handler(BaseHTTPRequestHandler):
             **reply.extra,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         }
-
-    def _event(self, payload: dict[str, Any]) -> None:
-        self._write_chunk(f"data: {json.dumps(payload)}\n\n".encode())
-
-    def _write_chunk(self, data: bytes) -> None:
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
-
-    def _drop(self) -> None:
-        """Close the socket mid-body, as a failing proxy or server would."""
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)

@@ -1,0 +1,85 @@
+"""HTTP plumbing shared by the fake model servers: a threaded server that a test can
+stop while handlers still stream, and a handler base that writes JSON and chunked SSE."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class StoppableServer(ThreadingHTTPServer):
+    """Daemon handler threads; ``fake`` is the test-facing object that scripts the replies."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type, fake: Any) -> None:
+        super().__init__(address, handler)
+        self.fake = fake
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (cancel, retry) is expected here, not worth a traceback."""
+
+
+class SseHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive; bodies are JSON, streams are chunked ``text/event-stream``."""
+
+    protocol_version = "HTTP/1.1"
+    server: StoppableServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def read_json_body(self) -> Any:
+        """The request's JSON body (None when empty or not JSON); also kept in ``raw_body``."""
+        length = int(self.headers.get("Content-Length") or 0)
+        self.raw_body = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(self.raw_body) if self.raw_body else None
+        except ValueError:
+            return None
+
+    def send_json(
+        self,
+        status: int,
+        payload: dict[str, Any],
+        extra: dict[str, str] | None = None,
+        head_only: bool = False,
+    ) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if not head_only:
+            self.wfile.write(data)
+
+    def start_sse(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+
+    def event(self, name: str | None, payload: Any) -> None:
+        """One SSE event (``event:`` line only when named), as one HTTP chunk."""
+        head = f"event: {name}\n" if name else ""
+        self.write_chunk(f"{head}data: {json.dumps(payload)}\n\n".encode())
+
+    def write_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def end_chunks(self) -> None:
+        self.write_chunk(b"")
+
+    def drop(self) -> None:
+        """Close the socket mid-body, as a failing proxy or server would."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
