@@ -218,6 +218,33 @@ def test_stop_a_running_task_from_its_page(ui: Ui) -> None:
     assert info.status == "stopped"
 
 
+def test_a_tasks_cost_and_tokens_show_on_its_runs_task_and_project(ui: Ui) -> None:
+    # Two iterations, each reported by the (fake) claude CLI as costing $0.0123.
+    ui.start_task(
+        "costs", "priced", "Cost something\nFAKE: usage 1200 50 1000 0.0123\nFAKE@2: write-done\n"
+    )
+    page = ui.open("/ui/projects/costs/tasks/priced")
+    header_status = page.locator(".task-view .view-title-row [data-status]")
+    expect(header_status).to_have_attribute("data-status", "completed", timeout=20_000)
+    facts = page.locator(".task-view .facts")
+    expect(facts.locator(".usage-cost")).to_have_text("$0.0246")
+    expect(facts.locator(".usage-tokens")).to_have_text("2.4k in (2k cached) · 100 out")
+    rows = page.get_by_role("list", name="Runs of this task").get_by_role("listitem")
+    expect(rows).to_have_count(2)
+    expect(rows.first.locator(".usage-cost")).to_have_text("$0.0123")
+    ui.screenshot("task-cost")
+
+    rows.first.click()
+    run_facts = page.locator(".run-view .facts")
+    expect(run_facts.locator(".usage-cost")).to_have_text("$0.0123")
+    expect(run_facts.locator(".usage-tokens")).to_have_text("1.2k in (1k cached) · 50 out")
+
+    page.goto(ui.url("/ui/projects/costs"))
+    card = page.locator(".project-usage")
+    expect(card.locator(".usage-cost")).to_have_text("$0.0246")
+    expect(card).to_contain_text("2.4k in (2k cached) · 100 out")
+
+
 def test_api_errors_are_shown_to_the_user(ui: Ui) -> None:
     ui.start_task("e2e", "taken", "FAKE: write-done\n")
     page = ui.open("/ui/projects/e2e")

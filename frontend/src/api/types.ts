@@ -3,6 +3,21 @@
 export type RunStatus = "running" | "completed" | "failed" | "stopped";
 export type TaskStatus = "queued" | "running" | "completed" | "failed" | "stopped" | "idle";
 
+/** What a run's agent reported (cost: its own or from the agent's pricing); null where unknown. */
+export interface RunUsage {
+  /** all input tokens, cached ones included */
+  input_tokens: number | null;
+  output_tokens: number | null;
+  /** the part of the input read from a prompt cache */
+  cached_input_tokens: number | null;
+  cost_usd: number | null;
+}
+
+/** The sum over runs of what they reported, and how many of them reported anything. */
+export interface UsageTotal extends RunUsage {
+  runs: number;
+}
+
 export interface RunSummary {
   run_id: string;
   project_id: string;
@@ -19,6 +34,8 @@ export interface RunSummary {
   error_summary: string;
   backend_model: string;
   host: string;
+  /** null when the run reported nothing (absent from older servers) */
+  usage?: RunUsage | null;
 }
 
 export interface RunDetail extends RunSummary {
@@ -66,6 +83,8 @@ export interface TaskSummary {
   queue_position: number | null;
   depends_on: string[];
   waiting_for: string[];
+  /** the total over the task's runs */
+  usage?: UsageTotal;
 }
 
 export interface TaskDetail extends TaskSummary {
@@ -131,6 +150,8 @@ export interface ProjectStats {
   runs_by_status: Record<string, number>;
   bus_bytes: number;
   message_bus: string;
+  /** the total over the project's runs */
+  usage?: UsageTotal;
 }
 
 export interface MessageParent {

@@ -8,6 +8,7 @@ import { BusPanel } from "../bus/BusPanel";
 import { ErrorText } from "../widgets/ErrorText";
 import { formatAgo, formatBytes } from "../widgets/format";
 import { StatusBadge } from "../widgets/StatusBadge";
+import { formatCost, usageFacts } from "../widgets/usage";
 import { useNow } from "../widgets/useNow";
 
 const STATUS_ORDER = ["running", "queued", "completed", "failed", "stopped", "idle"];
@@ -51,6 +52,7 @@ export function ProjectView({ projectId }: { projectId: string }) {
 }
 
 function StatsCards({ stats }: { stats: ProjectStats }) {
+  const usage = usageFacts(stats.usage, stats.run_count);
   return (
     <div className="cards">
       <div className="card">
@@ -63,6 +65,14 @@ function StatsCards({ stats }: { stats: ProjectStats }) {
         <div className="card-label">runs</div>
         <StatusBreakdown counts={stats.runs_by_status} total={stats.run_count} />
       </div>
+      {usage && (
+        <div className="card project-usage">
+          <div className="card-number usage-cost">{usage.cost ?? "—"}</div>
+          <div className="card-label">cost{usage.cost ? "" : " (not reported)"}</div>
+          {usage.tokens && <div className="usage-tokens">{usage.tokens}</div>}
+          {usage.partial && <div className="muted">{usage.partial}</div>}
+        </div>
+      )}
       <div className="card">
         <div className="card-number">{formatBytes(stats.bus_bytes)}</div>
         <div className="card-label">project message bus</div>
@@ -113,7 +123,8 @@ function RecentTasks({ tasks }: { tasks: TaskSummary[] }) {
             <span className="mono task-list-id">{task.task_id}</span>
             <StatusBadge status={task.status} compact />
             <span className="muted">
-              {task.run_count} run{task.run_count === 1 ? "" : "s"} · {formatAgo(task.last_activity, now)}
+              {task.run_count} run{task.run_count === 1 ? "" : "s"}
+              {task.usage?.cost_usd != null && ` · ${formatCost(task.usage.cost_usd)}`} · {formatAgo(task.last_activity, now)}
             </span>
           </button>
         </li>

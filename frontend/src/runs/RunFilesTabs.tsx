@@ -10,6 +10,7 @@ import { looksLikeJsonLines } from "../transcript/streamJson";
 import { TranscriptView } from "../transcript/TranscriptView";
 import { ErrorText } from "../widgets/ErrorText";
 import { formatBytes, formatDateTime } from "../widgets/format";
+import { formatCost } from "../widgets/usage";
 import { LogView } from "./LogView";
 import type { RunOutput } from "./useRunOutput";
 
@@ -131,6 +132,19 @@ function FileText({ run, name, markdown = false }: { run: RunDetail; name: RunFi
   );
 }
 
+/** The usage figures of run-info.yaml, each where known. */
+function usageFields(run: RunDetail): Array<[string, string]> {
+  const usage = run.usage;
+  if (!usage) return [];
+  const fields: Array<[string, string]> = [];
+  for (const name of ["input_tokens", "output_tokens", "cached_input_tokens"] as const) {
+    const value = usage[name];
+    if (value !== null) fields.push([`usage.${name}`, value.toLocaleString("en-US")]);
+  }
+  if (usage.cost_usd !== null) fields.push(["usage.cost_usd", `${formatCost(usage.cost_usd)} (${usage.cost_usd})`]);
+  return fields;
+}
+
 function RunInfoTab({ run }: { run: RunDetail }) {
   const { api } = useApp();
   const raw = useResource(`${run.run_id}/info@${run.status}/${run.end_time}`, (signal) => api.runInfo(run.run_id, signal));
@@ -150,6 +164,7 @@ function RunInfoTab({ run }: { run: RunDetail }) {
     ["cwd", run.cwd],
     ["commandline", run.commandline],
     ["heartbeat_time", run.heartbeat_time ? formatDateTime(run.heartbeat_time) : "—"],
+    ...usageFields(run),
   ];
   return (
     <div className="file-view">

@@ -10,6 +10,7 @@ import { BusPanel } from "../bus/BusPanel";
 import { ConfirmDialog } from "../widgets/ConfirmDialog";
 import { ErrorText } from "../widgets/ErrorText";
 import { formatDateTime } from "../widgets/format";
+import { usageFacts } from "../widgets/usage";
 import { RunDuration } from "../widgets/RunDuration";
 import { StatusBadge } from "../widgets/StatusBadge";
 import { StreamIndicator } from "../widgets/StreamIndicator";
@@ -74,6 +75,7 @@ function RunHeader({ run, streamState }: { run: RunDetail; streamState: ReturnTy
   const { api, notices, explorer } = useApp();
   const [confirm, setConfirm] = useState<"stop" | "delete" | null>(null);
   const running = run.status === "running";
+  const usage = usageFacts(run.usage);
   const link = (runId: string) => (
     <RouteLink to={{ view: "run", projectId: run.project_id, taskId: run.task_id, runId, tab: "output" }}>{runId}</RouteLink>
   );
@@ -124,6 +126,18 @@ function RunHeader({ run, streamState }: { run: RunDetail; streamState: ReturnTy
           <dt>Exit code</dt>
           <dd>{run.exit_code === -1 && running ? "—" : run.exit_code}</dd>
         </div>
+        {usage?.cost && (
+          <div>
+            <dt>Cost</dt>
+            <dd className="usage-cost">{usage.cost}</dd>
+          </div>
+        )}
+        {usage?.tokens && (
+          <div>
+            <dt>Tokens</dt>
+            <dd className="usage-tokens">{usage.tokens}</dd>
+          </div>
+        )}
         {run.previous_run_id && (
           <div>
             <dt>Previous iteration</dt>

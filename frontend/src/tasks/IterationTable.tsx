@@ -8,6 +8,7 @@ import type { RunNode } from "../tree/runTree";
 import { formatClock } from "../widgets/format";
 import { RunDuration } from "../widgets/RunDuration";
 import { StatusBadge } from "../widgets/StatusBadge";
+import { formatCost } from "../widgets/usage";
 
 const ROW_HEIGHT = 34;
 
@@ -49,6 +50,7 @@ export function IterationTable({ projectId, taskId }: { projectId: string; taskI
         <span>Started</span>
         <span>Duration</span>
         <span>Exit</span>
+        <span>Cost</span>
       </div>
       <div ref={scrollRef} className="iteration-scroll" style={{ maxHeight: Math.min(rows.length, 10) * ROW_HEIGHT + 2 }}>
         <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
@@ -78,6 +80,7 @@ export function IterationTable({ projectId, taskId }: { projectId: string; taskI
                   <RunDuration run={run} />
                 </span>
                 <span>{run.status === "running" ? "—" : run.exit_code}</span>
+                <span className="usage-cost">{formatCost(run.usage?.cost_usd)}</span>
               </button>
             );
           })}

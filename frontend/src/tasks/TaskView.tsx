@@ -11,6 +11,7 @@ import { ConfirmDialog } from "../widgets/ConfirmDialog";
 import { ErrorText } from "../widgets/ErrorText";
 import { formatDateTime } from "../widgets/format";
 import { StatusBadge } from "../widgets/StatusBadge";
+import { usageFacts } from "../widgets/usage";
 import { IterationTable } from "./IterationTable";
 
 type TaskAction = "stop" | "resume" | "delete";
@@ -59,12 +60,30 @@ export function TaskView({ projectId, taskId }: { projectId: string; taskId: str
 }
 
 function TaskFacts({ task }: { task: TaskDetail }) {
+  const usage = usageFacts(task.usage, task.run_count);
   return (
     <dl className="facts">
       <div>
         <dt>Runs</dt>
         <dd>{task.run_count}</dd>
       </div>
+      {usage?.cost && (
+        <div>
+          <dt>Cost</dt>
+          <dd className="usage-cost" title={usage.partial ?? undefined}>
+            {usage.cost}
+            {usage.partial && <span className="muted"> *</span>}
+          </dd>
+        </div>
+      )}
+      {usage?.tokens && (
+        <div>
+          <dt>Tokens</dt>
+          <dd className="usage-tokens" title={usage.partial ?? undefined}>
+            {usage.tokens}
+          </dd>
+        </div>
+      )}
       <div>
         <dt>DONE</dt>
         <dd>{task.done ? "yes" : "no"}</dd>
