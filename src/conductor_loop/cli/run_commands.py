@@ -165,7 +165,16 @@ def _task_options(func: F) -> F:
 @click.option("--child-poll-interval", help="How often to check child runs (default 1s).")
 @click.option("--depends-on", multiple=True, help="Task that must be DONE first (repeatable).")
 @click.option("--timeout", help="Timeout of each run (0 = none).")
-@click.option("--resume", is_flag=True, help="Treat the first run as a continuation.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue an existing task as it is (its TASK.md; DONE is removed).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Run an existing task again, with --prompt/--prompt-file replacing its TASK.md.",
+)
 @click.option(
     "--adopt",
     is_flag=True,
@@ -190,9 +199,14 @@ def task(
     depends_on: tuple[str, ...],
     timeout: str | None,
     resume: bool,
+    force: bool,
     adopt: bool,
 ) -> None:
-    """Run a task in the Ralph loop until it is DONE (subcommands: resume, delete)."""
+    """Run a task in the Ralph loop until it is DONE (subcommands: resume, delete).
+
+    A task that exists already (it has a TASK.md, runs or DONE) is not run again unless
+    asked: --resume continues it, --force replaces its prompt.
+    """
     if ctx.invoked_subcommand is not None:
         return
     from conductor_loop.runner.task_loop import TaskSettings
@@ -201,6 +215,10 @@ def task(
     if not project:
         raise click.UsageError("--project is required")
     text = prompt_from_options(prompt, prompt_file, read_stdin=False)
+    if resume and force:
+        raise click.UsageError("give --resume or --force, not both")
+    if resume and text is not None:
+        raise click.UsageError("--resume keeps the task's TASK.md: use --force to replace it")
     task_id = new_task_id(text or "") if task_id is None else task_id
     validate_id(project, "project_id")
     validate_id(task_id, "task_id")
@@ -220,7 +238,17 @@ def task(
         depends_on=depends_on,
         resume=resume,
     )
-    _run_loop(runs_root, config, project, task_id, settings, text, adopt=adopt)
+    _run_loop(
+        runs_root,
+        config,
+        project,
+        task_id,
+        settings,
+        text,
+        adopt=adopt,
+        reopen=resume,
+        replace=force,
+    )
 
 
 def _run_loop(
@@ -233,6 +261,7 @@ def _run_loop(
     *,
     adopt: bool = False,
     reopen: bool = False,
+    replace: bool = False,
 ) -> None:
     from conductor_loop.runner.task_loop import TaskLoop
 
@@ -257,7 +286,7 @@ def _run_loop(
             note(f"task {project}/{task_id}: not adopted — {exc.message}")
             sys.exit(0)  # another process owns the loop: exactly what adoption wants
     else:
-        outcome = loop.run(text, reopen=reopen)
+        outcome = loop.run(text, reopen=reopen, replace=replace)
     note(
         f"task {project}/{task_id}: {outcome.status} — {outcome.message} "
         f"({len(outcome.runs)} run(s))"
