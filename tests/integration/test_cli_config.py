@@ -96,13 +96,34 @@ def test_init_default_location_then_validate(run_agent_exe: Path, tmp_path: Path
     assert result.returncode == 0, result.stderr
     path = home / ".config" / "conductor" / "config.yaml"
     assert path.is_file()
-    # The template points agents at token files under ~/.config/conductor: until they
-    # exist, validate says which one is missing; then the written file validates.
+    # It invites inline tokens: only its owner may read it.
+    assert path.stat().st_mode & 0o777 == 0o600
+    # A fresh config passes its own check: it names no token file that is not there.
+    fresh = run_cli(run_agent_exe, "config", "validate", cwd=tmp_path)
+    assert fresh.returncode == 0, fresh.stderr
+    assert f"{path}: valid (schema and values)" in fresh.stdout
+    assert "agent claude (claude): token not set" in fresh.stdout
+    # Once the user points an agent at a token file, the file must exist (as for `job`).
+    token_file = path.parent / "claude.token"
+    path.write_text(
+        path.read_text().replace(
+            "    # token_file: ~/.config/conductor/claude.token",
+            "    token_file: ~/.config/conductor/claude.token",
+        )
+    )
     missing = run_cli(run_agent_exe, "config", "validate", cwd=tmp_path)
     assert missing.returncode == 1 and "claude.token" in missing.stderr
-    for name in ("claude", "codex"):
-        (path.parent / f"{name}.token").write_text(f"{TOKEN}\n")
+    token_file.write_text(f"{TOKEN}\n")
     valid = run_cli(run_agent_exe, "config", "validate", cwd=tmp_path)
     assert valid.returncode == 0, valid.stderr
-    assert f"{path}: valid (schema and values)" in valid.stdout
+    assert "agent claude (claude): token set" in valid.stdout
     assert TOKEN not in valid.stdout + valid.stderr
+
+
+def test_init_force_makes_an_existing_file_private(run_agent_exe: Path, tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("agents: {}\n")
+    path.chmod(0o644)
+    forced = run_cli(run_agent_exe, "config", "init", "--path", str(path), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -60,10 +61,14 @@ def validate(config_path: str | None) -> None:
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(target: str, force: bool) -> None:
-    """Write a commented default configuration."""
+    """Write a commented default configuration (mode 0600: it may hold tokens)."""
     path = Path(target).expanduser()
     if path.exists() and not force:
         raise click.ClickException(f"{path} already exists (use --force to overwrite)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(DEFAULT_CONFIG_TEMPLATE, encoding="utf-8")
+    # Owner-only, also when overwriting: the file invites inline tokens.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with open(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(fd, 0o600)
+        handle.write(DEFAULT_CONFIG_TEMPLATE)
     click.echo(f"wrote {path}")

@@ -6,7 +6,8 @@ DEFAULT_CONFIG_TEMPLATE = """\
 
 agents:
   # name -> settings. type is one of: claude, codex, gemini, perplexity, xai.
-  # Give a token inline (token:) or, better, in a file (token_file:, ~ is expanded).
+  # Give a token inline (token:) or, better, in a file (token_file:, ~ is expanded);
+  # without one, a CLI agent uses its own login or its token variable.
   # Agents see a copy of this file without inline tokens, secret-looking env entries
   # and the API key: runs started from inside an agent need token_file (or the token
   # exported for the agent, as a run of the same agent has it). Agents get only basic
@@ -14,14 +15,14 @@ agents:
   # own token variable and the env given here.
   claude:
     type: claude
-    token_file: ~/.config/conductor/claude.token
+    # token_file: ~/.config/conductor/claude.token
     timeout: 300
     # command: /usr/local/bin/claude    # executable override
     # args: []                          # extra arguments
     # env: {IS_SANDBOX: "1"}            # extra environment (needed when running as root)
   codex:
     type: codex
-    token_file: ~/.config/conductor/codex.token
+    # token_file: ~/.config/conductor/codex.token
     timeout: 300
   # xai:
   #   type: xai
