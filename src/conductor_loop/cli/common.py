@@ -16,20 +16,37 @@ from conductor_loop.errors import EXIT_STORAGE, ConductorError, StorageError, st
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+CONFIG_HELP = (
+    "Config file (default: $CONDUCTOR_CONFIG, then ./config.yaml if it is ours, then "
+    "$XDG_CONFIG_HOME/conductor/config.yaml, i.e. ~/.config/conductor/config.yaml)."
+)
+ROOT_HELP = "Runs root (default: $CONDUCTOR_ROOT, then storage.runs_dir, then ~/.run-agent/runs)."
+
+
+def inherited(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A command's own ``--root``/``--config``, else the nearest one given before it
+    (``run-agent --root R list``). The environment comes after both: the loader reads it."""
+    if value is not None or param.name is None:
+        return value
+    parent = ctx.parent
+    while parent is not None:
+        found = parent.params.get(param.name)
+        if found is not None:
+            return found
+        parent = parent.parent
+    return None
+
+
+def config_option(func: F) -> F:
+    """``--config``, inheriting the one given before the subcommand."""
+    return click.option("--config", "config_path", callback=inherited, help=CONFIG_HELP)(func)
+
+
 def root_and_config_options(func: F) -> F:
-    """Add ``--root`` and ``--config`` (spec §6: every command takes both)."""
-    func = click.option(
-        "--config",
-        "config_path",
-        envvar="CONDUCTOR_CONFIG",
-        show_envvar=True,
-        help="Config file (default: ./config.yaml, then ~/.config/conductor/config.yaml).",
-    )(func)
-    func = click.option(
-        "--root",
-        "root",
-        help="Runs root (default: $CONDUCTOR_ROOT, then storage.runs_dir, then ~/.run-agent/runs).",
-    )(func)
+    """Add ``--root`` and ``--config`` (spec §6: every command takes both); given before
+    the subcommand they apply too, and a command's own flag wins."""
+    func = config_option(func)
+    func = click.option("--root", "root", callback=inherited, help=ROOT_HELP)(func)
     return func
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from conductor_loop.agents.registry import INLINE_TOKEN_NOTE
-from conductor_loop.cli.common import reports_errors
-from conductor_loop.config.loader import USER_CONFIG, find_config_file, load_config
+from conductor_loop.cli.common import config_option, reports_errors
+from conductor_loop.config.loader import find_config_file, load_config, user_config_path
 from conductor_loop.config.template import DEFAULT_CONFIG_TEMPLATE
 from conductor_loop.errors import ConfigError
 
@@ -21,7 +21,7 @@ def config() -> None:
 
 
 @config.command()
-@click.option("--config", "config_path", envvar="CONDUCTOR_CONFIG", help="Config file to check.")
+@config_option
 @reports_errors
 def validate(config_path: str | None) -> None:
     """Validate the configuration; exit non-zero and name the bad key on error."""
@@ -55,14 +55,15 @@ def validate(config_path: str | None) -> None:
 @click.option(
     "--path",
     "target",
-    default=USER_CONFIG,
-    show_default=True,
-    help="Where to write the default configuration.",
+    help="Where to write it (default: the user config, $XDG_CONFIG_HOME/conductor/config.yaml"
+    " or ~/.config/conductor/config.yaml).",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(target: str, force: bool) -> None:
+def init(target: str | None, force: bool) -> None:
     """Write a commented default configuration (mode 0600: it may hold tokens)."""
-    path = Path(target).expanduser()
+    path = Path(target).expanduser() if target is not None else user_config_path()
+    if path is None:
+        raise click.UsageError("no home directory to put the user config in: give --path")
     if path.exists() and not force:
         raise click.ClickException(f"{path} already exists (use --force to overwrite)")
     path.parent.mkdir(parents=True, exist_ok=True)

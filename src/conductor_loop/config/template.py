@@ -2,7 +2,8 @@
 
 DEFAULT_CONFIG_TEMPLATE = """\
 # Conductor Loop configuration. Found by: --config, $CONDUCTOR_CONFIG, ./config.yaml,
-# ~/.config/conductor/config.yaml. Durations accept seconds or 500ms / 10s / 5m / 1h.
+# $XDG_CONFIG_HOME/conductor/config.yaml (~/.config/conductor/config.yaml).
+# Durations accept seconds or 500ms / 10s / 5m / 1h.
 
 agents:
   # name -> settings. type is one of: claude, codex, gemini, perplexity, xai.
