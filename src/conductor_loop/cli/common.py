@@ -78,15 +78,24 @@ def note(message: str) -> None:
         click.echo(message, err=True)
 
 
-def duration_option(value: str | None, what: str) -> float | None:
-    from conductor_loop.durations import parse_duration
+class DurationType(click.ParamType):  # type: ignore[type-arg]  # generic only in click 8.5+
+    """A duration flag: seconds or ``500ms``/``10s``/``5m``/``1h``/``7d`` (``durations``),
+    given to the command as seconds (float); the same syntax as config keys and the API."""
 
-    if value is None:
-        return None
-    try:
-        return parse_duration(value, what)
-    except ConductorError as exc:
-        raise click.BadParameter(exc.message) from None
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from conductor_loop.durations import parse_duration
+
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(value, "duration")
+        except ConductorError as exc:
+            self.fail(exc.message.removeprefix("duration: "), param, ctx)
+
+
+DURATION = DurationType()
 
 
 def prompt_from_options(

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import click
 import httpx
 
-from conductor_loop.cli.common import F, prompt_from_options
+from conductor_loop.cli.common import DURATION, F, prompt_from_options
 
 DEFAULT_SERVER = "http://127.0.0.1:14355"
 
@@ -220,7 +220,9 @@ def _submit_options(func: F) -> F:
                 help="Read the prompt from a file.",
             ),
             click.option("--cwd", help="Working directory for the agent (on the server)."),
-            click.option("--timeout", type=float, help="Per-run timeout in seconds."),
+            click.option(
+                "--timeout", type=DURATION, help="Per-run timeout (e.g. 90, 30s, 5m; 0 = none)."
+            ),
         ]
     ):
         func = decorator(func)
@@ -260,7 +262,7 @@ def _submit(
 @client_options
 @_submit_options
 @click.option("--max-restarts", type=click.IntRange(min=0), help="Restarts before giving up.")
-@click.option("--restart-delay", type=float, help="Seconds between iterations.")
+@click.option("--restart-delay", type=DURATION, help="Pause between iterations (e.g. 500ms, 10s).")
 @click.option(
     "--depends-on", multiple=True, help="Start only after this task is DONE (repeatable)."
 )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from conductor_loop.cli.common import duration_option, reports_errors, root_and_config_options
+from conductor_loop.cli.common import DURATION, reports_errors, root_and_config_options
 from conductor_loop.cli.context import load
 from conductor_loop.cli.inspect_commands import _run_dir_from, _run_selector
 
@@ -101,6 +101,7 @@ def validate(root: str | None, config_path: str | None, as_json: bool) -> None:
 @root_and_config_options
 @click.option(
     "--older-than",
+    type=DURATION,
     default="7d",
     show_default=True,
     help="Age of finished runs to delete (e.g. 12h, 30m).",
@@ -116,7 +117,7 @@ def validate(root: str | None, config_path: str | None, as_json: bool) -> None:
 def gc(
     root: str | None,
     config_path: str | None,
-    older_than: str,
+    older_than: float,
     dry_run: bool,
     keep_failed: bool,
     rotate_bus: bool,
@@ -125,9 +126,8 @@ def gc(
     from conductor_loop.runner.control import collect_garbage
 
     runs_root, config = load(root, config_path)
-    age = duration_option(older_than, "--older-than")
     items = collect_garbage(
-        runs_root, older_than=age or 0.0, dry_run=dry_run, keep_failed=keep_failed
+        runs_root, older_than=older_than, dry_run=dry_run, keep_failed=keep_failed
     )
     verb = "would delete" if dry_run else "deleted"
     for item in items:

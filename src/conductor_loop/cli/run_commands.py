@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import click
 
 from conductor_loop.cli.common import (
+    DURATION,
     F,
-    duration_option,
     note,
     prompt_from_options,
     reports_errors,
@@ -87,7 +87,7 @@ def _agent_and_prompt_options(what: str, where: str = "") -> Callable[[F], F]:
     help="Parent run (default: $JRUN_ID, so a run's jobs are its children).",
 )
 @click.option("--previous-run-id", default="", help="Previous run in the same loop.")
-@click.option("--timeout", help="Run timeout (e.g. 30s, 5m; 0 = none).")
+@click.option("--timeout", type=DURATION, help="Run timeout (e.g. 30s, 5m; 0 = none).")
 @click.option("-f", "--follow", is_flag=True, help="Stream the agent's output while it runs.")
 @reports_errors
 def job(
@@ -101,7 +101,7 @@ def job(
     cwd: Path | None,
     parent_run_id: str,
     previous_run_id: str,
-    timeout: str | None,
+    timeout: float | None,
     follow: bool,
 ) -> None:
     """Run one agent job (no restarts); the exit code mirrors the agent's."""
@@ -130,7 +130,7 @@ def job(
                 cwd=cwd,
                 parent_run_id=parent_run_id,
                 previous_run_id=previous_run_id,
-                timeout=duration_option(timeout, "--timeout"),
+                timeout=timeout,
             )
         )
     finally:
@@ -158,13 +158,17 @@ def _task_options(func: F) -> F:
     type=click.IntRange(min=0),
     help="Restarts allowed (default: defaults.max_restarts).",
 )
-@click.option("--restart-delay", help="Pause between iterations (default 1s).")
+@click.option("--restart-delay", type=DURATION, help="Pause between iterations (default 1s).")
 @click.option(
-    "--child-wait-timeout", help="How long to wait for child runs after DONE (default 300s)."
+    "--child-wait-timeout",
+    type=DURATION,
+    help="How long to wait for child runs after DONE (default 300s).",
 )
-@click.option("--child-poll-interval", help="How often to check child runs (default 1s).")
+@click.option(
+    "--child-poll-interval", type=DURATION, help="How often to check child runs (default 1s)."
+)
 @click.option("--depends-on", multiple=True, help="Task that must be DONE first (repeatable).")
-@click.option("--timeout", help="Timeout of each run (0 = none).")
+@click.option("--timeout", type=DURATION, help="Timeout of each run (0 = none).")
 @click.option(
     "--resume",
     is_flag=True,
@@ -193,11 +197,11 @@ def task(
     prompt_file: Path | None,
     cwd: Path | None,
     max_restarts: int | None,
-    restart_delay: str | None,
-    child_wait_timeout: str | None,
-    child_poll_interval: str | None,
+    restart_delay: float | None,
+    child_wait_timeout: float | None,
+    child_poll_interval: float | None,
     depends_on: tuple[str, ...],
-    timeout: str | None,
+    timeout: float | None,
     resume: bool,
     force: bool,
     adopt: bool,
@@ -231,10 +235,10 @@ def task(
         agent=agent,
         cwd=cwd,
         max_restarts=max_restarts,
-        restart_delay=duration_option(restart_delay, "--restart-delay"),
-        child_wait_timeout=duration_option(child_wait_timeout, "--child-wait-timeout"),
-        child_poll_interval=duration_option(child_poll_interval, "--child-poll-interval"),
-        timeout=duration_option(timeout, "--timeout"),
+        restart_delay=restart_delay,
+        child_wait_timeout=child_wait_timeout,
+        child_poll_interval=child_poll_interval,
+        timeout=timeout,
         depends_on=depends_on,
         resume=resume,
     )
