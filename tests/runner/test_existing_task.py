@@ -106,8 +106,9 @@ def test_force_replaces_the_prompt_and_runs_again(rig: RunnerEnv) -> None:
 
 def test_resume_of_a_missing_task_creates_nothing(rig: RunnerEnv) -> None:
     missing = rig.run("task", "--project", "p", "--task", "nope", "--resume")
-    assert missing.returncode == 2 and "does not exist" in missing.stderr
-    assert not rig.root.task_dir("p", "nope").exists()
+    assert missing.returncode == 2 and "error: project p not found" in missing.stderr
+    assert "loop started" not in missing.stderr
+    assert not rig.root.project_dir("p").exists()
 
 
 def test_a_prepared_task_md_without_runs_is_started(rig: RunnerEnv) -> None:

@@ -83,9 +83,11 @@ def list_command(
         else:
             _table([[r["project_id"], str(r["tasks"])] for r in rows], ["project", "tasks"])
         return
+    if task is not None:
+        runs_root.existing_task_dir(project, task)
+    else:
+        runs_root.existing_project_dir(project)
     task_ids = [task] if task is not None else runs_root.task_ids(project)
-    if task is not None and not runs_root.task_dir(project, task).is_dir():
-        raise NotFoundError(f"task {project}/{task} does not exist")
     if task is None and status_filter is None:
         task_rows: list[dict[str, Any]] = []
         for task_id in task_ids:
@@ -158,6 +160,10 @@ def _run_dir_from(
 
     if run_dir is not None:
         return run_dir.absolute()
+    if project and task:
+        runs_root.existing_task_dir(project, task)
+    elif project:
+        runs_root.existing_project_dir(project)
     if run:
         return find_run_dir(runs_root, run, project_id=project, task_id=task)
     if project and task:

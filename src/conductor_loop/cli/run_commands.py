@@ -279,8 +279,8 @@ def _run_loop(
         stop=stop,
         shutdown=shutdown,
         on_run_start=lambda info: note(f"run {info.run_id} started ({info.agent})"),
+        on_loop_start=lambda: note(f"task {project}/{task_id}: loop started (pid {os.getpid()})"),
     )
-    note(f"task {project}/{task_id}: loop started (pid {os.getpid()})")
     if adopt:
         from conductor_loop.errors import ConflictError
 

@@ -190,6 +190,7 @@ class TaskLoop:
         stop: threading.Event | None = None,
         shutdown: threading.Event | None = None,
         on_run_start: Callable[[RunInfo], None] | None = None,
+        on_loop_start: Callable[[], None] | None = None,
     ) -> None:
         self.root = root
         self.config = config
@@ -200,6 +201,7 @@ class TaskLoop:
         self.shutdown = shutdown or threading.Event()
         self.task_dir = root.task_dir(project_id, task_id)
         self.runs_dir = root.runs_dir(project_id, task_id)
+        self.on_loop_start = on_loop_start  # once the loop owns the task and will run it
         self.jobs = JobRunner(
             root, config, stop=self.stop, shutdown=self.shutdown, on_start=on_run_start
         )
@@ -294,10 +296,8 @@ class TaskLoop:
 
         if prompt is not None and not prompt.strip():
             raise InvalidRequestError("the task prompt is empty")
-        if reopen and not replace and not self.task_dir.is_dir():
-            raise NotFoundError(
-                f"task {self.project_id}/{self.task_id} does not exist: nothing to resume"
-            )
+        if reopen and not replace:
+            self.root.existing_task_dir(self.project_id, self.task_id)
         self.root.ensure_task_dir(self.project_id, self.task_id)
         task_file = self.task_dir / TASK_FILE
         with task_lock(self.task_dir):
@@ -334,6 +334,8 @@ class TaskLoop:
             _write_loop_state(self.root.path, self.task_dir, state)
             if reopen or replace:
                 reopen_task(self.task_dir)
+            if self.on_loop_start is not None:
+                self.on_loop_start()
             outcome = TaskOutcome("failed", [], "runner error")
             try:
                 outcome = self._run_locked(task_file)
@@ -354,7 +356,7 @@ class TaskLoop:
         done = (self.task_dir / DONE_FILE).exists()
         name = f"task {self.project_id}/{self.task_id}"
         if reopen and not replace and not (task_file.exists() or runs):
-            raise NotFoundError(f"{name} does not exist: nothing to resume")
+            raise NotFoundError(f"{name} has nothing to resume (no TASK.md, no runs)")
         if reopen or replace:
             return
         has_task_file = task_file.exists()
@@ -497,12 +499,10 @@ def resume_task(root: RunsRoot, project_id: str, task_id: str) -> Path:
     Nothing changes yet: the loop that resumes it reopens it (``TaskLoop.run(reopen=True)``)
     once it runs, so a resume that cannot start leaves the task as it was, DONE included.
     """
-    task_dir = root.task_dir(project_id, task_id)
+    task_dir = root.existing_task_dir(project_id, task_id)
     check_inside(root.path, task_dir / TASK_FILE)
     if not (task_dir / TASK_FILE).exists():
-        from conductor_loop.errors import NotFoundError
-
-        raise NotFoundError(f"task {project_id}/{task_id} does not exist (no TASK.md)")
+        raise NotFoundError(f"task {project_id}/{task_id} has no TASK.md: nothing to resume")
     return task_dir
 
 
