@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from conductor_loop.errors import EXIT_STORAGE, ConductorError, StorageError, storage_error
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
+    from conductor_loop.storage.layout import RunsRoot
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,15 +32,64 @@ ROOT_HELP = "Runs root (default: $CONDUCTOR_ROOT, then storage.runs_dir, then ~/
 def inherited(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     """A command's own ``--root``/``--config``, else the nearest one given before it
     (``run-agent --root R list``). The environment comes after both: the loader reads it."""
-    if value is not None or param.name is None:
+    if value is not None or param.name is None or ctx.parent is None:
         return value
-    parent = ctx.parent
-    while parent is not None:
-        found = parent.params.get(param.name)
-        if found is not None:
-            return found
-        parent = parent.parent
+    return _given(ctx.parent, param.name)
+
+
+def _given(ctx: click.Context, name: str) -> Any:
+    """A parameter's value in this command or the nearest command above it."""
+    current: click.Context | None = ctx
+    while current is not None:
+        if current.params.get(name) is not None:
+            return current.params[name]
+        current = current.parent
     return None
+
+
+def _completion_root(ctx: click.Context) -> RunsRoot | None:
+    """The runs root a command being completed would use; None if that fails."""
+    from conductor_loop.storage.layout import resolve_runs_root
+
+    try:
+        root = _given(ctx, "root")
+        if root or os.environ.get("CONDUCTOR_ROOT"):
+            return resolve_runs_root(root)
+        from conductor_loop.config import load_config
+
+        config = load_config(_given(ctx, "config_path"), warn=lambda _message: None)
+        return resolve_runs_root(None, config.storage.runs_dir)
+    except Exception:  # completion must never fail with a traceback
+        return None
+
+
+def _ids(names: list[str], incomplete: str) -> list[CompletionItem]:
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(n) for n in sorted(set(names)) if n.startswith(incomplete)]
+
+
+def complete_project(ctx: click.Context, _param: click.Parameter, incomplete: str) -> Any:
+    """Shell completion of ``--project``: the projects under the runs root."""
+    runs_root = _completion_root(ctx)
+    try:
+        return _ids(runs_root.project_ids() if runs_root else [], incomplete)
+    except (OSError, ConductorError):
+        return []
+
+
+def complete_task(ctx: click.Context, _param: click.Parameter, incomplete: str) -> Any:
+    """Shell completion of ``--task``: the tasks of ``--project`` (of every project when
+    it is not given yet)."""
+    runs_root = _completion_root(ctx)
+    if runs_root is None:
+        return []
+    try:
+        project = _given(ctx, "project")
+        projects = [project] if project else runs_root.project_ids()
+        return _ids([t for p in projects for t in runs_root.task_ids(p)], incomplete)
+    except (OSError, ConductorError):
+        return []
 
 
 def config_option(func: F) -> F:

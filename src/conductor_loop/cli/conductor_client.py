@@ -266,7 +266,7 @@ def _submit(
 @click.option(
     "--depends-on", multiple=True, help="Start only after this task is DONE (repeatable)."
 )
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON reply.")
 def task_submit(server: str, api_key: str | None, as_json: bool, **options: Any) -> None:
     """Create a task and start its loop (or queue it)."""
     _, created = _submit(server, api_key, **options)
@@ -284,7 +284,7 @@ def task_submit(server: str, api_key: str | None, as_json: bool, **options: Any)
 @client_options
 @click.option("--project", help="Only this project.")
 @click.option("--status", help="Only tasks with this status.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON reply.")
 def task_list(
     server: str, api_key: str | None, project: str | None, status: str | None, as_json: bool
 ) -> None:
@@ -315,7 +315,7 @@ def _task_path(project: str, task_id: str) -> str:
 @client_options
 @click.argument("task_id")
 @click.option("--project", help="Project id (needed if the task id is not unique).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON reply.")
 def task_show(
     server: str, api_key: str | None, task_id: str, project: str | None, as_json: bool
 ) -> None:
@@ -382,7 +382,10 @@ def job() -> None:
     "-f", "--follow", is_flag=True, help="Print output until the run ends; exit with its code."
 )
 def job_submit(server: str, api_key: str | None, follow: bool, **options: Any) -> None:
-    """Start a single run (a task with no restarts); with --follow, stream its output."""
+    """Start a single run (a task with no restarts).
+
+    With --follow, stream its output and exit with the run's exit code.
+    """
     client, created = _submit(server, api_key, max_restarts=0, **options)
     run_id = created.get("run_id")
     if not follow:
@@ -414,7 +417,10 @@ def follow_run(client: ApiClient, run_id: str) -> int:
 
 @click.group()
 def bus() -> None:
-    """Post to and read a project's or task's message bus through the server."""
+    """Post to and read the message bus through the server.
+
+    The bus of a project, or of one of its tasks with --task.
+    """
 
 
 def _bus_path(project: str, task_id: str | None) -> str:
@@ -438,7 +444,7 @@ def _print_message(msg: dict[str, Any], as_json: bool) -> None:
 @click.option("--project", required=True, help="Project id.")
 @click.option("--task", "task_id", help="Task id (task bus); default: project bus.")
 @click.option("--run", "run_id", help="Run id the message is about.")
-@click.option("--type", "msg_type", default="USER", show_default=True)
+@click.option("--type", "msg_type", default="USER", show_default=True, help="Message type.")
 @click.option("--body", help="Message body (read from stdin when omitted).")
 def bus_post(
     server: str,
@@ -483,7 +489,10 @@ def bus_read(
     follow: bool,
     as_json: bool,
 ) -> None:
-    """Print messages; with --follow, keep printing new ones as they are posted."""
+    """Print messages from the bus.
+
+    With --follow, keep printing new ones as they are posted.
+    """
     if before and follow:
         raise click.UsageError("--before pages back: it does not go with --follow")
     client = ApiClient(server, api_key)
@@ -511,7 +520,7 @@ def project() -> None:
 
 @project.command("list")
 @client_options
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON reply.")
 def project_list(server: str, api_key: str | None, as_json: bool) -> None:
     """List projects with task and run counts."""
     data = ApiClient(server, api_key).request("GET", "/api/projects")
@@ -534,7 +543,7 @@ def project_list(server: str, api_key: str | None, as_json: bool) -> None:
 @project.command("stats")
 @client_options
 @click.argument("project_id")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON reply.")
 def project_stats(server: str, api_key: str | None, project_id: str, as_json: bool) -> None:
     """Task and run counts by status for one project."""
     data = ApiClient(server, api_key).request("GET", f"/api/projects/{project_id}/stats")

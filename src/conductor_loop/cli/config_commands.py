@@ -24,7 +24,12 @@ def config() -> None:
 @config_option
 @reports_errors
 def validate(config_path: str | None) -> None:
-    """Validate the configuration; exit non-zero and name the bad key on error."""
+    """Check the config file: its schema, values and token files.
+
+    Exits 2 naming the bad key when the file is invalid, 1 when a token file cannot be
+    read or defaults.agent names no configured agent. Whether the agents can run on
+    this machine (executable, login or token) is what `run-agent validate` checks.
+    """
     path = find_config_file(config_path)
     cfg = load_config(str(path) if path else None, use_cache=False)
     if path is None:
@@ -60,7 +65,10 @@ def validate(config_path: str | None) -> None:
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(target: str | None, force: bool) -> None:
-    """Write a commented default configuration (mode 0600: it may hold tokens)."""
+    """Write a commented default configuration.
+
+    The file is made readable by its owner only (0600): it may hold tokens.
+    """
     path = Path(target).expanduser() if target is not None else user_config_path()
     if path is None:
         raise click.UsageError("no home directory to put the user config in: give --path")

@@ -10,7 +10,13 @@ from typing import Any
 
 import click
 
-from conductor_loop.cli.common import F, reports_errors, root_and_config_options
+from conductor_loop.cli.common import (
+    F,
+    complete_project,
+    complete_task,
+    reports_errors,
+    root_and_config_options,
+)
 from conductor_loop.cli.context import load
 from conductor_loop.errors import NotFoundError
 from conductor_loop.storage.layout import (
@@ -54,8 +60,12 @@ def _table(rows: list[list[str]], headers: list[str]) -> None:
 
 @click.command("list")
 @root_and_config_options
-@click.option("--project", help="Only this project (lists its tasks, or runs with --task).")
-@click.option("--task", help="Only this task (lists its runs).")
+@click.option(
+    "--project",
+    shell_complete=complete_project,
+    help="Only this project (lists its tasks, or runs with --task).",
+)
+@click.option("--task", shell_complete=complete_task, help="Only this task (lists its runs).")
 @click.option("--status", "status_filter", help="Only runs with this status.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @reports_errors
@@ -182,8 +192,8 @@ def _run_selector(func: F) -> F:
         "--run-dir", type=click.Path(file_okay=False, path_type=Path), help="Run directory."
     )(func)
     func = click.option("--run", help="Run id.")(func)
-    func = click.option("--task", help="Task id.")(func)
-    func = click.option("--project", help="Project id.")(func)
+    func = click.option("--task", shell_complete=complete_task, help="Task id.")(func)
+    func = click.option("--project", shell_complete=complete_project, help="Project id.")(func)
     return root_and_config_options(func)
 
 
@@ -200,7 +210,10 @@ def status(
     run_dir: Path | None,
     as_json: bool,
 ) -> None:
-    """Show a run's status (default: the latest run of --project/--task)."""
+    """Show a run's status.
+
+    The latest run of --project/--task, or the run given by --run or --run-dir.
+    """
     from conductor_loop.runner.control import read_info_or_none
 
     runs_root, _config = load(root, config_path)
@@ -219,7 +232,12 @@ def status(
 @click.command()
 @_run_selector
 @click.option(
-    "--file", "which", type=click.Choice(sorted(_FILES)), default="output", show_default=True
+    "--file",
+    "which",
+    type=click.Choice(sorted(_FILES)),
+    default="output",
+    show_default=True,
+    help="Which file: output.md, the agent's stdout or stderr, or the prompt.",
 )
 @click.option(
     "--tail", type=click.IntRange(min=0), default=0, help="Only the last N lines (0 = all)."

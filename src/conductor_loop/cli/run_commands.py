@@ -14,6 +14,8 @@ import click
 from conductor_loop.cli.common import (
     DURATION,
     F,
+    complete_project,
+    complete_task,
     note,
     prompt_from_options,
     reports_errors,
@@ -73,11 +75,16 @@ def _agent_and_prompt_options(what: str, where: str = "") -> Callable[[F], F]:
 @click.option(
     "--project",
     envvar="JRUN_PROJECT_ID",
+    shell_complete=complete_project,
     required=True,
     help="Project id (default: $JRUN_PROJECT_ID).",
 )
 @click.option(
-    "--task", envvar="JRUN_TASK_ID", required=True, help="Task id (default: $JRUN_TASK_ID)."
+    "--task",
+    envvar="JRUN_TASK_ID",
+    required=True,
+    shell_complete=complete_task,
+    help="Task id (default: $JRUN_TASK_ID).",
 )
 @_agent_and_prompt_options("prompt")
 @click.option(
@@ -104,7 +111,17 @@ def job(
     timeout: float | None,
     follow: bool,
 ) -> None:
-    """Run one agent job (no restarts); the exit code mirrors the agent's."""
+    """Run one agent once (no restarts).
+
+    \b
+    Exit status:
+      N    the agent's exit code (128+S if it was killed by signal S)
+      2    a bad option, prompt or config (no run was started)
+      74   the runs root could not be written (disk full or read-only)
+
+    An agent can exit 2 or 74 itself: a runner error prints an "error: ..." line and
+    no "run ... (exit N)" line; run-info.yaml records the agent's exit_code.
+    """
     from conductor_loop.runner.job import JobRunner, JobSpec
     from conductor_loop.storage.runinfo import RunInfo
 
@@ -143,15 +160,24 @@ def job(
 
 
 def _task_options(func: F) -> F:
-    func = click.option("--task", "task", required=True, help="Task id.")(func)
-    func = click.option("--project", "project", required=True, help="Project id.")(func)
+    func = click.option(
+        "--task", "task", required=True, shell_complete=complete_task, help="Task id."
+    )(func)
+    func = click.option(
+        "--project", "project", required=True, shell_complete=complete_project, help="Project id."
+    )(func)
     return root_and_config_options(func)
 
 
 @click.group(invoke_without_command=True)
 @root_and_config_options
-@click.option("--project", help="Project id.")
-@click.option("--task", "task_id", help="Task id (default: generated from the prompt).")
+@click.option("--project", shell_complete=complete_project, help="Project id.")
+@click.option(
+    "--task",
+    "task_id",
+    shell_complete=complete_task,
+    help="Task id (default: generated from the prompt).",
+)
 @_agent_and_prompt_options("task prompt", "(written to TASK.md)")
 @click.option(
     "--max-restarts",
@@ -206,10 +232,11 @@ def task(
     force: bool,
     adopt: bool,
 ) -> None:
-    """Run a task in the Ralph loop until it is DONE (subcommands: resume, delete).
+    """Run a task in the Ralph loop until it is DONE.
 
-    A task that exists already (it has a TASK.md, runs or DONE) is not run again unless
-    asked: --resume continues it, --force replaces its prompt.
+    Subcommands: resume, delete. A task that exists already (it has a TASK.md, runs
+    or DONE) is not run again unless asked: --resume continues it, --force replaces
+    its prompt.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -305,7 +332,11 @@ def _run_loop(
 def task_resume(
     root: str | None, config_path: str | None, project: str, task: str, agent: str | None
 ) -> None:
-    """Remove DONE and run the task's loop again (continuing from its last run)."""
+    """Run the task's loop again, continuing from its last run.
+
+    Removes DONE first. `run-agent task --resume` does the same and takes the loop
+    options (--max-restarts, --timeout, ...).
+    """
     from conductor_loop.runner.task_loop import TaskSettings, resume_task
 
     runs_root, config = load(root, config_path)
@@ -321,7 +352,10 @@ def task_resume(
 def task_delete(
     root: str | None, config_path: str | None, project: str, task: str, force: bool
 ) -> None:
-    """Delete a task and all its runs (refuses while it runs unless --force)."""
+    """Delete a task and all its runs.
+
+    Refuses while the task runs, unless --force.
+    """
     from conductor_loop.runner.control import delete_task
 
     runs_root, config = load(root, config_path)
