@@ -8,6 +8,8 @@ from conductor_loop.errors import InvalidRequestError
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+# The strings parse_duration takes, as documented (OpenAPI): seconds, or unit parts.
+PATTERN = r"^\s*(?:\d+(?:\.\d+)?|(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+)\s*$"
 
 
 def parse_duration(value: str | float | int, what: str = "duration") -> float:

@@ -118,7 +118,8 @@ def test_task_loop_on_a_full_disk_exits_cleanly(disk_rig: RunnerEnv, tmpfs: Tmpf
     assert done.returncode == EXIT_STORAGE, done.stderr
     line = error_line(done.stderr)
     assert "No space left on device" in line
-    assert str(disk_rig.root.task_dir("p", "t") / "TASK.md") in line
+    # The first write is the loop's lock file (TASK.md is written once the loop owns it).
+    assert str(disk_rig.root.task_dir("p", "t") / ".task.lock") in line
 
 
 @pytest.mark.parametrize("command", ["job", "task"])

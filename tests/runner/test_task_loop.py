@@ -3,6 +3,7 @@ acceptance scenarios plus crash, stop, resume and restart limits)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -182,8 +183,14 @@ def test_completion_fact_is_posted_once(rig: RunnerEnv) -> None:
         rig.run("task", "--project", "p", "--task", "t", "--prompt", "FAKE: write-done").returncode
         == 0
     )
-    again = rig.run("task", "--project", "p", "--task", "t")
+    # A loop that died after completing (its state still says running) is adopted: the
+    # adopting loop finds DONE and completes again, without a second FACT.
+    state_file = rig.root.task_dir("p", "t") / ".loop.json"
+    state = json.loads(state_file.read_text())
+    state_file.write_text(json.dumps(dict(state, state="running")))
+    again = rig.run("task", "--project", "p", "--task", "t", "--adopt")
     assert again.returncode == 0, again.stderr
+    assert "completed" in again.stderr
     assert len(rig.runs("p", "t")) == 1
     assert len(_facts(rig)) == 1
 

@@ -55,5 +55,11 @@ export function formatAgo(iso: string | null | undefined, now: number): string {
   if (ms === null) return "never";
   const delta = now - ms;
   if (delta < 5000) return "just now";
-  return `${formatDuration(delta).split(" ")[0]} ago`;
+  const seconds = Math.floor(delta / 1000);
+  if (seconds < 60) return `${seconds} s ago`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m ago`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours}h ago`;
+  return `${Math.floor(hours / 24)}d ago`;
 }

@@ -37,7 +37,6 @@ class LaunchSpec:
     root: Path
     config_path: str | None = None
     agent: str | None = None
-    prompt_file: Path | None = None
     cwd: str | None = None
     max_restarts: int | None = None
     restart_delay: float | None = None
@@ -60,8 +59,7 @@ class LaunchSpec:
             argv += ["--agent", self.agent]
         if self.resume:
             return argv
-        if self.prompt_file is not None:
-            argv += ["--prompt-file", str(self.prompt_file)]
+        # No prompt: the loop runs the TASK.md the server wrote (a prepared task).
         if self.cwd:
             argv += ["--cwd", self.cwd]
         if self.max_restarts is not None:

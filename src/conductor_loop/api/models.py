@@ -6,9 +6,11 @@ the models still document the shape, and the schema tests check the two agree.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from conductor_loop.config.models import Duration
 
 ID_PATTERN = r"^[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,127}$"
 IdField = Field(min_length=1, max_length=128)
@@ -141,8 +143,8 @@ class TaskCreate(BaseModel):
     )
     depends_on: list[str] = Field(default_factory=list, max_length=100)
     max_restarts: int | None = Field(default=None, ge=0, le=100_000)
-    restart_delay: float | None = Field(default=None, ge=0, le=86_400)
-    timeout: float | None = Field(default=None, ge=0, le=7 * 86_400)
+    restart_delay: Annotated[float, Duration(le=86_400)] | None = None
+    timeout: Annotated[float, Duration(le=7 * 86_400)] | None = None
     cwd: str | None = Field(default=None, max_length=4096)
 
 

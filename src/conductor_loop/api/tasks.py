@@ -354,7 +354,6 @@ class TaskService:
             root=self.root.path,
             config_path=self.config_path,
             agent=settings.get("agent"),
-            prompt_file=None if resume else task_dir / TASK_FILE,
             cwd=settings.get("cwd"),
             max_restarts=settings.get("max_restarts"),
             restart_delay=settings.get("restart_delay"),

@@ -9,7 +9,13 @@ import click
 
 from conductor_loop.bus.locate import BusLocation, discover_bus, message_fields, resolve_bus
 from conductor_loop.bus.message import Message
-from conductor_loop.cli.common import F, reports_errors, root_and_config_options
+from conductor_loop.cli.common import (
+    F,
+    complete_project,
+    complete_task,
+    reports_errors,
+    root_and_config_options,
+)
 from conductor_loop.storage.layout import RunsRoot, resolve_runs_root
 
 
@@ -37,8 +43,18 @@ def _locate(
 
 def _bus_options(func: F) -> F:
     func = click.option("--bus", "bus", help="Bus file path (overrides everything else).")(func)
-    func = click.option("--task", "task", help="Task id (task bus); default: inferred.")(func)
-    func = click.option("--project", "project", help="Project id; default: inferred.")(func)
+    func = click.option(
+        "--task",
+        "task",
+        shell_complete=complete_task,
+        help="Task id (task bus); default: inferred.",
+    )(func)
+    func = click.option(
+        "--project",
+        "project",
+        shell_complete=complete_project,
+        help="Project id; default: inferred.",
+    )(func)
     return root_and_config_options(func)
 
 

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import click
 import httpx
 
-from conductor_loop.cli.common import F, prompt_from_options
+from conductor_loop.cli.common import DURATION, F, prompt_from_options
 
 DEFAULT_SERVER = "http://127.0.0.1:14355"
 
@@ -220,7 +220,9 @@ def _submit_options(func: F) -> F:
                 help="Read the prompt from a file.",
             ),
             click.option("--cwd", help="Working directory for the agent (on the server)."),
-            click.option("--timeout", type=float, help="Per-run timeout in seconds."),
+            click.option(
+                "--timeout", type=DURATION, help="Per-run timeout (e.g. 90, 30s, 5m; 0 = none)."
+            ),
         ]
     ):
         func = decorator(func)
@@ -260,11 +262,11 @@ def _submit(
 @client_options
 @_submit_options
 @click.option("--max-restarts", type=click.IntRange(min=0), help="Restarts before giving up.")
-@click.option("--restart-delay", type=float, help="Seconds between iterations.")
+@click.option("--restart-delay", type=DURATION, help="Pause between iterations (e.g. 500ms, 10s).")
 @click.option(
     "--depends-on", multiple=True, help="Start only after this task is DONE (repeatable)."
 )
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON reply.")
 def task_submit(server: str, api_key: str | None, as_json: bool, **options: Any) -> None:
     """Create a task and start its loop (or queue it)."""
     _, created = _submit(server, api_key, **options)
@@ -282,7 +284,7 @@ def task_submit(server: str, api_key: str | None, as_json: bool, **options: Any)
 @client_options
 @click.option("--project", help="Only this project.")
 @click.option("--status", help="Only tasks with this status.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON reply.")
 def task_list(
     server: str, api_key: str | None, project: str | None, status: str | None, as_json: bool
 ) -> None:
@@ -313,7 +315,7 @@ def _task_path(project: str, task_id: str) -> str:
 @client_options
 @click.argument("task_id")
 @click.option("--project", help="Project id (needed if the task id is not unique).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON reply.")
 def task_show(
     server: str, api_key: str | None, task_id: str, project: str | None, as_json: bool
 ) -> None:
@@ -380,7 +382,10 @@ def job() -> None:
     "-f", "--follow", is_flag=True, help="Print output until the run ends; exit with its code."
 )
 def job_submit(server: str, api_key: str | None, follow: bool, **options: Any) -> None:
-    """Start a single run (a task with no restarts); with --follow, stream its output."""
+    """Start a single run (a task with no restarts).
+
+    With --follow, stream its output and exit with the run's exit code.
+    """
     client, created = _submit(server, api_key, max_restarts=0, **options)
     run_id = created.get("run_id")
     if not follow:
@@ -412,7 +417,10 @@ def follow_run(client: ApiClient, run_id: str) -> int:
 
 @click.group()
 def bus() -> None:
-    """Post to and read a project's or task's message bus through the server."""
+    """Post to and read the message bus through the server.
+
+    The bus of a project, or of one of its tasks with --task.
+    """
 
 
 def _bus_path(project: str, task_id: str | None) -> str:
@@ -436,7 +444,7 @@ def _print_message(msg: dict[str, Any], as_json: bool) -> None:
 @click.option("--project", required=True, help="Project id.")
 @click.option("--task", "task_id", help="Task id (task bus); default: project bus.")
 @click.option("--run", "run_id", help="Run id the message is about.")
-@click.option("--type", "msg_type", default="USER", show_default=True)
+@click.option("--type", "msg_type", default="USER", show_default=True, help="Message type.")
 @click.option("--body", help="Message body (read from stdin when omitted).")
 def bus_post(
     server: str,
@@ -481,7 +489,10 @@ def bus_read(
     follow: bool,
     as_json: bool,
 ) -> None:
-    """Print messages; with --follow, keep printing new ones as they are posted."""
+    """Print messages from the bus.
+
+    With --follow, keep printing new ones as they are posted.
+    """
     if before and follow:
         raise click.UsageError("--before pages back: it does not go with --follow")
     client = ApiClient(server, api_key)
@@ -509,7 +520,7 @@ def project() -> None:
 
 @project.command("list")
 @client_options
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON reply.")
 def project_list(server: str, api_key: str | None, as_json: bool) -> None:
     """List projects with task and run counts."""
     data = ApiClient(server, api_key).request("GET", "/api/projects")
@@ -532,7 +543,7 @@ def project_list(server: str, api_key: str | None, as_json: bool) -> None:
 @project.command("stats")
 @client_options
 @click.argument("project_id")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON reply.")
 def project_stats(server: str, api_key: str | None, project_id: str, as_json: bool) -> None:
     """Task and run counts by status for one project."""
     data = ApiClient(server, api_key).request("GET", f"/api/projects/{project_id}/stats")

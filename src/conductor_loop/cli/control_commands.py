@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from conductor_loop.cli.common import duration_option, reports_errors, root_and_config_options
+from conductor_loop.cli.common import (
+    DURATION,
+    complete_project,
+    complete_task,
+    reports_errors,
+    root_and_config_options,
+)
 from conductor_loop.cli.context import load
 from conductor_loop.cli.inspect_commands import _run_dir_from, _run_selector
 
@@ -28,7 +34,10 @@ def stop(
     force: bool,
     no_wait: bool,
 ) -> None:
-    """Stop a run, or a whole task (its loop and runs) when only --project/--task are given."""
+    """Stop a run, or a whole task with its loop and runs.
+
+    With only --project and --task, the whole task; with --run or --run-dir, one run.
+    """
     from conductor_loop.runner.control import stop_run, stop_task
 
     runs_root, config = load(root, config_path)
@@ -50,8 +59,8 @@ def stop(
 
 @click.command()
 @root_and_config_options
-@click.option("--project", required=True, help="Project id.")
-@click.option("--task", required=True, help="Task id.")
+@click.option("--project", required=True, shell_complete=complete_project, help="Project id.")
+@click.option("--task", required=True, shell_complete=complete_task, help="Task id.")
 @click.option("--agent", help="Agent name from config.")
 @click.pass_context
 def resume(
@@ -62,7 +71,10 @@ def resume(
     task: str,
     agent: str | None,
 ) -> None:
-    """Remove DONE and run the task's loop again (same as ``task resume``)."""
+    """Run a task's loop again, continuing from its last run.
+
+    Removes DONE first. The same as `run-agent task resume`.
+    """
     from conductor_loop.cli.run_commands import task_resume
 
     ctx.invoke(
@@ -75,10 +87,12 @@ def resume(
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @reports_errors
 def validate(root: str | None, config_path: str | None, as_json: bool) -> None:
-    """Report which configured agents are usable, and why not.
+    """Check that each configured agent can run on this machine.
 
-    Each line names the agent's endpoint (its base_url, or the CLI's default) and its
-    token; a CLI agent without a token uses the CLI's own login, which is fine.
+    Reports, for each agent, whether its executable answers and it has a login or a
+    token, and why not; each line names the agent's endpoint (its base_url, or the CLI's
+    default). A CLI agent without a token uses the CLI's own login, which is fine. The
+    config file itself is checked by `run-agent config validate`.
     """
     from conductor_loop.agents.registry import usable
 
@@ -113,6 +127,7 @@ def validate(root: str | None, config_path: str | None, as_json: bool) -> None:
 @root_and_config_options
 @click.option(
     "--older-than",
+    type=DURATION,
     default="7d",
     show_default=True,
     help="Age of finished runs to delete (e.g. 12h, 30m).",
@@ -128,7 +143,7 @@ def validate(root: str | None, config_path: str | None, as_json: bool) -> None:
 def gc(
     root: str | None,
     config_path: str | None,
-    older_than: str,
+    older_than: float,
     dry_run: bool,
     keep_failed: bool,
     rotate_bus: bool,
@@ -137,9 +152,8 @@ def gc(
     from conductor_loop.runner.control import collect_garbage
 
     runs_root, config = load(root, config_path)
-    age = duration_option(older_than, "--older-than")
     items = collect_garbage(
-        runs_root, older_than=age or 0.0, dry_run=dry_run, keep_failed=keep_failed
+        runs_root, older_than=older_than, dry_run=dry_run, keep_failed=keep_failed
     )
     verb = "would delete" if dry_run else "deleted"
     for item in items:

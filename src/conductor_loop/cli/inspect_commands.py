@@ -10,7 +10,13 @@ from typing import Any
 
 import click
 
-from conductor_loop.cli.common import F, reports_errors, root_and_config_options
+from conductor_loop.cli.common import (
+    F,
+    complete_project,
+    complete_task,
+    reports_errors,
+    root_and_config_options,
+)
 from conductor_loop.cli.context import load
 from conductor_loop.errors import NotFoundError
 from conductor_loop.storage.layout import (
@@ -95,8 +101,12 @@ def _table(rows: list[list[str]], headers: list[str]) -> None:
 
 @click.command("list")
 @root_and_config_options
-@click.option("--project", help="Only this project (lists its tasks, or runs with --task).")
-@click.option("--task", help="Only this task (lists its runs).")
+@click.option(
+    "--project",
+    shell_complete=complete_project,
+    help="Only this project (lists its tasks, or runs with --task).",
+)
+@click.option("--task", shell_complete=complete_task, help="Only this task (lists its runs).")
 @click.option("--status", "status_filter", help="Only runs with this status.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @reports_errors
@@ -124,9 +134,11 @@ def list_command(
         else:
             _table([[r["project_id"], str(r["tasks"])] for r in rows], ["project", "tasks"])
         return
+    if task is not None:
+        runs_root.existing_task_dir(project, task)
+    else:
+        runs_root.existing_project_dir(project)
     task_ids = [task] if task is not None else runs_root.task_ids(project)
-    if task is not None and not runs_root.task_dir(project, task).is_dir():
-        raise NotFoundError(f"task {project}/{task} does not exist")
     if task is None and status_filter is None:
         task_rows: list[dict[str, Any]] = []
         totals: dict[str, Usage] = {}
@@ -217,6 +229,10 @@ def _run_dir_from(
 
     if run_dir is not None:
         return run_dir.absolute()
+    if project and task:
+        runs_root.existing_task_dir(project, task)
+    elif project:
+        runs_root.existing_project_dir(project)
     if run:
         return find_run_dir(runs_root, run, project_id=project, task_id=task)
     if project and task:
@@ -235,14 +251,136 @@ def _run_selector(func: F) -> F:
         "--run-dir", type=click.Path(file_okay=False, path_type=Path), help="Run directory."
     )(func)
     func = click.option("--run", help="Run id.")(func)
-    func = click.option("--task", help="Task id.")(func)
-    func = click.option("--project", help="Project id.")(func)
+    func = click.option("--task", shell_complete=complete_task, help="Task id.")(func)
+    func = click.option("--project", shell_complete=complete_project, help="Project id.")(func)
     return root_and_config_options(func)
+
+
+# Summary order: what needs attention first.
+_TASK_ORDER = ("running", "queued", "failed", "stopped", "completed", "idle")
+_RUN_ORDER = ("running", "failed", "stopped", "completed")
+
+
+def _ordered(counts: dict[str, int], order: tuple[str, ...]) -> dict[str, int]:
+    known = [s for s in order if counts.get(s)]
+    return {s: counts[s] for s in [*known, *sorted(set(counts) - set(known))]}
+
+
+def _counts_line(what: str, counts: dict[str, int]) -> str:
+    parts = [f"{n} {status}" for status, n in counts.items()]
+    return f"{what}: {', '.join(parts) if parts else 'none'}"
+
+
+def _task_summary(runs_root: RunsRoot, project_id: str, task_id: str) -> dict[str, Any]:
+    """A task's status as the API reports it (queued, running, completed, failed,
+    stopped or idle), its runs, and its latest root run (full run-info)."""
+    from conductor_loop.api.index import QUEUED_FILE
+    from conductor_loop.runner.task_loop import task_loop_active, task_runs
+    from conductor_loop.storage.runinfo import STATUS_RUNNING
+
+    task_dir = runs_root.task_dir(project_id, task_id)
+    infos = task_runs(runs_root.runs_dir(project_id, task_id))
+    roots = [i for i in infos if not i.parent_run_id] or infos
+    last = roots[-1] if roots else None
+    if (task_dir / QUEUED_FILE).exists():
+        state = "queued"
+    elif any(i.status == STATUS_RUNNING for i in infos) or task_loop_active(task_dir):
+        state = "running"
+    elif (task_dir / DONE_FILE).exists():
+        state = "completed"
+    else:
+        state = last.status if last else "idle"
+    return {
+        "project_id": project_id,
+        "task_id": task_id,
+        "status": state,
+        "runs": len(infos),
+        "runs_by_status": {
+            s: sum(1 for i in infos if i.status == s) for s in {i.status for i in infos}
+        },
+        "last_run": last.to_dict() if last else None,
+        "elapsed": _duration(last) if last else "",
+    }
+
+
+def _overview(runs_root: RunsRoot, project: str | None, as_json: bool) -> None:
+    projects = [project] if project else runs_root.project_ids()
+    tasks = [_task_summary(runs_root, p, t) for p in projects for t in runs_root.task_ids(p)]
+    rank = {s: i for i, s in enumerate(_TASK_ORDER)}
+    tasks.sort(key=lambda t: (rank.get(t["status"], len(rank)), t["project_id"], t["task_id"]))
+    task_counts: dict[str, int] = {}
+    run_counts: dict[str, int] = {}
+    for t in tasks:
+        task_counts[t["status"]] = task_counts.get(t["status"], 0) + 1
+        for status, n in t.pop("runs_by_status").items():
+            run_counts[status] = run_counts.get(status, 0) + n
+    task_counts = _ordered(task_counts, _TASK_ORDER)
+    run_counts = _ordered(run_counts, _RUN_ORDER)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "runs_root": str(runs_root.path),
+                    "tasks_by_status": task_counts,
+                    "runs_by_status": run_counts,
+                    "tasks": [{k: v for k, v in t.items() if k != "elapsed"} for t in tasks],
+                }
+            )
+        )
+        return
+    click.echo(_counts_line("tasks", task_counts))
+    click.echo(_counts_line("runs", run_counts))
+    if not tasks:
+        return
+    click.echo()
+    _table(
+        [
+            [
+                t["project_id"],
+                t["task_id"],
+                t["status"],
+                str(t["runs"]),
+                t["last_run"]["run_id"] if t["last_run"] else "-",
+                t["elapsed"] or "-",
+            ]
+            for t in tasks
+        ],
+        ["project", "task", "status", "runs", "last run", "elapsed"],
+    )
+
+
+def _run_summary(info: Any) -> None:
+    """A few readable lines about one run."""
+    from conductor_loop.storage.runinfo import STATUS_RUNNING
+
+    elapsed = _duration(info)
+    if info.status == STATUS_RUNNING:
+        state = f"running for {elapsed}" if elapsed else "running"
+    else:
+        state = f"{info.status}, exit {info.exit_code}" + (f", after {elapsed}" if elapsed else "")
+    lines = [
+        ("run", f"{info.run_id}  {info.project_id}/{info.task_id}  ({info.agent or '?'})"),
+        ("status", state),
+        ("started", info.start_time or "-"),
+        ("previous", info.previous_run_id),
+        ("parent", info.parent_run_id),
+        ("error", info.error_summary),
+        ("usage", _usage_line(info.usage) if info.usage is not None else ""),
+        ("output", info.output_path),
+    ]
+    for label, value in lines:
+        if value:
+            click.echo(f"{label:<9}{value}")
 
 
 @click.command()
 @_run_selector
-@click.option("--json", "as_json", is_flag=True, help="Print run-info as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Full data: the run's run-info, or every task's status and latest run-info.",
+)
 @reports_errors
 def status(
     root: str | None,
@@ -253,10 +391,20 @@ def status(
     run_dir: Path | None,
     as_json: bool,
 ) -> None:
-    """Show a run's status (default: the latest run of --project/--task)."""
+    """Summarise tasks and runs: counts by status, and how long.
+
+    Without a run selected: every task (of --project) with its status, its runs and
+    the elapsed time of its latest run, those that need attention first. With --run,
+    --run-dir or --project and --task: that run (the task's latest).
+    """
     from conductor_loop.runner.control import read_info_or_none
 
     runs_root, _config = load(root, config_path)
+    if run is None and run_dir is None and task is None:
+        if project is not None:
+            runs_root.existing_project_dir(project)
+        _overview(runs_root, project, as_json)
+        return
     directory = _run_dir_from(runs_root, project, task, run, run_dir)
     info = read_info_or_none(directory)
     if info is None:
@@ -264,18 +412,18 @@ def status(
     if as_json:
         click.echo(json.dumps(info.to_dict()))
         return
-    for key, value in info.to_dict().items():
-        if key == "usage":
-            if info.usage is not None:
-                click.echo(f"usage: {_usage_line(info.usage)}")
-        elif value not in ("", 0) or key in ("exit_code", "status"):
-            click.echo(f"{key}: {value}")
+    _run_summary(info)
 
 
 @click.command()
 @_run_selector
 @click.option(
-    "--file", "which", type=click.Choice(sorted(_FILES)), default="output", show_default=True
+    "--file",
+    "which",
+    type=click.Choice(sorted(_FILES)),
+    default="output",
+    show_default=True,
+    help="Which file: output.md, the agent's stdout or stderr, or the prompt.",
 )
 @click.option(
     "--tail", type=click.IntRange(min=0), default=0, help="Only the last N lines (0 = all)."

@@ -18,7 +18,7 @@ from conductor_loop.cli.common import reports_errors
 @click.option("--raw", is_flag=True, help="Print only the key (for CONDUCTOR_API_KEY=...).")
 @reports_errors
 def key(config_path: str | None, raw: bool) -> None:
-    """Print the URL that logs the browser in to the server, with its API key.
+    """Print the browser login URL of the server, with its key.
 
     The key is the configured one (api.api_key, api.api_key_file, $CONDUCTOR_API_KEY),
     else the one the server generated in its state directory when it first started on a

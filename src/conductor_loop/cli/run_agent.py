@@ -7,6 +7,7 @@ import os
 import click
 
 from conductor_loop import __version__
+from conductor_loop.cli.common import CONFIG_HELP, ROOT_HELP
 from conductor_loop.cli.lazy import LazyGroup
 
 _COMMANDS = {
@@ -28,8 +29,14 @@ _COMMANDS = {
     cls=LazyGroup, lazy_commands=_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
 )
 @click.version_option(__version__, prog_name="run-agent")
-def cli() -> None:
-    """Run AI coding agents on tasks, record every run on disk, coordinate via a message bus."""
+@click.option("--config", "config_path", help=CONFIG_HELP)
+@click.option("--root", "root", help=ROOT_HELP)
+def cli(config_path: str | None, root: str | None) -> None:
+    """Run AI coding agents on tasks, record every run on disk, coordinate via a message bus.
+
+    --config and --root work before the subcommand or after it; a subcommand's own
+    flag wins over the one before it, and both over $CONDUCTOR_CONFIG/$CONDUCTOR_ROOT.
+    """
 
 
 def main() -> None:

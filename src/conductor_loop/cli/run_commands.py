@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 import click
 
 from conductor_loop.cli.common import (
+    DURATION,
     F,
-    duration_option,
+    complete_project,
+    complete_task,
     note,
     prompt_from_options,
     reports_errors,
@@ -73,11 +75,16 @@ def _agent_and_prompt_options(what: str, where: str = "") -> Callable[[F], F]:
 @click.option(
     "--project",
     envvar="JRUN_PROJECT_ID",
+    shell_complete=complete_project,
     required=True,
     help="Project id (default: $JRUN_PROJECT_ID).",
 )
 @click.option(
-    "--task", envvar="JRUN_TASK_ID", required=True, help="Task id (default: $JRUN_TASK_ID)."
+    "--task",
+    envvar="JRUN_TASK_ID",
+    required=True,
+    shell_complete=complete_task,
+    help="Task id (default: $JRUN_TASK_ID).",
 )
 @_agent_and_prompt_options("prompt")
 @click.option(
@@ -87,7 +94,7 @@ def _agent_and_prompt_options(what: str, where: str = "") -> Callable[[F], F]:
     help="Parent run (default: $JRUN_ID, so a run's jobs are its children).",
 )
 @click.option("--previous-run-id", default="", help="Previous run in the same loop.")
-@click.option("--timeout", help="Run timeout (e.g. 30s, 5m; 0 = none).")
+@click.option("--timeout", type=DURATION, help="Run timeout (e.g. 30s, 5m; 0 = none).")
 @click.option("-f", "--follow", is_flag=True, help="Stream the agent's output while it runs.")
 @reports_errors
 def job(
@@ -101,15 +108,21 @@ def job(
     cwd: Path | None,
     parent_run_id: str,
     previous_run_id: str,
-    timeout: str | None,
+    timeout: float | None,
     follow: bool,
 ) -> None:
-    """Run one agent job (no restarts).
+    """Run one agent once (no restarts).
 
     \b
-    Exit status: the agent's, except for a run the runner ended, whatever the agent
-    returned: 124 timed out, 143 stopped (or the runner was shut down). 74: the runs
-    root could not be written; 2: a bad request or config.
+    Exit status:
+      N    the agent's exit code (128+S if it was killed by signal S)
+      124  the runner ended the run at its timeout, whatever the agent returned
+      143  the run was stopped (or the runner shut down), whatever the agent returned
+      2    a bad option, prompt or config (no run was started)
+      74   the runs root could not be written (disk full or read-only)
+
+    An agent can exit 2 or 74 itself: a runner error prints an "error: ..." line and
+    no "run ... (exit N)" line; run-info.yaml records the agent's exit_code.
     """
     from conductor_loop.runner.job import JobRunner, JobSpec
     from conductor_loop.storage.runinfo import RunInfo
@@ -136,7 +149,7 @@ def job(
                 cwd=cwd,
                 parent_run_id=parent_run_id,
                 previous_run_id=previous_run_id,
-                timeout=duration_option(timeout, "--timeout"),
+                timeout=timeout,
             )
         )
     finally:
@@ -149,29 +162,51 @@ def job(
 
 
 def _task_options(func: F) -> F:
-    func = click.option("--task", "task", required=True, help="Task id.")(func)
-    func = click.option("--project", "project", required=True, help="Project id.")(func)
+    func = click.option(
+        "--task", "task", required=True, shell_complete=complete_task, help="Task id."
+    )(func)
+    func = click.option(
+        "--project", "project", required=True, shell_complete=complete_project, help="Project id."
+    )(func)
     return root_and_config_options(func)
 
 
 @click.group(invoke_without_command=True)
 @root_and_config_options
-@click.option("--project", help="Project id.")
-@click.option("--task", "task_id", help="Task id (default: generated from the prompt).")
+@click.option("--project", shell_complete=complete_project, help="Project id.")
+@click.option(
+    "--task",
+    "task_id",
+    shell_complete=complete_task,
+    help="Task id (default: generated from the prompt).",
+)
 @_agent_and_prompt_options("task prompt", "(written to TASK.md)")
 @click.option(
     "--max-restarts",
     type=click.IntRange(min=0),
     help="Restarts allowed (default: defaults.max_restarts).",
 )
-@click.option("--restart-delay", help="Pause between iterations (default 1s).")
+@click.option("--restart-delay", type=DURATION, help="Pause between iterations (default 1s).")
 @click.option(
-    "--child-wait-timeout", help="How long to wait for child runs after DONE (default 300s)."
+    "--child-wait-timeout",
+    type=DURATION,
+    help="How long to wait for child runs after DONE (default 300s).",
 )
-@click.option("--child-poll-interval", help="How often to check child runs (default 1s).")
+@click.option(
+    "--child-poll-interval", type=DURATION, help="How often to check child runs (default 1s)."
+)
 @click.option("--depends-on", multiple=True, help="Task that must be DONE first (repeatable).")
-@click.option("--timeout", help="Timeout of each run (0 = none).")
-@click.option("--resume", is_flag=True, help="Treat the first run as a continuation.")
+@click.option("--timeout", type=DURATION, help="Timeout of each run (0 = none).")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue an existing task as it is (its TASK.md; DONE is removed).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Run an existing task again, with --prompt/--prompt-file replacing its TASK.md.",
+)
 @click.option(
     "--adopt",
     is_flag=True,
@@ -190,15 +225,21 @@ def task(
     prompt_file: Path | None,
     cwd: Path | None,
     max_restarts: int | None,
-    restart_delay: str | None,
-    child_wait_timeout: str | None,
-    child_poll_interval: str | None,
+    restart_delay: float | None,
+    child_wait_timeout: float | None,
+    child_poll_interval: float | None,
     depends_on: tuple[str, ...],
-    timeout: str | None,
+    timeout: float | None,
     resume: bool,
+    force: bool,
     adopt: bool,
 ) -> None:
-    """Run a task in the Ralph loop until it is DONE (subcommands: resume, delete)."""
+    """Run a task in the Ralph loop until it is DONE.
+
+    Subcommands: resume, delete. A task that exists already (it has a TASK.md, runs
+    or DONE) is not run again unless asked: --resume continues it, --force replaces
+    its prompt.
+    """
     if ctx.invoked_subcommand is not None:
         return
     from conductor_loop.runner.task_loop import TaskSettings
@@ -207,6 +248,10 @@ def task(
     if not project:
         raise click.UsageError("--project is required")
     text = prompt_from_options(prompt, prompt_file, read_stdin=False)
+    if resume and force:
+        raise click.UsageError("give --resume or --force, not both")
+    if resume and text is not None:
+        raise click.UsageError("--resume keeps the task's TASK.md: use --force to replace it")
     task_id = new_task_id(text or "") if task_id is None else task_id
     validate_id(project, "project_id")
     validate_id(task_id, "task_id")
@@ -219,14 +264,24 @@ def task(
         agent=agent,
         cwd=cwd,
         max_restarts=max_restarts,
-        restart_delay=duration_option(restart_delay, "--restart-delay"),
-        child_wait_timeout=duration_option(child_wait_timeout, "--child-wait-timeout"),
-        child_poll_interval=duration_option(child_poll_interval, "--child-poll-interval"),
-        timeout=duration_option(timeout, "--timeout"),
+        restart_delay=restart_delay,
+        child_wait_timeout=child_wait_timeout,
+        child_poll_interval=child_poll_interval,
+        timeout=timeout,
         depends_on=depends_on,
         resume=resume,
     )
-    _run_loop(runs_root, config, project, task_id, settings, text, adopt=adopt)
+    _run_loop(
+        runs_root,
+        config,
+        project,
+        task_id,
+        settings,
+        text,
+        adopt=adopt,
+        reopen=resume,
+        replace=force,
+    )
 
 
 def _run_loop(
@@ -239,6 +294,7 @@ def _run_loop(
     *,
     adopt: bool = False,
     reopen: bool = False,
+    replace: bool = False,
 ) -> None:
     from conductor_loop.runner.task_loop import TaskLoop
 
@@ -252,8 +308,8 @@ def _run_loop(
         stop=stop,
         shutdown=shutdown,
         on_run_start=lambda info: note(f"run {info.run_id} started ({info.agent})"),
+        on_loop_start=lambda: note(f"task {project}/{task_id}: loop started (pid {os.getpid()})"),
     )
-    note(f"task {project}/{task_id}: loop started (pid {os.getpid()})")
     if adopt:
         from conductor_loop.errors import ConflictError
 
@@ -263,7 +319,7 @@ def _run_loop(
             note(f"task {project}/{task_id}: not adopted — {exc.message}")
             sys.exit(0)  # another process owns the loop: exactly what adoption wants
     else:
-        outcome = loop.run(text, reopen=reopen)
+        outcome = loop.run(text, reopen=reopen, replace=replace)
     note(
         f"task {project}/{task_id}: {outcome.status} — {outcome.message} "
         f"({len(outcome.runs)} run(s))"
@@ -278,7 +334,11 @@ def _run_loop(
 def task_resume(
     root: str | None, config_path: str | None, project: str, task: str, agent: str | None
 ) -> None:
-    """Remove DONE and run the task's loop again (continuing from its last run)."""
+    """Run the task's loop again, continuing from its last run.
+
+    Removes DONE first. `run-agent task --resume` does the same and takes the loop
+    options (--max-restarts, --timeout, ...).
+    """
     from conductor_loop.runner.task_loop import TaskSettings, resume_task
 
     runs_root, config = load(root, config_path)
@@ -294,7 +354,10 @@ def task_resume(
 def task_delete(
     root: str | None, config_path: str | None, project: str, task: str, force: bool
 ) -> None:
-    """Delete a task and all its runs (refuses while it runs unless --force)."""
+    """Delete a task and all its runs.
+
+    Refuses while the task runs, unless --force.
+    """
     from conductor_loop.runner.control import delete_task
 
     runs_root, config = load(root, config_path)

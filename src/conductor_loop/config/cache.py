@@ -5,10 +5,11 @@ the config with pydantic would cost most of its start-up. A config file whose ex
 text (under this exact schema) validated before is therefore rebuilt from the cached
 result instead, with no YAML parser and no pydantic.
 
-The cache lives in ``$XDG_CACHE_HOME/conductor-loop`` (``~/.cache/conductor-loop``),
-files readable by their owner only. Secret values are never written there: a cached
-config that has any reads them back from the YAML text. Any trouble with the cache
-(unwritable, damaged, out of date) just means validating again.
+The cache lives in ``$XDG_CACHE_HOME/conductor-loop`` (``~/.cache/conductor-loop``;
+platformdirs' cache dir outside Linux: ``config.dirs``), files readable by their owner
+only. Secret values are never written there: a cached config that has any reads them
+back from the YAML text. Any trouble with the cache (unwritable, damaged, out of date)
+just means validating again.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from conductor_loop import __version__
-from conductor_loop.config import models
+from conductor_loop.config import dirs, models
 from conductor_loop.config.models import (
     AgentConfig,
     ApiConfig,
@@ -36,7 +37,7 @@ from conductor_loop.config.models import (
 )
 from conductor_loop.storage.atomic import atomic_write_text
 
-FORMAT = 1
+FORMAT = 2  # 2: texts with unknown top-level keys are no longer cached
 KEEP_ENTRIES = 64
 _SECTIONS = {"defaults": DefaultsConfig, "api": ApiConfig, "storage": StorageConfig}
 
@@ -44,10 +45,7 @@ _SECTIONS = {"defaults": DefaultsConfig, "api": ApiConfig, "storage": StorageCon
 def cache_dir() -> Path | None:
     """Where entries live; None without an absolute place for them (no usable HOME).
     A relative ``XDG_CACHE_HOME`` is ignored, as the XDG spec says."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "conductor-loop" if os.path.isabs(base) else None
+    return dirs.user_cache_dir()
 
 
 @functools.cache

@@ -75,7 +75,7 @@ class _Range:
 
 
 def _seconds(value: Any) -> Any:
-    if isinstance(value, str):
+    if isinstance(value, str | bool):  # a bool is no duration, though it is an int
         try:
             return parse_duration(value)
         except ValueError as exc:
@@ -83,18 +83,34 @@ def _seconds(value: Any) -> Any:
     return value
 
 
-class _Duration:
-    """Seconds given as a number or a duration string (``90``, ``"1m30s"``), not negative."""
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """Seconds given as a number or a duration string (``90``, ``"1m30s"``), not negative,
+    at most ``le``: one type for config keys and API fields (``Seconds``); the CLI's
+    ``DURATION`` parses the same syntax."""
+
+    le: float | None = None
 
     def __get_pydantic_core_schema__(self, _source: Any, _handler: Any) -> Any:
         from pydantic_core import core_schema
 
         return core_schema.no_info_before_validator_function(
-            _seconds, core_schema.float_schema(ge=0)
+            _seconds, core_schema.float_schema(ge=0, le=self.le)
         )
 
+    def __get_pydantic_json_schema__(self, _schema: Any, _handler: Any) -> dict[str, Any]:
+        from conductor_loop.durations import PATTERN
 
-Seconds = Annotated[float, _Duration()]
+        number: dict[str, Any] = {"type": "number", "minimum": 0}
+        if self.le is not None:
+            number["maximum"] = self.le
+        return {
+            "anyOf": [number, {"type": "string", "pattern": PATTERN}],
+            "description": "seconds, or a duration such as 500ms, 10s, 5m, 1h, 1h30m",
+        }
+
+
+Seconds = Annotated[float, Duration()]
 NonNegative = Annotated[int, _Range(ge=0)]
 Port = Annotated[int, _Range(ge=0, le=65535)]
 BodyLimit = Annotated[int, _Range(ge=1024)]

@@ -2,11 +2,13 @@
 
 DEFAULT_CONFIG_TEMPLATE = """\
 # Conductor Loop configuration. Found by: --config, $CONDUCTOR_CONFIG, ./config.yaml,
-# ~/.config/conductor/config.yaml. Durations accept seconds or 500ms / 10s / 5m / 1h.
+# $XDG_CONFIG_HOME/conductor/config.yaml (~/.config/conductor/config.yaml).
+# Durations accept seconds or 500ms / 10s / 5m / 1h.
 
 agents:
   # name -> settings. type is one of: claude, codex, gemini, perplexity, xai.
-  # Give a token inline (token:) or, better, in a file (token_file:, ~ is expanded).
+  # Give a token inline (token:) or, better, in a file (token_file:, ~ is expanded);
+  # without one, a CLI agent uses its own login or its token variable.
   # Agents see a copy of this file without inline tokens, secret-looking env entries
   # and the API key: runs started from inside an agent need token_file (or the token
   # exported for the agent, as a run of the same agent has it). Agents get only basic
@@ -17,7 +19,7 @@ agents:
   # token out to use the CLI's own login instead (`claude`, `codex login`, `gemini`).
   claude:
     type: claude
-    token_file: ~/.config/conductor/claude.token
+    # token_file: ~/.config/conductor/claude.token
     # base_url: https://api.anthropic.com   # ANTHROPIC_BASE_URL, e.g. a proxy
     # model: claude-sonnet-4-5              # --model
     timeout: 300
@@ -26,13 +28,13 @@ agents:
     # env: {}                           # extra environment (IS_SANDBOX=1 is set as root)
   codex:
     type: codex
-    token_file: ~/.config/conductor/codex.token
+    # token_file: ~/.config/conductor/codex.token
     # base_url: https://api.openai.com/v1   # an OpenAI Responses API endpoint
     # model: gpt-5.5
     timeout: 300
   gemini:
     type: gemini
-    token_file: ~/.config/conductor/gemini.token
+    # token_file: ~/.config/conductor/gemini.token
     # base_url: https://generativelanguage.googleapis.com   # GOOGLE_GEMINI_BASE_URL
     # model: gemini-2.5-flash
     timeout: 300

@@ -84,9 +84,7 @@ def stop_task(
     wait: bool = True,
 ) -> list[RunInfo]:
     """Stop the task's loop and every running run in it (children included)."""
-    task_dir = root.task_dir(project_id, task_id)
-    if not task_dir.is_dir():
-        raise NotFoundError(f"task {project_id}/{task_id} does not exist")
+    task_dir = root.existing_task_dir(project_id, task_id)
     request_stop(task_dir, force=force, reason="task stop")
     running = [
         root.run_dir(project_id, task_id, info.run_id)
@@ -108,9 +106,7 @@ def stop_task(
 def delete_task(
     root: RunsRoot, config: Config, project_id: str, task_id: str, *, force: bool = False
 ) -> None:
-    task_dir = root.task_dir(project_id, task_id)
-    if not task_dir.is_dir():
-        raise NotFoundError(f"task {project_id}/{task_id} does not exist")
+    task_dir = root.existing_task_dir(project_id, task_id)
     busy = task_loop_active(task_dir) or any(
         i.status == STATUS_RUNNING for i in task_runs(root.runs_dir(project_id, task_id))
     )

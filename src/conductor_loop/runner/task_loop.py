@@ -23,7 +23,12 @@ from typing import Any
 from conductor_loop.bus.message import Message
 from conductor_loop.bus.writer import append_message
 from conductor_loop.config.models import Config
-from conductor_loop.errors import ConflictError, InvalidRequestError, storage_writes
+from conductor_loop.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    storage_writes,
+)
 from conductor_loop.runner.job import JobResult, JobRunner, JobSpec
 from conductor_loop.runner.liveness import reconcile_run
 from conductor_loop.runner.stop_request import STOP_REQUEST_FILE, clear_stop_request
@@ -185,6 +190,7 @@ class TaskLoop:
         stop: threading.Event | None = None,
         shutdown: threading.Event | None = None,
         on_run_start: Callable[[RunInfo], None] | None = None,
+        on_loop_start: Callable[[], None] | None = None,
     ) -> None:
         self.root = root
         self.config = config
@@ -195,6 +201,7 @@ class TaskLoop:
         self.shutdown = shutdown or threading.Event()
         self.task_dir = root.task_dir(project_id, task_id)
         self.runs_dir = root.runs_dir(project_id, task_id)
+        self.on_loop_start = on_loop_start  # once the loop owns the task and will run it
         self.jobs = JobRunner(
             root, config, stop=self.stop, shutdown=self.shutdown, on_start=on_run_start
         )
@@ -269,23 +276,39 @@ class TaskLoop:
     # -- the loop -----------------------------------------------------------------------
 
     def run(
-        self, prompt: str | None = None, *, adopt: bool = False, reopen: bool = False
+        self,
+        prompt: str | None = None,
+        *,
+        adopt: bool = False,
+        reopen: bool = False,
+        replace: bool = False,
     ) -> TaskOutcome:
-        """Run the loop. ``adopt``: continue a loop that died elsewhere, with its settings
-        (explicit settings still win), honouring a stop that was requested meanwhile.
-        ``reopen``: run a completed task again; its DONE is removed only once this loop
-        owns the task and has recorded that it runs (a loop that cannot start keeps it)."""
+        """Run the loop. ``prompt`` becomes TASK.md of a new task; an existing task (one
+        with TASK.md, runs or DONE) is refused with a ConflictError unless the caller
+        says what to do with it: ``reopen`` continues it as it is, ``replace`` (with a
+        prompt) rewrites its TASK.md. TASK.md is written only once this loop owns the
+        task, and DONE removed only once it has also recorded that it runs: a loop that
+        is refused changes nothing.
+
+        ``adopt``: continue a loop that died elsewhere, with its settings (explicit
+        settings still win), honouring a stop that was requested meanwhile."""
         from conductor_loop.runner.identity import instance_id
 
+        if prompt is not None and not prompt.strip():
+            raise InvalidRequestError("the task prompt is empty")
+        if reopen and not replace:
+            self.root.existing_task_dir(self.project_id, self.task_id)
         self.root.ensure_task_dir(self.project_id, self.task_id)
         task_file = self.task_dir / TASK_FILE
-        if prompt is not None:
-            if not prompt.strip():
-                raise InvalidRequestError("the task prompt is empty")
-            atomic_write_text(
-                task_file, prompt if prompt.endswith("\n") else prompt + "\n", root=self.root.path
-            )
         with task_lock(self.task_dir):
+            if not adopt:
+                self._admit(prompt, reopen=reopen, replace=replace)
+                if prompt is not None:
+                    atomic_write_text(
+                        task_file,
+                        prompt if prompt.endswith("\n") else prompt + "\n",
+                        root=self.root.path,
+                    )
             previous = read_loop_state(self.task_dir)
             if adopt:
                 if previous.get("state") != "running":
@@ -309,8 +332,10 @@ class TaskLoop:
                 "settings": self.settings.to_json(),
             }
             _write_loop_state(self.root.path, self.task_dir, state)
-            if reopen:
+            if reopen or replace:
                 reopen_task(self.task_dir)
+            if self.on_loop_start is not None:
+                self.on_loop_start()
             outcome = TaskOutcome("failed", [], "runner error")
             try:
                 outcome = self._run_locked(task_file)
@@ -322,6 +347,26 @@ class TaskLoop:
                     state.update(state="exited", outcome=outcome.status, ended_at=iso_utc())
                 with contextlib.suppress(OSError):
                     _write_loop_state(self.root.path, self.task_dir, state)
+
+    def _admit(self, prompt: str | None, *, reopen: bool, replace: bool) -> None:
+        """Refuse to run an existing task unless told how (see ``run``): the same rule
+        as the API's 409 on creating an existing task."""
+        task_file = self.task_dir / TASK_FILE
+        runs = len(self.root.run_ids(self.project_id, self.task_id))
+        done = (self.task_dir / DONE_FILE).exists()
+        name = f"task {self.project_id}/{self.task_id}"
+        if reopen and not replace and not (task_file.exists() or runs):
+            raise NotFoundError(f"{name} has nothing to resume (no TASK.md, no runs)")
+        if reopen or replace:
+            return
+        has_task_file = task_file.exists()
+        if not (runs or done or (prompt is not None and has_task_file)):
+            return  # new, or prepared: a TASK.md written before (by hand, or by the API)
+        state = [f"{runs} run(s)"] if runs else ["a TASK.md"] if has_task_file else []
+        raise ConflictError(
+            f"{name} already exists ({', '.join([*state, 'DONE'] if done else state)}): "
+            "--resume continues it as it is, --force replaces its prompt and runs it again"
+        )
 
     def _run_locked(self, task_file: Path) -> TaskOutcome:
         defaults = self.config.defaults
@@ -454,12 +499,10 @@ def resume_task(root: RunsRoot, project_id: str, task_id: str) -> Path:
     Nothing changes yet: the loop that resumes it reopens it (``TaskLoop.run(reopen=True)``)
     once it runs, so a resume that cannot start leaves the task as it was, DONE included.
     """
-    task_dir = root.task_dir(project_id, task_id)
+    task_dir = root.existing_task_dir(project_id, task_id)
     check_inside(root.path, task_dir / TASK_FILE)
     if not (task_dir / TASK_FILE).exists():
-        from conductor_loop.errors import NotFoundError
-
-        raise NotFoundError(f"task {project_id}/{task_id} does not exist (no TASK.md)")
+        raise NotFoundError(f"task {project_id}/{task_id} has no TASK.md: nothing to resume")
     return task_dir
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from conductor_loop.errors import NotFoundError
 from conductor_loop.storage.containment import list_dirs_inside, make_dirs_inside, open_dir_inside
 from conductor_loop.storage.ids import validate_id
 
@@ -41,6 +42,20 @@ class RunsRoot:
 
     def task_dir(self, project_id: str, task_id: str) -> Path:
         return self.project_dir(project_id) / validate_id(task_id, "task_id")
+
+    def existing_project_dir(self, project_id: str) -> Path:
+        """The project's directory; NotFoundError (``project X not found``) if it has none."""
+        project_dir = self.project_dir(project_id)
+        if not project_dir.is_dir():
+            raise NotFoundError(f"project {project_id} not found")
+        return project_dir
+
+    def existing_task_dir(self, project_id: str, task_id: str) -> Path:
+        """The task's directory; NotFoundError naming the project or the task if missing."""
+        task_dir = self.existing_project_dir(project_id) / validate_id(task_id, "task_id")
+        if not task_dir.is_dir():
+            raise NotFoundError(f"task {project_id}/{task_id} not found")
+        return task_dir
 
     def runs_dir(self, project_id: str, task_id: str) -> Path:
         return self.task_dir(project_id, task_id) / RUNS_SUBDIR
