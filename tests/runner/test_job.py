@@ -323,6 +323,9 @@ def test_concurrency_limit_across_processes(rig: RunnerEnv) -> None:
         peak = max(peak, running)
     assert len(events) == 10
     assert peak == 2
+    # The slots live in the state dir: under the runs root the Go tool would list them as
+    # a project (issue 12).
+    assert sorted(p.name for p in rig.root.path.iterdir()) == ["p"]
 
 
 def test_a_job_leaves_its_prompt_as_task_md_of_a_new_task_only(rig: RunnerEnv) -> None:

@@ -198,6 +198,6 @@ def test_runner_owned_values_win(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("limit", [0])
 def test_no_limit_means_no_slot_files(tmp_path: Path, limit: int) -> None:
-    with run_slot(tmp_path, limit) as slot:
+    with run_slot(tmp_path / "slots", limit) as slot:
         assert slot is None
-    assert not (tmp_path / ".slots").exists()
+    assert not (tmp_path / "slots").exists()

@@ -41,7 +41,7 @@ from conductor_loop.runner.identity import host_name, instance_id
 from conductor_loop.runner.liveness import hold_run_lock
 from conductor_loop.runner.process import exit_code_of, start_agent_process, terminate_tree
 from conductor_loop.runner.prompt import build_prompt
-from conductor_loop.runner.slots import run_slot
+from conductor_loop.runner.slots import run_slot, slots_dir
 from conductor_loop.runner.stop_request import STOP_REQUEST_FILE
 from conductor_loop.runner.versions import FINAL_WAIT, VersionProbe
 from conductor_loop.storage.atomic import atomic_write_text
@@ -184,7 +184,8 @@ class JobRunner:
             )
         task_dir = self.root.ensure_task_dir(spec.project_id, spec.task_id)
         self._write_new_task_file(task_dir, spec.prompt)
-        with run_slot(self.root.path, self.config.defaults.max_concurrent_runs, cancel=self.stop):
+        slots = slots_dir(self._agent_config.state_dir, self.root.path)
+        with run_slot(slots, self.config.defaults.max_concurrent_runs, cancel=self.stop):
             return self._run(spec, backend, token, timeout or None, task_dir)
 
     def _write_new_task_file(self, task_dir: Path, prompt: str) -> None:
