@@ -7,7 +7,7 @@ import pytest
 from conductor_loop.config import parse_config
 from conductor_loop.config.models import DefaultsConfig
 from conductor_loop.errors import ConfigError
-from conductor_loop.runner.budget import Budget, BudgetState, spent
+from conductor_loop.runner.budget import Budget, BudgetState, crossing_run, spent
 from conductor_loop.storage.runinfo import RunInfo
 from conductor_loop.storage.usage import Usage
 
@@ -108,3 +108,16 @@ def test_budget_round_trips_through_json_and_tolerates_junk() -> None:
     assert Budget.from_json(budget.to_json()) == budget
     assert Budget.from_json({"max_cost_usd": "x", "max_tokens": -3, "action": 5}) == Budget()
     assert Budget.from_json("nonsense") is None
+
+
+def test_the_crossing_run_is_the_one_whose_end_reached_the_budget() -> None:
+    def ended(run_id: str, end: str, cost: float) -> RunInfo:
+        info = _run(run_id, Usage(cost_usd=cost))
+        info.end_time = end
+        return info
+
+    runs = [ended("a", "2026-01-01T00:00:03Z", 0.5), ended("b", "2026-01-01T00:00:01Z", 0.4)]
+    runs.append(_run("c", None, status="running"))
+    assert crossing_run(Budget(max_cost_usd=0.8), runs) == "a"  # b ended first: 0.4, then 0.9
+    assert crossing_run(Budget(max_cost_usd=0.3), runs) == "b"
+    assert crossing_run(Budget(max_cost_usd=1.0), runs) == ""

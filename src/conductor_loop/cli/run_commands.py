@@ -148,6 +148,34 @@ def job(
     sys.exit(result.exit_code)
 
 
+def _budget_options(func: F) -> F:
+    """``--max-cost``, ``--max-tokens`` and ``--budget-action``: the task's own budget."""
+    from conductor_loop.runner.budget import BUDGET_ACTIONS
+
+    options = [
+        click.option(
+            "--max-cost",
+            type=click.FloatRange(min=0),
+            help="Budget in USD over all the task's runs (default: defaults.max_cost_usd; "
+            "0 = none).",
+        ),
+        click.option(
+            "--max-tokens",
+            type=click.IntRange(min=0),
+            help="Budget in input + output tokens (default: defaults.max_tokens; 0 = none).",
+        ),
+        click.option(
+            "--budget-action",
+            type=click.Choice(BUDGET_ACTIONS),
+            help="When the budget is reached: let running runs finish (finish_run), or stop "
+            "them (stop_run). Default: defaults.budget_action.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def _task_options(func: F) -> F:
     func = click.option("--task", "task", required=True, help="Task id.")(func)
     func = click.option("--project", "project", required=True, help="Project id.")(func)
@@ -172,6 +200,7 @@ def _task_options(func: F) -> F:
 @click.option("--depends-on", multiple=True, help="Task that must be DONE first (repeatable).")
 @click.option("--timeout", help="Timeout of each run (0 = none).")
 @click.option("--resume", is_flag=True, help="Treat the first run as a continuation.")
+@_budget_options
 @click.option(
     "--adopt",
     is_flag=True,
@@ -196,9 +225,17 @@ def task(
     depends_on: tuple[str, ...],
     timeout: str | None,
     resume: bool,
+    max_cost: float | None,
+    max_tokens: int | None,
+    budget_action: str | None,
     adopt: bool,
 ) -> None:
-    """Run a task in the Ralph loop until it is DONE (subcommands: resume, delete)."""
+    """Run a task in the Ralph loop until it is DONE (subcommands: resume, delete).
+
+    \b
+    Exit status: 0 completed, 1 failed or stopped, 3 stopped by its budget (the reason
+    is printed), 2 a bad request or config, 74 the runs root could not be written.
+    """
     if ctx.invoked_subcommand is not None:
         return
     from conductor_loop.runner.task_loop import TaskSettings
@@ -225,6 +262,9 @@ def task(
         timeout=duration_option(timeout, "--timeout"),
         depends_on=depends_on,
         resume=resume,
+        max_cost_usd=max_cost,
+        max_tokens=max_tokens,
+        budget_action=budget_action,
     )
     _run_loop(runs_root, config, project, task_id, settings, text, adopt=adopt)
 
@@ -240,7 +280,8 @@ def _run_loop(
     adopt: bool = False,
     reopen: bool = False,
 ) -> None:
-    from conductor_loop.runner.task_loop import TaskLoop
+    from conductor_loop.runner.budget import EXIT_BUDGET
+    from conductor_loop.runner.task_loop import STOPPED_BY_BUDGET, TaskLoop
 
     stop, shutdown = stop_on_signals()
     loop = TaskLoop(
@@ -268,22 +309,39 @@ def _run_loop(
         f"task {project}/{task_id}: {outcome.status} — {outcome.message} "
         f"({len(outcome.runs)} run(s))"
     )
+    if outcome.stopped_by == STOPPED_BY_BUDGET:
+        sys.exit(EXIT_BUDGET)
     sys.exit(0 if outcome.status in ("completed", "skipped") else 1)
 
 
 @task.command("resume")
 @_task_options
 @click.option("--agent", help="Agent name from config.")
+@_budget_options
 @reports_errors
 def task_resume(
-    root: str | None, config_path: str | None, project: str, task: str, agent: str | None
+    root: str | None,
+    config_path: str | None,
+    project: str,
+    task: str,
+    agent: str | None,
+    max_cost: float | None,
+    max_tokens: int | None,
+    budget_action: str | None,
 ) -> None:
-    """Remove DONE and run the task's loop again (continuing from its last run)."""
+    """Remove DONE and run the task's loop again (continuing from its last run). The task
+    keeps its budget unless given another one."""
     from conductor_loop.runner.task_loop import TaskSettings, resume_task
 
     runs_root, config = load(root, config_path)
     resume_task(runs_root, project, task)
-    settings = TaskSettings(agent=agent, resume=True)
+    settings = TaskSettings(
+        agent=agent,
+        resume=True,
+        max_cost_usd=max_cost,
+        max_tokens=max_tokens,
+        budget_action=budget_action,
+    )
     _run_loop(runs_root, config, project, task, settings, None, reopen=True)
 
 

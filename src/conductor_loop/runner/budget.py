@@ -106,6 +106,15 @@ def spent(runs: Iterable[RunInfo]) -> Spent:
     return Spent(round(cost, 9), tokens, tuple(unknown))
 
 
+def crossing_run(budget: Budget, runs: Iterable[RunInfo]) -> str:
+    """The run whose end brought the total to the budget ("" if it is not reached)."""
+    ended = sorted((r for r in runs if r.status != STATUS_RUNNING), key=lambda r: r.end_time)
+    for count in range(1, len(ended) + 1):
+        if BudgetState(budget, spent(ended[:count])).exceeded:
+            return ended[count - 1].run_id
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class BudgetState:
     budget: Budget
@@ -134,7 +143,7 @@ class BudgetState:
         parts = []
         if self.cost_exceeded:
             parts.append(
-                f"cost ${_dollars(self.spent.cost_usd)} of ${_dollars(self.budget.max_cost_usd)}"
+                f"cost ${dollars(self.spent.cost_usd)} of ${dollars(self.budget.max_cost_usd)}"
             )
         if self.tokens_exceeded:
             parts.append(f"{self.spent.tokens:,} tokens of {self.budget.max_tokens:,}")
@@ -176,7 +185,7 @@ def _positive(value: Any) -> float | None:
     return float(value) if math.isfinite(value) and value > 0 else None
 
 
-def _dollars(amount: float | None) -> str:
+def dollars(amount: float | None) -> str:
     """At least cents, more digits only where they say something ($0.0042, $1.25)."""
     amount = amount or 0.0
     text = f"{amount:.6f}".rstrip("0")
