@@ -43,7 +43,7 @@ from conductor_loop.runner.stop_request import (
 )
 from conductor_loop.storage.atomic import atomic_write_text
 from conductor_loop.storage.containment import check_inside, open_nofollow, read_text_inside
-from conductor_loop.storage.layout import DONE_FILE, TASK_FILE, RunsRoot
+from conductor_loop.storage.layout import DONE_FILE, LOOP_STATE_FILE, TASK_FILE, RunsRoot
 from conductor_loop.storage.locks import lock_is_held, take_lock
 from conductor_loop.storage.runinfo import (
     STATUS_COMPLETED,
@@ -57,7 +57,6 @@ from conductor_loop.storage.runinfo import (
 
 INTERRUPTED = "interrupted"  # cut off by a shutdown: left for a server to resume
 TASK_LOCK_FILE = ".task.lock"
-LOOP_STATE_FILE = ".loop.json"
 COMPLETION_MARKER = ".completion-fact"
 BUDGET_MARKER = ".budget-exceeded"  # which limits the last BUDGET_EXCEEDED message was for
 STOPPED_BY_BUDGET = "budget"
