@@ -125,8 +125,8 @@ def test_runs_without_a_known_cost_count_as_zero_and_are_named(rig: RunnerEnv) -
 
 
 def test_negative_budgets_are_refused(rig: RunnerEnv) -> None:
-    for option in ("--max-cost", "--max-tokens"):
-        code, err = _task(rig, option, "-1")
+    for option, value in (("--max-cost", "-1"), ("--max-tokens", "-1"), ("--max-cost", "nan")):
+        code, err = _task(rig, option, value)
         assert code == 2 and option in err, err
     assert rig.root.run_ids("p", "t") == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -148,6 +149,12 @@ def job(
     sys.exit(result.exit_code)
 
 
+def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number", param=param)
+    return value
+
+
 def _budget_options(func: F) -> F:
     """``--max-cost``, ``--max-tokens`` and ``--budget-action``: the task's own budget."""
     from conductor_loop.runner.budget import BUDGET_ACTIONS
@@ -156,6 +163,7 @@ def _budget_options(func: F) -> F:
         click.option(
             "--max-cost",
             type=click.FloatRange(min=0),
+            callback=_finite,
             help="Budget in USD over all the task's runs (default: defaults.max_cost_usd; "
             "0 = none).",
         ),
