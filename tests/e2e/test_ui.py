@@ -325,3 +325,31 @@ def test_a_thousand_runs_stay_virtualised_and_reachable_by_keyboard(ui: Ui) -> N
     tree.focus()
     page.keyboard.press("Home")
     expect(tree_row(page, "p:big")).to_be_visible()
+
+
+def test_a_budget_from_the_form_stops_the_task_and_its_page_says_so(ui: Ui) -> None:
+    page = ui.open()
+    page.get_by_role("button", name="New task").click()
+    dialog = page.get_by_role("dialog", name="Start a task")
+    dialog.get_by_label("Project").fill("e2e")
+    dialog.get_by_label("Task id").fill("capped")
+    # Each run reports $0.25 and never finishes the task: the budget has to end it.
+    dialog.get_by_label("Prompt (TASK.md)").fill("Spend money\nFAKE: usage 1000 500 0 0.25\n")
+    dialog.get_by_label("Max cost, USD (optional)").fill("-1")
+    dialog.get_by_role("button", name="Start task").click()
+    expect(dialog).to_contain_text("Max cost must be a number, 0 or more")
+    dialog.get_by_label("Max cost, USD (optional)").fill("0.6")
+    dialog.get_by_role("button", name="Start task").click()
+    expect(page).to_have_url(re.compile(r"/ui/projects/e2e/tasks/capped/runs/[^/?]+$"))
+
+    page.goto(ui.url("/ui/projects/e2e/tasks/capped"))
+    title = page.locator(".task-view .view-title-row")
+    expect(title.locator("[data-status]")).to_have_attribute(
+        "data-status", "stopped", timeout=30_000
+    )
+    expect(page.get_by_test_id("budget-exceeded")).to_have_text("budget exceeded")
+    expect(page.get_by_test_id("budget-cost")).to_have_text("$0.75 of $0.60")
+    expect(page.get_by_test_id("stop-reason")).to_have_text("budget exceeded: cost $0.75 of $0.60")
+    expect(page.locator(".iterations").get_by_role("listitem")).to_have_count(3)
+    ui.screenshot("budget-exceeded")
+    assert len(ui.root.run_ids("e2e", "capped")) == 3

@@ -85,11 +85,30 @@ export interface TaskSummary {
   waiting_for: string[];
   /** the total over the task's runs */
   usage?: UsageTotal;
+  /** why the task's last loop stopped (a stop request, its budget); null unless it did */
+  stop_reason?: string | null;
+}
+
+/** A task's budget and what its runs spent (known at each run's end). */
+export interface TaskBudget {
+  /** null: no cost limit */
+  max_cost_usd: number | null;
+  /** null: no token limit */
+  max_tokens: number | null;
+  action: "finish_run" | "stop_run" | string;
+  spent_cost_usd: number;
+  /** input + output tokens */
+  spent_tokens: number;
+  /** ended runs whose cost is not known (counted as $0) */
+  unknown_cost_runs: number;
+  /** spending reached a limit: the loop starts no further run */
+  exceeded: boolean;
 }
 
 export interface TaskDetail extends TaskSummary {
   task_dir: string;
   stop_requested: boolean;
+  budget?: TaskBudget;
   runs: RunSummary[];
 }
 
@@ -113,6 +132,9 @@ export interface TaskCreate {
   prompt: string;
   agent_type?: string;
   max_restarts?: number;
+  max_cost_usd?: number;
+  max_tokens?: number;
+  budget_action?: "finish_run" | "stop_run";
 }
 
 export interface TaskCreated {

@@ -6,6 +6,7 @@ import type { ServerStatus, TaskCreate, TaskCreated } from "../api/types";
 import { useApp, useExplorer } from "../app/context";
 import { ErrorText } from "../widgets/ErrorText";
 import { Modal } from "../widgets/Modal";
+import { parseLimit } from "./budget";
 import { idProblem, suggestTaskId } from "./taskId";
 
 export function StartTaskDialog({
@@ -29,14 +30,22 @@ export function StartTaskDialog({
   const agents = status?.agents ?? [];
   const [agent, setAgent] = useState(status?.default_agent ?? agents[0] ?? "");
   const [maxRestarts, setMaxRestarts] = useState("");
+  const [maxCost, setMaxCost] = useState("");
+  const [maxTokens, setMaxTokens] = useState("");
+  const [stopRuns, setStopRuns] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
   const effectiveTaskId = taskId ?? suggestTaskId(prompt, suggestedAt);
+  const cost = parseLimit(maxCost, "Max cost", false);
+  const tokens = parseLimit(maxTokens, "Max tokens", true);
   const problem =
     idProblem(projectId, "Project") ??
     idProblem(effectiveTaskId, "Task id") ??
-    (prompt.trim() ? null : "The prompt is required");
+    (prompt.trim() ? null : "The prompt is required") ??
+    cost.problem ??
+    tokens.problem ??
+    null;
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -49,6 +58,9 @@ export function StartTaskDialog({
     const request: TaskCreate = { project_id: projectId.trim(), task_id: effectiveTaskId.trim(), prompt };
     if (agent) request.agent_type = agent;
     if (maxRestarts.trim()) request.max_restarts = Number(maxRestarts);
+    if (cost.value !== undefined) request.max_cost_usd = cost.value;
+    if (tokens.value !== undefined) request.max_tokens = tokens.value;
+    if (stopRuns) request.budget_action = "stop_run";
     try {
       onStarted(await api.createTask(request));
     } catch (err) {
@@ -123,16 +135,46 @@ export function StartTaskDialog({
             data-autofocus={initialProject ? true : undefined}
           />
         </label>
-        <label className="field field-narrow">
-          <span>Max restarts (optional)</span>
-          <input
-            name="max_restarts"
-            type="number"
-            min={0}
-            value={maxRestarts}
-            onChange={(e) => setMaxRestarts(e.target.value)}
-            placeholder="server default"
-          />
+        <div className="form-row form-row-3">
+          <label className="field">
+            <span>Max restarts (optional)</span>
+            <input
+              name="max_restarts"
+              type="number"
+              min={0}
+              value={maxRestarts}
+              onChange={(e) => setMaxRestarts(e.target.value)}
+              placeholder="server default"
+            />
+          </label>
+          <label className="field">
+            <span>Max cost, USD (optional)</span>
+            <input
+              name="max_cost_usd"
+              inputMode="decimal"
+              value={maxCost}
+              onChange={(e) => setMaxCost(e.target.value)}
+              placeholder="server default"
+              aria-invalid={cost.problem ? true : undefined}
+              title="Budget over all the task's runs; 0 = none"
+            />
+          </label>
+          <label className="field">
+            <span>Max tokens (optional)</span>
+            <input
+              name="max_tokens"
+              inputMode="numeric"
+              value={maxTokens}
+              onChange={(e) => setMaxTokens(e.target.value)}
+              placeholder="server default"
+              aria-invalid={tokens.problem ? true : undefined}
+              title="Input + output tokens over all the task's runs; 0 = none"
+            />
+          </label>
+        </div>
+        <label className="field-check">
+          <input type="checkbox" name="stop_runs" checked={stopRuns} onChange={(e) => setStopRuns(e.target.checked)} />
+          <span>When the budget is reached, also stop the runs still going (else they finish)</span>
         </label>
         {agents.length === 0 && status && (
           <p className="error-text">The server has no agents configured (the <code>agents:</code> section of its config).</p>

@@ -12,6 +12,7 @@ import { ErrorText } from "../widgets/ErrorText";
 import { formatDateTime } from "../widgets/format";
 import { StatusBadge } from "../widgets/StatusBadge";
 import { usageFacts } from "../widgets/usage";
+import { describeBudget } from "./budget";
 import { IterationTable } from "./IterationTable";
 
 type TaskAction = "stop" | "resume" | "delete";
@@ -38,6 +39,11 @@ export function TaskView({ projectId, taskId }: { projectId: string; taskId: str
               Task <span className="mono">{taskId}</span>
             </h1>
             {detail && <StatusBadge status={detail.status} />}
+            {detail?.budget?.exceeded && (
+              <span className="badge badge-failed" data-testid="budget-exceeded">
+                budget exceeded
+              </span>
+            )}
             {detail && <TaskActions task={detail} onChanged={task.reload} />}
           </div>
           {detail && <TaskFacts task={detail} />}
@@ -61,6 +67,7 @@ export function TaskView({ projectId, taskId }: { projectId: string; taskId: str
 
 function TaskFacts({ task }: { task: TaskDetail }) {
   const usage = usageFacts(task.usage, task.run_count);
+  const budget = describeBudget(task.budget);
   return (
     <dl className="facts">
       <div>
@@ -114,6 +121,29 @@ function TaskFacts({ task }: { task: TaskDetail }) {
         <div>
           <dt>Stop</dt>
           <dd>requested</dd>
+        </div>
+      )}
+      {task.stop_reason && (
+        <div>
+          <dt>Stop reason</dt>
+          <dd data-testid="stop-reason">{task.stop_reason}</dd>
+        </div>
+      )}
+      {budget?.cost && (
+        <div>
+          <dt>Cost budget</dt>
+          <dd data-testid="budget-cost" className={budget.costReached ? "budget-over" : undefined}>
+            {budget.cost}
+            {budget.note && <span className="muted"> ({budget.note})</span>}
+          </dd>
+        </div>
+      )}
+      {budget?.tokens && (
+        <div>
+          <dt>Token budget</dt>
+          <dd data-testid="budget-tokens" className={budget.tokensReached ? "budget-over" : undefined}>
+            {budget.tokens}
+          </dd>
         </div>
       )}
       <div>
@@ -181,6 +211,12 @@ function TaskActions({ task, onChanged }: { task: TaskDetail; onChanged: () => v
             {task.done ? "The DONE marker is removed and the" : "The"} loop starts again with the same TASK.md, prefixed with
             “Continue working on the following”.
           </p>
+          {task.budget?.exceeded && (
+            <p>
+              Its budget is spent and still applies: the loop stops again before starting a run. Raise it with{" "}
+              <code>run-agent task resume --max-cost …</code> or <code>--max-tokens …</code>.
+            </p>
+          )}
         </ConfirmDialog>
       )}
       {confirm === "delete" && (

@@ -32,6 +32,7 @@ from conductor_loop.storage.containment import open_nofollow
 from conductor_loop.storage.ids import validate_id
 from conductor_loop.storage.layout import (
     DONE_FILE,
+    LOOP_STATE_FILE,
     PROJECT_BUS_FILE,
     RUNS_SUBDIR,
     TASK_BUS_FILE,
@@ -137,6 +138,10 @@ class TaskEntry:
     queued: dict[str, Any] | None = None
     loop_active: bool = False
     launched_at: float = 0.0  # monotonic; set by mark_launched until the loop's first run
+    # From the loop's record (.loop.json): why its last loop stopped (None: it did not
+    # end stopped), and the budget it ran under.
+    stop_reason: str | None = None
+    loop_budget: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -145,6 +150,8 @@ class _TaskMeta:
     has_prompt: bool
     stop_requested: bool
     queued: dict[str, Any] | None
+    stop_reason: str | None = None
+    loop_budget: dict[str, Any] | None = None
 
 
 # The index only walks directories it listed as real ones (never symlinks), so its own
@@ -172,12 +179,33 @@ def _read_task_meta(task_dir: Path) -> _TaskMeta:
         except ValueError:
             loaded = {}
         queued = loaded if isinstance(loaded, dict) else {}
+    stop_reason, loop_budget = _read_loop_end(task_dir)
     return _TaskMeta(
         done=exists(task_dir / DONE_FILE),
         has_prompt=exists(task_dir / TASK_FILE),
         stop_requested=exists(task_dir / STOP_REQUEST_FILE),
         queued=queued,
+        stop_reason=stop_reason,
+        loop_budget=loop_budget,
     )
+
+
+def _read_loop_end(task_dir: Path) -> tuple[str | None, dict[str, Any] | None]:
+    """From the task's loop record: why its loop stopped (None unless it ended
+    ``stopped``) and the budget it ran under (None if it recorded none)."""
+    try:
+        with open(task_dir / LOOP_STATE_FILE, "rb", opener=open_nofollow) as handle:
+            state = json.loads(handle.read())
+    except (OSError, ValueError):  # none yet (no loop ran it), or not a record we wrote
+        return None, None
+    if not isinstance(state, dict):
+        return None, None
+    budget = state.get("budget")
+    reason = None
+    if state.get("state") == "exited" and state.get("outcome") == "stopped":
+        text = state.get("stop_reason")
+        reason = text if isinstance(text, str) and text else "stopped"
+    return reason, budget if isinstance(budget, dict) else None
 
 
 def _scan_dirs(path: Path, *, follow: bool = False) -> list[str]:
@@ -402,6 +430,8 @@ class Index:
             return "completed"
         if self._loop_probe(task.task_dir):
             return "running"
+        if task.stop_reason is not None:
+            return "stopped"  # by a request or its budget, between or after runs
         if not runs:
             return "idle"
         roots = [r for r in runs if not r.info.parent_run_id]
@@ -578,11 +608,15 @@ class Index:
             or task.has_prompt != meta.has_prompt
             or task.stop_requested != meta.stop_requested
             or task.queued != meta.queued
+            or task.stop_reason != meta.stop_reason
+            or task.loop_budget != meta.loop_budget
         )
         task.done = meta.done
         task.has_prompt = meta.has_prompt
         task.stop_requested = meta.stop_requested
         task.queued = meta.queued
+        task.stop_reason = meta.stop_reason
+        task.loop_budget = meta.loop_budget
         if changed:
             notify.add(KEY_TASKS)
 
@@ -616,9 +650,12 @@ class Index:
             if not path.startswith(prefix):
                 continue
             parts = path[len(prefix) :].split("/")
+            depth = len(parts)
+            if depth == 3 and parts[2] == LOOP_STATE_FILE:
+                task_meta.add((parts[0], parts[1]))  # how the task's loop ended
+                continue
             if any(not p or p[0] == "." for p in parts):
                 continue
-            depth = len(parts)
             if depth == 1:
                 projects.add(parts[0])
             elif depth == 2:

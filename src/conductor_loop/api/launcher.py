@@ -41,6 +41,9 @@ class LaunchSpec:
     max_restarts: int | None = None
     restart_delay: float | None = None
     timeout: float | None = None
+    max_cost_usd: float | None = None
+    max_tokens: int | None = None
+    budget_action: str | None = None
     resume: bool = False
     adopt: bool = False  # take over a loop whose runner died (its saved settings apply)
     conductor_url: str | None = None
@@ -68,6 +71,12 @@ class LaunchSpec:
             argv += ["--restart-delay", f"{self.restart_delay:g}s"]
         if self.timeout is not None:
             argv += ["--timeout", f"{self.timeout:g}s"]
+        if self.max_cost_usd is not None:
+            argv += ["--max-cost", repr(float(self.max_cost_usd))]
+        if self.max_tokens is not None:
+            argv += ["--max-tokens", str(self.max_tokens)]
+        if self.budget_action:
+            argv += ["--budget-action", self.budget_action]
         return argv
 
 

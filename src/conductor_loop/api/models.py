@@ -146,6 +146,23 @@ class TaskCreate(BaseModel):
     restart_delay: Annotated[float, Duration(le=86_400)] | None = None
     timeout: Annotated[float, Duration(le=7 * 86_400)] | None = None
     cwd: str | None = Field(default=None, max_length=4096)
+    max_cost_usd: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="budget in USD over all the task's runs (default: defaults.max_cost_usd; "
+        "0: none)",
+    )
+    max_tokens: int | None = Field(
+        default=None,
+        ge=0,
+        description="budget in input + output tokens (default: defaults.max_tokens; 0: none)",
+    )
+    budget_action: Literal["finish_run", "stop_run"] | None = Field(
+        default=None,
+        description="when the budget is reached, let running runs finish or stop them "
+        "(default: defaults.budget_action)",
+    )
 
 
 class TaskCreated(BaseModel):
@@ -169,11 +186,28 @@ class TaskSummary(BaseModel):
     depends_on: list[str]
     waiting_for: list[str]
     usage: UsageTotal = Field(description="the total over the task's runs")
+    stop_reason: str | None = Field(
+        description="why the task's last loop stopped (a stop request, its budget); null "
+        "unless it ended stopped"
+    )
+
+
+class TaskBudget(BaseModel):
+    """The task's budget and what its runs have spent (known at each run's end)."""
+
+    max_cost_usd: float | None = Field(description="null: no cost limit")
+    max_tokens: int | None = Field(description="null: no token limit")
+    action: Literal["finish_run", "stop_run"]
+    spent_cost_usd: float = Field(description="the runs' known costs; unknown ones count 0")
+    spent_tokens: int = Field(description="input + output tokens (cached input inside input)")
+    unknown_cost_runs: int = Field(description="ended runs whose cost is not known")
+    exceeded: bool = Field(description="spending has reached a limit: no further run starts")
 
 
 class TaskDetail(TaskSummary):
     task_dir: str
     stop_requested: bool
+    budget: TaskBudget
     runs: list[RunSummary]
 
 

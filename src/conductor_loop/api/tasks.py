@@ -39,6 +39,7 @@ from conductor_loop.errors import (
     StorageError,
     storage_error,
 )
+from conductor_loop.runner.budget import BUDGET_ACTIONS, Budget, BudgetState, spent
 from conductor_loop.storage.atomic import atomic_write_text
 from conductor_loop.storage.containment import read_text_inside
 from conductor_loop.storage.ids import new_task_id, validate_id
@@ -122,6 +123,7 @@ class TaskService:
             "depends_on": depends_on,
             "waiting_for": waiting_for,
             "usage": total_figures(r.info.usage for r in runs),
+            "stop_reason": task.stop_reason,
         }
 
     def list_tasks(
@@ -166,8 +168,25 @@ class TaskService:
         data = self.summary(task)
         data["task_dir"] = str(task.task_dir)
         data["stop_requested"] = task.stop_requested
-        data["runs"] = [e.summary() for e in self.index.task_runs(task)]
+        runs = self.index.task_runs(task)
+        data["budget"] = BudgetState(self.budget(task), spent(e.info for e in runs)).figures()
+        data["runs"] = [e.summary() for e in runs]
         return data
+
+    def budget(self, task: TaskEntry) -> Budget:
+        """The budget the task's loop runs (or ran) under: what it recorded, else what a
+        queued task was given over the config's defaults."""
+        recorded = Budget.from_json(task.loop_budget)
+        if recorded is not None:
+            return recorded
+        queued = task.queued or {}
+        action = queued.get("budget_action")
+        return Budget.of(
+            self.config.defaults,
+            max_cost_usd=_limit(queued.get("max_cost_usd")),
+            max_tokens=_limit(queued.get("max_tokens")),
+            action=action if action in BUDGET_ACTIONS else None,
+        )
 
     def read_file(self, task: TaskEntry, name: str) -> dict[str, Any]:
         if name not in TASK_FILES:
@@ -208,6 +227,9 @@ class TaskService:
             "timeout": request.timeout,
             "cwd": request.cwd,
             "depends_on": depends_on,
+            "max_cost_usd": request.max_cost_usd,
+            "max_tokens": request.max_tokens,
+            "budget_action": request.budget_action,
         }
         with self._lock:
             task_dir = self.root.task_dir(project_id, task_id)
@@ -358,6 +380,9 @@ class TaskService:
             max_restarts=settings.get("max_restarts"),
             restart_delay=settings.get("restart_delay"),
             timeout=settings.get("timeout"),
+            max_cost_usd=settings.get("max_cost_usd"),
+            max_tokens=settings.get("max_tokens"),
+            budget_action=settings.get("budget_action"),
             resume=resume,
             adopt=adopt,
             conductor_url=self.conductor_url,
@@ -585,6 +610,13 @@ class TaskService:
             self.index.replace_info(info.run_id, info)
             return self.index.run(info.run_id) or entry
         return entry
+
+
+def _limit(value: Any) -> Any:
+    """A budget limit from a queue marker: a number not below 0, else None (not given)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value if value >= 0 else None
 
 
 def _loop_exited(task_dir: Path, proc: subprocess.Popen[bytes]) -> bool:

@@ -266,6 +266,22 @@ def _submit(
 @click.option(
     "--depends-on", multiple=True, help="Start only after this task is DONE (repeatable)."
 )
+@click.option(
+    "--max-cost",
+    "max_cost_usd",
+    type=click.FloatRange(min=0),
+    help="Budget in USD over all the task's runs (default: the server's; 0 = none).",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=0),
+    help="Budget in input + output tokens (default: the server's; 0 = none).",
+)
+@click.option(
+    "--budget-action",
+    type=click.Choice(["finish_run", "stop_run"]),
+    help="When the budget is reached: let running runs finish, or stop them.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON reply.")
 def task_submit(server: str, api_key: str | None, as_json: bool, **options: Any) -> None:
     """Create a task and start its loop (or queue it)."""
@@ -326,6 +342,10 @@ def task_show(
         _json_out(data)
         return
     click.echo(f"{data['project_id']}/{data['task_id']}: {data['status']}")
+    if data.get("stop_reason"):
+        click.echo(f"stop reason: {data['stop_reason']}")
+    if data.get("budget"):
+        click.echo(f"budget: {_budget_line(data['budget'])}")
     if data["waiting_for"]:
         click.echo(f"waiting for: {', '.join(data['waiting_for'])}")
     rows = [
@@ -333,6 +353,22 @@ def task_show(
         for r in data["runs"]
     ]
     _table(rows, ["RUN", "STATUS", "EXIT", "STARTED", "ENDED"])
+
+
+def _budget_line(budget: dict[str, Any]) -> str:
+    """``$0.75 of $0.60, 4,500 tokens of 10,000 — exceeded``; ``none`` with the spending."""
+    cost, tokens = budget.get("max_cost_usd"), budget.get("max_tokens")
+    spent_cost = f"${budget.get('spent_cost_usd', 0):g}"
+    spent_tokens = f"{budget.get('spent_tokens', 0):,} tokens"
+    if not cost and not tokens:
+        return f"none (spent {spent_cost}, {spent_tokens})"
+    parts = [
+        spent_cost + (f" of ${cost:g}" if cost else ""),
+        spent_tokens + (f" of {tokens:,}" if tokens else ""),
+    ]
+    if budget.get("unknown_cost_runs"):
+        parts.append(f"{budget['unknown_cost_runs']} run(s) of unknown cost counted as $0")
+    return ", ".join(parts) + (" — exceeded" if budget.get("exceeded") else "")
 
 
 @task.command("stop")

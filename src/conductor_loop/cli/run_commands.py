@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -161,6 +162,41 @@ def job(
     sys.exit(result.exit_code)
 
 
+def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number", param=param)
+    return value
+
+
+def _budget_options(func: F) -> F:
+    """``--max-cost``, ``--max-tokens`` and ``--budget-action``: the task's own budget."""
+    from conductor_loop.runner.budget import BUDGET_ACTIONS
+
+    options = [
+        click.option(
+            "--max-cost",
+            type=click.FloatRange(min=0),
+            callback=_finite,
+            help="Budget in USD over all the task's runs (default: defaults.max_cost_usd; "
+            "0 = none).",
+        ),
+        click.option(
+            "--max-tokens",
+            type=click.IntRange(min=0),
+            help="Budget in input + output tokens (default: defaults.max_tokens; 0 = none).",
+        ),
+        click.option(
+            "--budget-action",
+            type=click.Choice(BUDGET_ACTIONS),
+            help="When the budget is reached: let running runs finish (finish_run), or stop "
+            "them (stop_run). Default: defaults.budget_action.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def _task_options(func: F) -> F:
     func = click.option(
         "--task", "task", required=True, shell_complete=complete_task, help="Task id."
@@ -207,6 +243,7 @@ def _task_options(func: F) -> F:
     is_flag=True,
     help="Run an existing task again, with --prompt/--prompt-file replacing its TASK.md.",
 )
+@_budget_options
 @click.option(
     "--adopt",
     is_flag=True,
@@ -232,6 +269,9 @@ def task(
     timeout: float | None,
     resume: bool,
     force: bool,
+    max_cost: float | None,
+    max_tokens: int | None,
+    budget_action: str | None,
     adopt: bool,
 ) -> None:
     """Run a task in the Ralph loop until it is DONE.
@@ -239,6 +279,10 @@ def task(
     Subcommands: resume, delete. A task that exists already (it has a TASK.md, runs
     or DONE) is not run again unless asked: --resume continues it, --force replaces
     its prompt.
+
+    \b
+    Exit status: 0 completed, 1 failed or stopped, 3 stopped by its budget (the reason
+    is printed), 2 a bad request or config, 74 the runs root could not be written.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -270,6 +314,9 @@ def task(
         timeout=timeout,
         depends_on=depends_on,
         resume=resume,
+        max_cost_usd=max_cost,
+        max_tokens=max_tokens,
+        budget_action=budget_action,
     )
     _run_loop(
         runs_root,
@@ -296,7 +343,8 @@ def _run_loop(
     reopen: bool = False,
     replace: bool = False,
 ) -> None:
-    from conductor_loop.runner.task_loop import TaskLoop
+    from conductor_loop.runner.budget import EXIT_BUDGET
+    from conductor_loop.runner.task_loop import STOPPED_BY_BUDGET, TaskLoop
 
     stop, shutdown = stop_on_signals()
     loop = TaskLoop(
@@ -324,26 +372,43 @@ def _run_loop(
         f"task {project}/{task_id}: {outcome.status} — {outcome.message} "
         f"({len(outcome.runs)} run(s))"
     )
+    if outcome.stopped_by == STOPPED_BY_BUDGET:
+        sys.exit(EXIT_BUDGET)
     sys.exit(0 if outcome.status in ("completed", "skipped") else 1)
 
 
 @task.command("resume")
 @_task_options
 @click.option("--agent", help="Agent name from config.")
+@_budget_options
 @reports_errors
 def task_resume(
-    root: str | None, config_path: str | None, project: str, task: str, agent: str | None
+    root: str | None,
+    config_path: str | None,
+    project: str,
+    task: str,
+    agent: str | None,
+    max_cost: float | None,
+    max_tokens: int | None,
+    budget_action: str | None,
 ) -> None:
     """Run the task's loop again, continuing from its last run.
 
-    Removes DONE first. `run-agent task --resume` does the same and takes the loop
-    options (--max-restarts, --timeout, ...).
+    Removes DONE first and keeps the task's budget unless given another one.
+    `run-agent task --resume` does the same and takes the loop options
+    (--max-restarts, --timeout, ...).
     """
     from conductor_loop.runner.task_loop import TaskSettings, resume_task
 
     runs_root, config = load(root, config_path)
     resume_task(runs_root, project, task)
-    settings = TaskSettings(agent=agent, resume=True)
+    settings = TaskSettings(
+        agent=agent,
+        resume=True,
+        max_cost_usd=max_cost,
+        max_tokens=max_tokens,
+        budget_action=budget_action,
+    )
     _run_loop(runs_root, config, project, task, settings, None, reopen=True)
 
 

@@ -17,6 +17,9 @@ from conductor_loop.durations import parse_duration
 from conductor_loop.errors import ConfigError
 
 AgentType = Literal["claude", "codex", "gemini", "perplexity", "xai"]
+# What a task's loop does with its running runs when its budget is spent: let them end
+# on their own, or stop them (``runner.budget``).
+BudgetAction = Literal["finish_run", "stop_run"]
 MASK = "**********"
 
 
@@ -211,6 +214,10 @@ class DefaultsConfig:
     max_concurrent_root_tasks: NonNegative = 0
     heartbeat_interval: Seconds = 5
     heartbeat_timeout: Seconds = 30
+    # A task's budget over all its runs (runner.budget); None or 0: no limit.
+    max_cost_usd: Price | None = None
+    max_tokens: NonNegative | None = None
+    budget_action: BudgetAction = "finish_run"
 
 
 @dataclass(slots=True)

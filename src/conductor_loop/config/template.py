@@ -57,6 +57,11 @@ defaults:
   stop_grace_period: 30
   max_concurrent_runs: 0       # 0 = unlimited
   max_concurrent_root_tasks: 0
+  # A task's budget over all its runs, children included (none, or 0: no limit); a task
+  # overrides it with run-agent task --max-cost / --max-tokens / --budget-action.
+  # max_cost_usd: 5            # USD; runs without a known cost count as $0
+  # max_tokens: 2000000        # input + output tokens
+  # budget_action: finish_run  # stop_run: also stop the task's running runs at once
 
 api:
   host: 127.0.0.1

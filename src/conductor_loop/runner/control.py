@@ -82,17 +82,18 @@ def stop_task(
     *,
     force: bool = False,
     wait: bool = True,
+    reason: str = "task stop",
 ) -> list[RunInfo]:
     """Stop the task's loop and every running run in it (children included)."""
     task_dir = root.existing_task_dir(project_id, task_id)
-    request_stop(task_dir, force=force, reason="task stop")
+    request_stop(task_dir, force=force, reason=reason)
     running = [
         root.run_dir(project_id, task_id, info.run_id)
         for info in task_runs(root.runs_dir(project_id, task_id))
         if info.status == STATUS_RUNNING
     ]
     for run_dir in running:
-        request_stop(run_dir, force=force, reason="task stop")
+        request_stop(run_dir, force=force, reason=reason)
     if not wait:
         return []
     grace = 0.0 if force else config.defaults.stop_grace_period

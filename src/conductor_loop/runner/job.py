@@ -42,7 +42,7 @@ from conductor_loop.runner.liveness import hold_run_lock
 from conductor_loop.runner.process import exit_code_of, start_agent_process, terminate_tree
 from conductor_loop.runner.prompt import build_prompt
 from conductor_loop.runner.slots import run_slot, slots_dir
-from conductor_loop.runner.stop_request import STOP_REQUEST_FILE
+from conductor_loop.runner.stop_request import STOP_REQUEST_FILE, stop_request_reason
 from conductor_loop.runner.versions import FINAL_WAIT, VersionProbe
 from conductor_loop.storage.atomic import atomic_write_text
 from conductor_loop.storage.containment import opener, read_text_inside
@@ -115,7 +115,9 @@ def _read_stop_request(path: Path, not_before: float | None) -> _StopRequest | N
     force = False
     with contextlib.suppress(OSError):
         force = "force: true" in path.read_text(encoding="utf-8")
-    return _StopRequest(f"stop requested ({path.parent.name})", force)
+    reason = stop_request_reason(path.parent)
+    why = f"stop requested ({path.parent.name})" + (f": {reason}" if reason else "")
+    return _StopRequest(why, force)
 
 
 def _tail(path: Path, root: Path, limit: int = _ERROR_TAIL_CHARS) -> str:

@@ -7,11 +7,13 @@ The owning runner polls for the file (it is cheap: one ``stat``) at least every 
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
 from pathlib import Path
 
 from conductor_loop.storage.atomic import atomic_write_text
+from conductor_loop.storage.containment import open_nofollow
 from conductor_loop.storage.runinfo import current_host, iso_utc
 
 STOP_REQUEST_FILE = "STOP-REQUEST"
@@ -28,6 +30,23 @@ def request_stop(
         lines.append(f"reason: {reason!r}")
     atomic_write_text(path, "\n".join(lines) + "\n", fsync=False)
     return path
+
+
+def stop_request_reason(directory: Path) -> str:
+    """The reason a stop request in ``directory`` gives ("" if none, or no request)."""
+    try:
+        with open(directory / STOP_REQUEST_FILE, "rb", opener=open_nofollow) as handle:
+            text = handle.read(64 * 1024).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        if line.startswith("reason: "):
+            value = line[len("reason: ") :].strip()
+            with contextlib.suppress(ValueError, SyntaxError):
+                parsed = ast.literal_eval(value)
+                return parsed if isinstance(parsed, str) else value
+            return value
+    return ""
 
 
 def stop_requested(directory: Path) -> bool:

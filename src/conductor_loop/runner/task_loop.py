@@ -29,12 +29,26 @@ from conductor_loop.errors import (
     NotFoundError,
     storage_writes,
 )
+from conductor_loop.runner.budget import (
+    ACTION_STOP_RUN,
+    BUDGET_EXCEEDED,
+    REASON_PREFIX,
+    Budget,
+    BudgetState,
+    crossing_run,
+    dollars,
+    spent,
+)
 from conductor_loop.runner.job import JobResult, JobRunner, JobSpec
 from conductor_loop.runner.liveness import reconcile_run
-from conductor_loop.runner.stop_request import STOP_REQUEST_FILE, clear_stop_request
+from conductor_loop.runner.stop_request import (
+    STOP_REQUEST_FILE,
+    clear_stop_request,
+    stop_request_reason,
+)
 from conductor_loop.storage.atomic import atomic_write_text
 from conductor_loop.storage.containment import check_inside, open_nofollow, read_text_inside
-from conductor_loop.storage.layout import DONE_FILE, TASK_FILE, RunsRoot
+from conductor_loop.storage.layout import DONE_FILE, LOOP_STATE_FILE, TASK_FILE, RunsRoot
 from conductor_loop.storage.locks import lock_is_held, take_lock
 from conductor_loop.storage.runinfo import (
     STATUS_COMPLETED,
@@ -48,8 +62,9 @@ from conductor_loop.storage.runinfo import (
 
 INTERRUPTED = "interrupted"  # cut off by a shutdown: left for a server to resume
 TASK_LOCK_FILE = ".task.lock"
-LOOP_STATE_FILE = ".loop.json"
 COMPLETION_MARKER = ".completion-fact"
+BUDGET_MARKER = ".budget-exceeded"  # which limits the last BUDGET_EXCEEDED message was for
+STOPPED_BY_BUDGET = "budget"
 
 
 @dataclass(slots=True)
@@ -63,6 +78,10 @@ class TaskSettings:
     timeout: float | None = None
     depends_on: tuple[str, ...] = ()
     resume: bool = False
+    # The task's own budget (None: the config's defaults; 0: no limit), kept in .loop.json.
+    max_cost_usd: float | None = None
+    max_tokens: int | None = None
+    budget_action: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {f: getattr(self, f) for f in _SETTING_FIELDS}
@@ -96,7 +115,11 @@ _SETTING_FIELDS = (
     "child_poll_interval",
     "timeout",
     "depends_on",
+    "max_cost_usd",
+    "max_tokens",
+    "budget_action",
 )
+_BUDGET_FIELDS = ("max_cost_usd", "max_tokens", "budget_action")
 
 
 def read_loop_state(task_dir: Path) -> dict[str, Any]:
@@ -125,6 +148,7 @@ class TaskOutcome:
     status: str  # completed, stopped, failed
     runs: list[JobResult]
     message: str
+    stopped_by: str = ""  # "budget" when the task's budget stopped it
 
 
 @contextlib.contextmanager
@@ -205,11 +229,21 @@ class TaskLoop:
         self.jobs = JobRunner(
             root, config, stop=self.stop, shutdown=self.shutdown, on_start=on_run_start
         )
+        self.budget = Budget()  # set by ``run`` from the settings and the config
+        self._budget_hit: BudgetState | None = None  # set by the watch that stopped runs
+        self._warned_unknown_cost = False
 
     # -- messages -----------------------------------------------------------------------
 
     def _post(
-        self, msg_type: str, body: str, *, project: bool = False, run_id: str = "", **meta: str
+        self,
+        msg_type: str,
+        body: str,
+        *,
+        project: bool = False,
+        run_id: str = "",
+        figures: dict[str, str] | None = None,
+        **meta: str,
     ) -> None:
         path = (
             self.root.project_bus(self.project_id)
@@ -225,7 +259,7 @@ class TaskLoop:
                     task_id=self.task_id,
                     run_id=run_id,
                     body=body,
-                    meta={"source": "task-loop", **meta},
+                    meta={"source": "task-loop", **meta, **(figures or {})},
                 ),
                 fsync=self.config.storage.bus_fsync,
                 root=self.root.path,
@@ -324,12 +358,22 @@ class TaskLoop:
                 )
             else:
                 clear_stop_request(self.task_dir)
+                if reopen:
+                    self._keep_budget(previous)
+            s = self.settings
+            self.budget = Budget.of(
+                self.config.defaults,
+                max_cost_usd=s.max_cost_usd,
+                max_tokens=s.max_tokens,
+                action=s.budget_action,
+            )
             state = {
                 "state": "running",
                 "instance_id": instance_id(),
                 "pid": os.getpid(),
                 "started_at": iso_utc(),
                 "settings": self.settings.to_json(),
+                "budget": self.budget.to_json(),
             }
             _write_loop_state(self.root.path, self.task_dir, state)
             if reopen or replace:
@@ -337,14 +381,24 @@ class TaskLoop:
             if self.on_loop_start is not None:
                 self.on_loop_start()
             outcome = TaskOutcome("failed", [], "runner error")
+            stop_runs = self.budget.limited and self.budget.action == ACTION_STOP_RUN
+            watch = _BudgetWatch(self) if stop_runs else None
             try:
+                if watch is not None:
+                    watch.start()
                 outcome = self._run_locked(task_file)
                 return outcome
             finally:
+                if watch is not None:
+                    watch.close()
                 if outcome.status == INTERRUPTED:
                     state["interrupted_at"] = iso_utc()  # still "running": to be resumed
                 else:
                     state.update(state="exited", outcome=outcome.status, ended_at=iso_utc())
+                    if outcome.status == STATUS_STOPPED:
+                        state["stop_reason"] = outcome.message
+                    if outcome.stopped_by:
+                        state["stopped_by"] = outcome.stopped_by
                 with contextlib.suppress(OSError):
                     _write_loop_state(self.root.path, self.task_dir, state)
 
@@ -392,6 +446,8 @@ class TaskLoop:
                 return self._halted(results, "")
             if (self.task_dir / DONE_FILE).exists():
                 return self._complete(results, root_ids, last_root, child_wait, child_poll)
+            if self.budget.limited and (over := self._over_budget()) is not None:
+                return self._stop_for_budget(results, over)
             if iteration > max_restarts:
                 message = f"task did not finish after {max_restarts} restarts"
                 self._post("ERROR", message)
@@ -423,6 +479,8 @@ class TaskLoop:
             if self.shutdown.is_set():
                 return self._halted(results, "")
             if result.status == STATUS_STOPPED:
+                if (over := self._budget_stop()) is not None:
+                    return self._stop_for_budget(results, over)
                 self._post("INFO", f"task stopped: {result.error_summary}", run_id=result.run_id)
                 return TaskOutcome(STATUS_STOPPED, results, result.error_summary)
             if not result.agent_started:
@@ -440,6 +498,8 @@ class TaskLoop:
         if self.shutdown.is_set():
             self._post("INFO", f"loop interrupted by a shutdown{where}; a server will resume it")
             return TaskOutcome(INTERRUPTED, results, f"interrupted by a shutdown{where}")
+        if (over := self._budget_stop()) is not None:
+            return self._stop_for_budget(results, over)
         self._post("INFO", f"task stopped by request{where}")
         return TaskOutcome(STATUS_STOPPED, results, f"stopped by request{where}")
 
@@ -491,6 +551,153 @@ class TaskLoop:
                 body += "\n\n" + text
         self._post("FACT", body, project=True, run_id=last_run_id, kind="task_completed")
         atomic_write_text(marker, last_run_id + "\n", fsync=False, root=root)
+
+    # -- the budget ---------------------------------------------------------------------
+
+    def _keep_budget(self, previous: dict[str, Any]) -> None:
+        """A resumed task keeps the budget its last loop had, unless given a new one."""
+        saved = TaskSettings.from_json(previous.get("settings") or {})
+        for name in _BUDGET_FIELDS:
+            if getattr(self.settings, name) is None:
+                setattr(self.settings, name, getattr(saved, name))
+
+    def _budget_state(self) -> BudgetState:
+        return BudgetState(self.budget, spent(task_runs(self.runs_dir)))
+
+    def _over_budget(self) -> BudgetState | None:
+        """The task's budget state if its runs have reached the budget, else None."""
+        state = self._budget_state()
+        unknown = state.spent.unknown_cost
+        if unknown and self.budget.max_cost_usd is not None and not self._warned_unknown_cost:
+            self._warned_unknown_cost = True
+            self._post(
+                "WARNING",
+                f"cost budget: run {unknown[0]} has no known cost (its agent reported none and "
+                "has no pricing in the config, or the run ended before reporting); it counts "
+                f"as $0 toward max_cost_usd {self.budget.max_cost_usd:g}",
+                run_id=unknown[0],
+                kind="budget_unknown_cost",
+            )
+        return state if state.exceeded else None
+
+    def _budget_stop(self) -> BudgetState | None:
+        """The budget state if the stop that ended a run or the loop was the budget's."""
+        if self._budget_hit is None and not stop_request_reason(self.task_dir).startswith(
+            REASON_PREFIX
+        ):
+            return None
+        state = self._budget_state()
+        return state if state.exceeded else None
+
+    def _stop_running_runs(self, reason: str) -> None:
+        """Stop the task's running runs the way a user's stop does, giving ``reason``."""
+        from conductor_loop.runner.control import stop_task
+
+        with contextlib.suppress(Exception):  # the loop ends anyway; the runs may be gone
+            stop_task(
+                self.root, self.config, self.project_id, self.task_id, wait=False, reason=reason
+            )
+
+    def _stop_for_budget(self, results: list[JobResult], state: BudgetState) -> TaskOutcome:
+        reason = state.reason()
+        if self.budget.action == ACTION_STOP_RUN:
+            self._stop_running_runs(reason)
+        self._post_budget_exceeded(state)
+        return TaskOutcome(STATUS_STOPPED, results, reason, stopped_by=STOPPED_BY_BUDGET)
+
+    def _post_budget_exceeded(self, state: BudgetState) -> None:
+        """One BUDGET_EXCEEDED per budget reached, even if the loop is started again (or
+        adopted) afterwards; a task resumed with another budget gets its own."""
+        marker = self.task_dir / BUDGET_MARKER
+        root = self.root.path
+        key = state.key()
+        try:
+            if read_text_inside(root, marker).strip() == key:
+                return
+        except FileNotFoundError:
+            pass
+        runs = task_runs(self.runs_dir)
+        going = sum(r.status == STATUS_RUNNING for r in runs)
+        body = (
+            f"Task {self.task_id} stopped: {state.reason()}. Its {len(runs)} run(s) spent "
+            f"${dollars(state.spent.cost_usd)} and {state.spent.tokens:,} tokens; the loop "
+            "starts no further run"
+        )
+        if going:
+            body += (
+                f"; its {going} running run(s) are being stopped"
+                if self.budget.action == ACTION_STOP_RUN
+                else f"; {going} run(s) still going may finish (budget_action: finish_run)"
+            )
+        self._post(
+            BUDGET_EXCEEDED,
+            body + ".",
+            run_id=crossing_run(self.budget, runs),
+            kind="budget_exceeded",
+            figures=state.meta(),
+        )
+        atomic_write_text(marker, key + "\n", fsync=False, root=root)
+
+
+class _BudgetWatch:
+    """For ``budget_action: stop_run``: while the loop runs, re-check the task's total
+    whenever one of its runs ends (a child ending while the root runs) and, once the
+    budget is reached, stop the task's running runs. Usage is known only at a run's end,
+    so the check runs on ends, never in the middle of a run."""
+
+    def __init__(self, loop: TaskLoop) -> None:
+        self.loop = loop
+        poll = loop.config.defaults.child_poll_interval
+        if loop.settings.child_poll_interval is not None:
+            poll = loop.settings.child_poll_interval
+        self.interval = min(max(poll, 0.05), 1.0)
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="budget-watch", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def close(self) -> None:
+        self.done.set()
+        if self.thread.is_alive():
+            self.thread.join(5)
+
+    def _watch(self) -> None:
+        ended: dict[str, RunInfo] = {}
+        while not self.done.wait(self.interval):
+            with contextlib.suppress(OSError):
+                if not self._read_ended(ended):
+                    continue
+                state = BudgetState(self.loop.budget, spent(ended.values()))
+                if state.exceeded:
+                    self.loop._budget_hit = state
+                    self.loop._stop_running_runs(state.reason())
+                    return
+
+    def _read_ended(self, ended: dict[str, RunInfo]) -> bool:
+        """Add the runs that ended since the last look; True if there were any. A run's
+        record is read until it has ended, then never again."""
+        runs_dir = self.loop.runs_dir
+        try:
+            names = [
+                e.name
+                for e in os.scandir(runs_dir)
+                if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+            ]
+        except FileNotFoundError:
+            return False
+        changed = False
+        for name in names:
+            if name in ended:
+                continue
+            try:
+                info = read_run_info(runs_dir / name)
+            except (FileNotFoundError, RunInfoError):
+                continue
+            if info.status != STATUS_RUNNING:
+                ended[name] = info
+                changed = True
+        return changed
 
 
 def resume_task(root: RunsRoot, project_id: str, task_id: str) -> Path:

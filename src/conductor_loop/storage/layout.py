@@ -17,6 +17,7 @@ TASK_BUS_FILE = "TASK-MESSAGE-BUS.md"
 TASK_FILE = "TASK.md"
 TASK_STATE_FILE = "TASK_STATE.md"
 DONE_FILE = "DONE"
+LOOP_STATE_FILE = ".loop.json"  # the task's loop: its settings, and how it ended (task_loop)
 RUNS_SUBDIR = "runs"
 PROMPT_FILE = "prompt.md"
 OUTPUT_FILE = "output.md"
