@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conductor_loop.bus.reader import read_all
 from tests.agents.helpers import CLIS, AgentRig, describe
 from tests.fakes.fake_model_servers import Reply, Usage
 
@@ -127,3 +128,31 @@ def test_a_stalled_model_fails_the_run_with_a_nonzero_exit_code_at_the_timeout(
     assert "timeout" in info.error_summary.lower() or "timed out" in info.error_summary.lower(), (
         report
     )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_loop_stops_after_the_run_that_crosses_its_token_budget(rig: AgentRig, name: str) -> None:
+    """Each run reports 600 + 100 tokens; a 1,000-token budget lets the first run end
+    under it and the second cross it: no third run, one BUDGET_EXCEEDED on the bus."""
+    cli = CLIS[name]
+    spend = Usage(input_tokens=600, output_tokens=100)
+    replies = [Reply.answer(f"Still working ({i}).", spend) for i in (1, 2, 3)]
+    with cli.server(*replies) as server:
+        rig.write_config(cli, server)
+        done = rig.run(
+            "task", "--project", "p", "--task", "budget", "--prompt", "Keep going.",
+            "--max-restarts", "5", "--max-tokens", "1000", "--timeout", "60s",
+        )  # fmt: skip
+        turns = server.model_requests
+    runs = rig.runs("p", "budget")
+    report = describe(done, runs)
+    assert done.returncode == 3, report  # stopped by its budget
+    assert [info.status for info in runs] == ["completed", "completed"], report
+    assert len(turns) == 2, report
+    assert not (rig.root.task_dir("p", "budget") / "DONE").exists(), report
+    exceeded = [
+        m for m in read_all(rig.root.task_bus("p", "budget")) if m.type == "BUDGET_EXCEEDED"
+    ]
+    assert len(exceeded) == 1, report
+    assert float(exceeded[0].meta["spent_tokens"]) == 1400, exceeded[0].meta
+    assert float(exceeded[0].meta["max_tokens"]) == 1000, exceeded[0].meta

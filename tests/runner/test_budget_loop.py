@@ -44,8 +44,10 @@ def test_the_loop_stops_after_the_run_that_reaches_the_cost_budget(rig: RunnerEn
     assert state["stop_reason"].startswith("budget exceeded: cost $0.75 of $0.60")
     assert state["budget"] == {"max_cost_usd": 0.6, "max_tokens": None, "action": "finish_run"}
 
-    # Started again, the loop finds the budget spent: no run, and no second message.
-    code, err = _task(rig, "--max-cost", "0.6")
+    # Started again (an existing task needs --resume), the loop finds the budget spent:
+    # no run, and no second message.
+    done = rig.run("task", "--project", "p", "--task", "t", "--resume", "--max-cost", "0.6")
+    code, err = done.returncode, done.stderr
     assert code == EXIT_BUDGET and "budget exceeded" in err
     assert len(rig.runs("p", "t")) == 3
     assert len(_budget_messages(rig)) == 1

@@ -113,7 +113,7 @@ def test_list_and_status_show_usage(rig: RunnerEnv) -> None:
     tasks_table = rig.run("list", "--project", "p").stdout
     assert "COST" in tasks_table and "$0.0143" in tasks_table
     status = rig.run("status", "--run", first).stdout
-    assert "usage: 1,200 input tokens (1,000 cached), 50 output, $0.0123" in status.splitlines()
+    assert "usage    1,200 input tokens (1,000 cached), 50 output, $0.0123" in status.splitlines()
     assert json.loads(rig.run("status", "--run", second, "--json").stdout)["usage"] == {
         "input_tokens": 300,
         "output_tokens": 20,
