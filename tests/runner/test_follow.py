@@ -99,3 +99,12 @@ def test_task_follow_shows_each_run_in_turn(rig: RunnerEnv) -> None:
     assert [run["run_id"] for run in data["runs"]] == run_ids
     assert all(run["status"] and "exit_code" in run for run in data["runs"])
     assert "--json" in rig.run("task", "--help").stdout
+
+
+def test_job_and_task_print_their_id(rig: RunnerEnv) -> None:
+    job = rig.run("job", "--project", "p", "--task", "j", "--prompt", "FAKE: answer fin")
+    assert job.returncode == 0, job.stderr
+    assert job.stdout.splitlines() == rig.root.run_ids("p", "j")
+    task = rig.run("task", "--project", "p", "--task", "t", "--prompt", "FAKE: write-done")
+    assert task.returncode == 0, task.stderr
+    assert task.stdout == "t\n"

@@ -201,7 +201,19 @@ def job(
     summary = f" — {result.error_summary}" if result.error_summary else ""
     note(f"run {result.run_id} {result.status} (exit {result.exit_code}){summary}")
     if as_json:
-        _echo_json(_run_json(read_run_info(result.run_dir)))
+        try:
+            _echo_json(_run_json(read_run_info(result.run_dir)))
+        except (OSError, ValueError):  # run-info unreadable (disk trouble): what we know
+            _echo_json(
+                {
+                    "run_id": result.run_id,
+                    "project_id": project,
+                    "task_id": task,
+                    "status": result.status,
+                    "exit_code": result.exit_code,
+                    "error_summary": result.error_summary,
+                }
+            )
     elif not follow:
         click.echo(result.run_id)
     sys.exit(result.exit_code)
