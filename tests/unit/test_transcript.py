@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,13 @@ def test_colour_only_on_a_tty_without_no_color(monkeypatch: pytest.MonkeyPatch) 
     renderer = TranscriptRenderer(colour=True)
     renderer.feed('{"type":"result","subtype":"success","is_error":false,"result":"42"}')
     assert renderer.finish()[0].startswith("\x1b[")
+
+
+def test_the_renderer_is_imported_only_to_follow() -> None:
+    """`run-agent job` starts fast: the renderer and follower load only with -f."""
+    code = (
+        "import sys, conductor_loop.cli.run_agent, conductor_loop.cli.run_commands;"
+        "print([m for m in sys.modules if m.endswith(('.transcript', '.follow'))])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
