@@ -215,7 +215,24 @@ def test_client_task_lifecycle_and_job_follow(agent_server: ServerProcess, tmp_p
         "FAKE: print-lines 3 0.02\nFAKE: exit 3\n",
     )
     assert job.returncode == 3, job.stderr
-    assert "line 3 of 3" in job.stdout
+    lines = job.stdout.splitlines()  # the transcript, rendered as `run-agent job -f` does
+    assert "assistant: line 3 of 3" in lines and lines[-1].startswith("usage: "), lines
+    assert not [line for line in lines if line.startswith("{")], lines
+    raw = conductor(
+        agent_server,
+        "job",
+        "submit",
+        "--project",
+        "cli",
+        "--task",
+        "j2",
+        "--follow",
+        "--raw",
+        "--prompt",
+        "FAKE: answer fin\n",
+    )
+    assert raw.returncode == 0, raw.stderr
+    assert [json.loads(line)["type"] for line in raw.stdout.splitlines()][-1] == "result"
     stop = conductor(agent_server, "task", "stop", "t1", "--project", "cli")
     assert stop.returncode == 0, stop.stderr
     wait_until(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 import click
 import httpx
@@ -415,12 +415,21 @@ def job() -> None:
 @client_options
 @_submit_options
 @click.option(
-    "-f", "--follow", is_flag=True, help="Print output until the run ends; exit with its code."
+    "-f",
+    "--follow",
+    is_flag=True,
+    help="Print the agent's transcript until the run ends; exit with its code.",
 )
-def job_submit(server: str, api_key: str | None, follow: bool, **options: Any) -> None:
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="With --follow: print the agent's output as it is (JSON lines), not rendered.",
+)
+def job_submit(server: str, api_key: str | None, follow: bool, raw: bool, **options: Any) -> None:
     """Start a single run (a task with no restarts).
 
-    With --follow, stream its output and exit with the run's exit code.
+    With --follow, print its transcript as `run-agent job -f` does and exit with the
+    run's exit code.
     """
     client, created = _submit(server, api_key, max_restarts=0, **options)
     run_id = created.get("run_id")
@@ -429,23 +438,37 @@ def job_submit(server: str, api_key: str | None, follow: bool, **options: Any) -
         return
     if not run_id:
         _fail(f"the job has not started yet ({created['status']}); follow it later")
-    sys.exit(follow_run(client, run_id))
+    sys.exit(follow_run(client, run_id, raw=raw))
 
 
-def follow_run(client: ApiClient, run_id: str) -> int:
-    """Print a run's output as it is written; returns the run's exit code."""
+def follow_run(client: ApiClient, run_id: str, *, raw: bool = False) -> int:
+    """Print a run's output as it is written (rendered unless ``raw``); returns the
+    run's exit code."""
+    from conductor_loop.cli.transcript import TranscriptRenderer, colour_wanted
+
+    renderer = None if raw else TranscriptRenderer(colour=colour_wanted(sys.stdout))
     exit_code = 1
     for event in client.events(f"/api/v1/runs/{run_id}/stream"):
         if event.event == "log" and isinstance(event.data, dict):
-            stream = sys.stderr if event.data.get("stream") == "stderr" else sys.stdout
-            stream.write(str(event.data.get("line", "")) + "\n")
-            stream.flush()
+            line = str(event.data.get("line", ""))
+            if event.data.get("stream") == "stderr":
+                _write(sys.stderr, [line])
+            else:
+                _write(sys.stdout, [line] if renderer is None else renderer.feed(line))
         elif event.event == "done" and isinstance(event.data, dict):
             exit_code = int(event.data.get("exit_code", 1))
             if exit_code < 0 or exit_code > 255:
                 exit_code = 1
             break
+    if renderer is not None:
+        _write(sys.stdout, renderer.finish())
     return exit_code
+
+
+def _write(stream: TextIO, lines: list[str]) -> None:
+    if lines:
+        stream.write("".join(line + "\n" for line in lines))
+        stream.flush()
 
 
 # -- bus ---------------------------------------------------------------------------------

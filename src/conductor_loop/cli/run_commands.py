@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
-import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,23 +27,59 @@ from conductor_loop.cli.context import load, stop_on_signals
 from conductor_loop.errors import InvalidRequestError
 
 if TYPE_CHECKING:
+    from conductor_loop.cli.follow import RunFollower
     from conductor_loop.config import Config
     from conductor_loop.runner.task_loop import TaskSettings
     from conductor_loop.storage.layout import RunsRoot
+    from conductor_loop.storage.runinfo import RunInfo
 
 
-def _stream_output(path: Path, done: threading.Event) -> threading.Thread:
-    from conductor_loop.storage.tail import follow_bytes
+def _output_options(follow_help: str) -> Callable[[F], F]:
+    """``-f``/``--follow``, ``--raw`` and ``--json``, which `job` and `task` both take."""
+    options = [
+        click.option("-f", "--follow", is_flag=True, help=follow_help),
+        click.option(
+            "--raw",
+            is_flag=True,
+            help="With --follow: print the agent's output as it is (JSON lines), not rendered.",
+        ),
+        click.option(
+            "--json",
+            "as_json",
+            is_flag=True,
+            help="At the end, print one JSON object describing the outcome (ids, status, "
+            "exit code, usage) instead of the id.",
+        ),
+    ]
 
-    def pump() -> None:
-        out = sys.stdout.buffer
-        for chunk in follow_bytes(path, done, safety_interval=0.5):
-            out.write(chunk)
-            out.flush()
+    def apply(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
 
-    thread = threading.Thread(target=pump, daemon=True)
-    thread.start()
-    return thread
+    return apply
+
+
+def _run_json(info: RunInfo) -> dict[str, Any]:
+    """A run as ``--json`` shows it."""
+    return {
+        "run_id": info.run_id,
+        "project_id": info.project_id,
+        "task_id": info.task_id,
+        "agent": info.agent,
+        "status": info.status,
+        "exit_code": info.exit_code,
+        "start_time": info.start_time,
+        "end_time": info.end_time,
+        "output_path": info.output_path,
+        "stdout_path": info.stdout_path,
+        "error_summary": info.error_summary,
+        "usage": info.usage.figures() if info.usage is not None else None,
+    }
+
+
+def _echo_json(data: dict[str, Any]) -> None:
+    click.echo(json.dumps(data, indent=None, sort_keys=False))
 
 
 def _agent_and_prompt_options(what: str, where: str = "") -> Callable[[F], F]:
@@ -96,7 +133,7 @@ def _agent_and_prompt_options(what: str, where: str = "") -> Callable[[F], F]:
 )
 @click.option("--previous-run-id", default="", help="Previous run in the same loop.")
 @click.option("--timeout", type=DURATION, help="Run timeout (e.g. 30s, 5m; 0 = none).")
-@click.option("-f", "--follow", is_flag=True, help="Stream the agent's output while it runs.")
+@_output_options("Print the agent's transcript while it runs (readable; --raw: as is).")
 @reports_errors
 def job(
     root: str | None,
@@ -111,8 +148,13 @@ def job(
     previous_run_id: str,
     timeout: float | None,
     follow: bool,
+    raw: bool,
+    as_json: bool,
 ) -> None:
     """Run one agent once (no restarts).
+
+    Prints the run id at the end (--json: the run as a JSON object); progress goes
+    to stderr.
 
     \b
     Exit status:
@@ -126,18 +168,19 @@ def job(
     no "run ... (exit N)" line; run-info.yaml records the agent's exit_code.
     """
     from conductor_loop.runner.job import JobRunner, JobSpec
-    from conductor_loop.storage.runinfo import RunInfo
+    from conductor_loop.storage.runinfo import read_run_info
 
     text = prompt_from_options(prompt, prompt_file, read_stdin=True) or ""
     runs_root, config = load(root, config_path)
     stop, shutdown = stop_on_signals()
-    done = threading.Event()
-    followers: list[threading.Thread] = []
+    followers: list[RunFollower] = []
 
     def on_start(info: RunInfo) -> None:
         note(f"run {info.run_id} started ({info.agent}) in {Path(info.stdout_path).parent}")
         if follow:
-            followers.append(_stream_output(Path(info.stdout_path), done))
+            from conductor_loop.cli.follow import RunFollower
+
+            followers.append(RunFollower(Path(info.stdout_path), raw=raw))
 
     runner = JobRunner(runs_root, config, stop=stop, shutdown=shutdown, on_start=on_start)
     try:
@@ -154,11 +197,26 @@ def job(
             )
         )
     finally:
-        done.set()
-        for thread in followers:
-            thread.join(timeout=5)
+        for follower in followers:
+            follower.stop()
     summary = f" — {result.error_summary}" if result.error_summary else ""
     note(f"run {result.run_id} {result.status} (exit {result.exit_code}){summary}")
+    if as_json:
+        try:
+            _echo_json(_run_json(read_run_info(result.run_dir)))
+        except (OSError, ValueError):  # run-info unreadable (disk trouble): what we know
+            _echo_json(
+                {
+                    "run_id": result.run_id,
+                    "project_id": project,
+                    "task_id": task,
+                    "status": result.status,
+                    "exit_code": result.exit_code,
+                    "error_summary": result.error_summary,
+                }
+            )
+    elif not follow:
+        click.echo(result.run_id)
     sys.exit(result.exit_code)
 
 
@@ -249,6 +307,7 @@ def _task_options(func: F) -> F:
     is_flag=True,
     help="Take over a loop whose runner died (its saved settings apply); no-op otherwise.",
 )
+@_output_options("Print each run's transcript in turn until the loop ends (--raw: as is).")
 @click.pass_context
 @reports_errors
 def task(
@@ -273,12 +332,16 @@ def task(
     max_tokens: int | None,
     budget_action: str | None,
     adopt: bool,
+    follow: bool,
+    raw: bool,
+    as_json: bool,
 ) -> None:
     """Run a task in the Ralph loop until it is DONE.
 
     Subcommands: resume, delete. A task that exists already (it has a TASK.md, runs
     or DONE) is not run again unless asked: --resume continues it, --force replaces
-    its prompt.
+    its prompt. Prints the task id at the end (--json: the task and its runs as a
+    JSON object); progress goes to stderr.
 
     \b
     Exit status: 0 completed, 1 failed or stopped, 3 stopped by its budget (the reason
@@ -328,7 +391,42 @@ def task(
         adopt=adopt,
         reopen=resume,
         replace=force,
+        output=_Output(follow=follow, raw=raw, as_json=as_json),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Output:
+    """What `task` prints on stdout: transcripts (--follow, --raw), and the id or JSON."""
+
+    follow: bool = False
+    raw: bool = False
+    as_json: bool = False
+
+
+class _LoopFollower:
+    """Follows the loop's runs one after the other, each under a header line."""
+
+    def __init__(self, runs_root: RunsRoot, raw: bool) -> None:
+        self.runs_root = runs_root
+        self.raw = raw
+        self.current: RunFollower | None = None
+        self.count = 0
+
+    def on_run_start(self, info: RunInfo) -> None:
+        from conductor_loop.cli.follow import RunFollower, print_line
+
+        self.stop()  # the previous run has ended: its summary first
+        self.count += 1
+        run_ids = self.runs_root.run_ids(info.project_id, info.task_id)
+        number = run_ids.index(info.run_id) + 1 if info.run_id in run_ids else self.count
+        print_line(f"── run {number} ({info.run_id}) ──")
+        self.current = RunFollower(Path(info.stdout_path), raw=self.raw)
+
+    def stop(self) -> None:
+        if self.current is not None:
+            self.current.stop()
+            self.current = None
 
 
 def _run_loop(
@@ -342,9 +440,17 @@ def _run_loop(
     adopt: bool = False,
     reopen: bool = False,
     replace: bool = False,
+    output: _Output = _Output(),
 ) -> None:
     from conductor_loop.runner.budget import EXIT_BUDGET
     from conductor_loop.runner.task_loop import STOPPED_BY_BUDGET, TaskLoop
+
+    follower = _LoopFollower(runs_root, output.raw) if output.follow else None
+
+    def on_run_start(info: RunInfo) -> None:
+        note(f"run {info.run_id} started ({info.agent})")
+        if follower is not None:
+            follower.on_run_start(info)
 
     stop, shutdown = stop_on_signals()
     loop = TaskLoop(
@@ -355,23 +461,54 @@ def _run_loop(
         settings,
         stop=stop,
         shutdown=shutdown,
-        on_run_start=lambda info: note(f"run {info.run_id} started ({info.agent})"),
+        on_run_start=on_run_start,
         on_loop_start=lambda: note(f"task {project}/{task_id}: loop started (pid {os.getpid()})"),
     )
-    if adopt:
-        from conductor_loop.errors import ConflictError
+    try:
+        if adopt:
+            from conductor_loop.errors import ConflictError
 
-        try:
-            outcome = loop.run(text, adopt=True)
-        except ConflictError as exc:
-            note(f"task {project}/{task_id}: not adopted — {exc.message}")
-            sys.exit(0)  # another process owns the loop: exactly what adoption wants
-    else:
-        outcome = loop.run(text, reopen=reopen, replace=replace)
+            try:
+                outcome = loop.run(text, adopt=True)
+            except ConflictError as exc:
+                note(f"task {project}/{task_id}: not adopted — {exc.message}")
+                if output.as_json:
+                    _echo_json(
+                        {
+                            "project_id": project,
+                            "task_id": task_id,
+                            "status": "not adopted",
+                            "message": exc.message,
+                            "runs": [],
+                        }
+                    )
+                sys.exit(0)  # another process owns the loop: exactly what adoption wants
+        else:
+            outcome = loop.run(text, reopen=reopen, replace=replace)
+    finally:
+        if follower is not None:
+            follower.stop()
     note(
         f"task {project}/{task_id}: {outcome.status} — {outcome.message} "
         f"({len(outcome.runs)} run(s))"
     )
+    if output.as_json:
+        from conductor_loop.storage.runinfo import read_run_info
+        from conductor_loop.storage.usage import total_figures
+
+        runs = [read_run_info(run.run_dir) for run in outcome.runs]
+        _echo_json(
+            {
+                "project_id": project,
+                "task_id": task_id,
+                "status": outcome.status,
+                "message": outcome.message,
+                "runs": [_run_json(info) for info in runs],
+                "usage": total_figures(info.usage for info in runs),
+            }
+        )
+    elif not output.follow:
+        click.echo(task_id)
     if outcome.stopped_by == STOPPED_BY_BUDGET:
         sys.exit(EXIT_BUDGET)
     sys.exit(0 if outcome.status in ("completed", "skipped") else 1)
