@@ -27,7 +27,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from tests.fakes.sse import SseHandler, StoppableServer
+from tests.fakes.sse import BackgroundServer, SseHandler
 
 _MAX_WAIT = 30.0
 SECRET_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key")
@@ -93,7 +93,7 @@ class RecordedRequest:
     """Whether it took a scripted reply (a model turn), not a fixed side answer."""
 
 
-class FakeModelServer:
+class FakeModelServer(BackgroundServer):
     """Serve one provider's API on 127.0.0.1 at a free port, in a background thread."""
 
     name: ClassVar[str]
@@ -108,17 +108,7 @@ class FakeModelServer:
         self.requests: list[RecordedRequest] = []
         self.reported: list[Usage] = []
         """The usage of every complete answer sent, side answers included."""
-        self.stopping = threading.Event()
-        self._lock = threading.Condition()
-        self._httpd = StoppableServer(("127.0.0.1", 0), _Handler, self)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._closed = False
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        super().__init__(_Handler)
 
     @property
     def reported_usage(self) -> Usage:
@@ -153,25 +143,6 @@ class FakeModelServer:
                     return False
                 self._lock.wait(remaining)
             return True
-
-    def start(self) -> FakeModelServer:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeModelServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def record(self, handler: _Handler, body: Any, scripted: bool) -> Reply | None:
         """Log the request; for a model turn, take the next reply."""

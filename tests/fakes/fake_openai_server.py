@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.sse import SseHandler, StoppableServer
+from tests.fakes.sse import BackgroundServer, SseHandler
 
 _MAX_WAIT = 30.0
 
@@ -89,28 +89,14 @@ class RecordedRequest:
     raw_body: bytes
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(BackgroundServer):
     """Serve scripted replies on 127.0.0.1 at a free port, in a background thread."""
 
     def __init__(self, *replies: Reply, default: Reply | None = None) -> None:
         self._replies: deque[Reply] = deque(replies)
         self.default = default or Reply()
         self.requests: list[RecordedRequest] = []
-        self.stopping = threading.Event()
-        self._lock = threading.Condition()
-        self._httpd = StoppableServer(("127.0.0.1", 0), _Handler, self)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._closed = False
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(_Handler)
 
     @property
     def base_url(self) -> str:
@@ -134,25 +120,6 @@ class FakeOpenAIServer:
                     return False
                 self._lock.wait(remaining)
             return True
-
-    def start(self) -> FakeOpenAIServer:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def _record(self, request: RecordedRequest) -> Reply:
         with self._lock:

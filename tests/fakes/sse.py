@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 class StoppableServer(ThreadingHTTPServer):
@@ -21,6 +22,48 @@ class StoppableServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hung up (cancel, retry) is expected here, not worth a traceback."""
+
+
+class BackgroundServer:
+    """A fake server's life: serving on 127.0.0.1 at a free port in a background thread,
+    until ``close`` (or the end of a ``with``). ``stopping`` tells streaming handlers to
+    give up; ``_lock`` guards what subclasses record."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.stopping = threading.Event()
+        self._lock = threading.Condition()
+        self._httpd = StoppableServer(("127.0.0.1", 0), handler, self)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._closed = False
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class SseHandler(BaseHTTPRequestHandler):
