@@ -10,8 +10,7 @@ import subprocess
 from pathlib import Path
 
 from conductor_loop.bus.reader import read_all
-from conductor_loop.runner.recovery import orphaned_loops
-from conductor_loop.runner.task_loop import LOOP_STATE_FILE
+from conductor_loop.runner.task_loop import LOOP_STATE_FILE, loop_died
 from conductor_loop.storage.runinfo import read_run_info
 from tests.runner.conftest import RunnerEnv, agent_pid
 from tests.support import wait_until
@@ -32,9 +31,9 @@ def _kill_loop_mid_run(rig: RunnerEnv) -> subprocess.Popen[str]:
 
 
 def test_a_dead_loop_is_found_and_adopted_once(rig: RunnerEnv) -> None:
-    assert orphaned_loops(rig.root) == []
+    assert not loop_died(rig.root.task_dir("p", "t"))
     _kill_loop_mid_run(rig)
-    assert orphaned_loops(rig.root) == [("p", "t")]
+    assert loop_died(rig.root.task_dir("p", "t"))
     adopters = [rig.start("task", "--project", "p", "--task", "t", "--adopt") for _ in range(3)]
     results = [a.communicate(timeout=60) for a in adopters]
     assert all(a.returncode == 0 for a in adopters), results
@@ -47,7 +46,7 @@ def test_a_dead_loop_is_found_and_adopted_once(rig: RunnerEnv) -> None:
     state = json.loads((rig.root.task_dir("p", "t") / LOOP_STATE_FILE).read_text())
     assert state["state"] == "exited" and state["outcome"] == "completed"
     assert state["settings"]["max_restarts"] == 5  # the dead loop's settings carried over
-    assert orphaned_loops(rig.root) == []
+    assert not loop_died(rig.root.task_dir("p", "t"))
 
 
 def test_adopting_a_loop_that_ended_normally_does_nothing(rig: RunnerEnv) -> None:
@@ -72,7 +71,7 @@ def test_a_stop_requested_before_adoption_is_honoured(rig: RunnerEnv) -> None:
         len(runs) == 1
         and read_run_info(rig.root.run_dir("p", "t", runs[0].run_id)).status == "failed"
     )
-    assert orphaned_loops(rig.root) == []
+    assert not loop_died(rig.root.task_dir("p", "t"))
 
 
 def _loop_with_agent_running(rig: RunnerEnv) -> tuple[subprocess.Popen[str], Path]:
@@ -92,7 +91,7 @@ def test_sigterm_is_a_shutdown_the_loop_is_resumed_later(rig: RunnerEnv) -> None
     info = read_run_info(first)
     assert info.status == "failed" and "shut down" in info.error_summary
     assert not (rig.root.task_dir("p", "t") / "STOP-REQUEST").exists()
-    assert orphaned_loops(rig.root) == [("p", "t")]
+    assert loop_died(rig.root.task_dir("p", "t"))
     assert rig.run("task", "--project", "p", "--task", "t", "--adopt").returncode == 0
     assert [r.status for r in rig.runs("p", "t")] == ["failed", "completed"]
 
@@ -102,4 +101,4 @@ def test_ctrl_c_is_a_stop_the_loop_stays_stopped(rig: RunnerEnv) -> None:
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
     assert read_run_info(first).status == "stopped"
-    assert orphaned_loops(rig.root) == []
+    assert not loop_died(rig.root.task_dir("p", "t"))

@@ -196,15 +196,4 @@ def _post_crash(run_dir: Path, info: RunInfo) -> None:
         )
 
 
-def is_running(run_dir: Path, *, heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT) -> bool:
-    """Whether the run in ``run_dir`` is genuinely running (reconciling it if not)."""
-    try:
-        info = read_run_info(run_dir)
-    except (FileNotFoundError, RunInfoError):
-        return False
-    return (
-        reconcile_run(run_dir, info, heartbeat_timeout=heartbeat_timeout).status == STATUS_RUNNING
-    )
-
-
-__all__ = ["is_running", "owner_gone_reason", "parse_iso", "reconcile_run"]
+__all__ = ["owner_gone_reason", "parse_iso", "reconcile_run"]
