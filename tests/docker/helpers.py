@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import httpx
 import yaml
 
+from conductor_loop.runner.task_loop import LOOP_STATE_FILE
 from tests import support
 
 REPO = Path(__file__).resolve().parents[2]
@@ -360,11 +361,19 @@ def tree_snapshot(paths: Iterable[Path]) -> dict[str, bytes]:
 def wait_task_finished(
     stack: Stack, project_id: str, task_id: str, timeout: float = 120
 ) -> list[dict[str, Any]]:
-    """Wait (on the host's copy of the runs) until DONE exists and no run is running."""
+    """Wait (on the host's copy of the runs) until DONE exists, no run is running and the
+    task's loop has exited: the runner may still add to a finished run's record (a CLI
+    version that arrived late) until then."""
     task_dir = stack.task_dir(project_id, task_id)
 
     def finished() -> list[dict[str, Any]] | None:
         if not (task_dir / "DONE").exists():
+            return None
+        try:
+            loop = json.loads((task_dir / LOOP_STATE_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if loop.get("state") != "exited":
             return None
         infos = []
         for run_dir in stack.run_dirs(project_id, task_id):
