@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.docker.helpers import (
     Stack,
@@ -49,6 +50,25 @@ def _state(stack: Stack, task_id: str) -> dict[str, Any]:
     }
 
 
+def _indexed_state(stack: Stack, task_id: str) -> dict[str, Any]:
+    """``_state`` once the server shows each run as its run-info.yaml says: the index
+    follows file changes within moments, and the runner may add a CLI version that
+    arrived late to a finished run's record just before its loop exits."""
+
+    def caught_up() -> dict[str, Any] | None:
+        state = _state(stack, task_id)
+        for run_dir in stack.run_dirs(PROJECT, task_id):
+            on_disk = yaml.safe_load((run_dir / "run-info.yaml").read_text("utf-8")) or {}
+            shown = state["runs"].get(run_dir.name) or {}
+            for key in ("status", "agent_version"):
+                if (shown.get(key) or "") != (on_disk.get(key) or ""):
+                    return None
+        return state
+
+    result: dict[str, Any] = wait_until(caught_up, 20, f"the server to show {task_id} as stored")
+    return result
+
+
 def _assert_same(before: dict[str, Any], after: dict[str, Any], when: str) -> None:
     assert after["files"].keys() == before["files"].keys(), when
     for path, content in before["files"].items():
@@ -77,7 +97,7 @@ def test_persistence(stack: Stack) -> None:
     created = stack.create_task(PROJECT, FINISHED, "FAKE: answer kept on disk\nFAKE: write-done")
     wait_task_finished(stack, PROJECT, FINISHED)
     project_bus_before = _wait_fact(stack, FINISHED)
-    before = _state(stack, FINISHED)
+    before = _indexed_state(stack, FINISHED)
     if created.get("run_id"):
         assert created["run_id"] in before["runs"]
     assert before["runs"] and all(r and r["status"] == "completed" for r in before["runs"].values())
