@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from conductor_loop.api.access import LOCAL_NAMES
 from conductor_loop.api.errors import send_error
 
 STATE_CHANGING = frozenset(("POST", "PUT", "PATCH", "DELETE"))
-LOCAL_NAMES = frozenset(("localhost", "localhost.localdomain", "ip6-localhost"))
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
