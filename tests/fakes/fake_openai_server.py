@@ -54,6 +54,9 @@ class Reply:
     """Send this many chunks, then send nothing until the server closes."""
     started: threading.Event = field(default_factory=threading.Event)
     """Set once the response headers are out (the client is now streaming)."""
+    multiline: bool = False
+    """Send each chunk's JSON indented, over several ``data:`` lines of one event."""
+    content_type: str = "text/event-stream"
 
     @classmethod
     def stream(cls, *chunks: str, **options: Any) -> Reply:
@@ -159,7 +162,7 @@ class _Handler(SseHandler):
 
     def _stream(self, reply: Reply, request: dict[str, Any]) -> None:
         stopping = self.server.fake.stopping
-        self.start_sse()
+        self.start_sse(reply.content_type)
         reply.started.set()
         created = int(time.time())
         model = reply.model or str(request.get("model"))
@@ -180,7 +183,11 @@ class _Handler(SseHandler):
             delta: dict[str, Any] = {"content": reply.chunks[index]}
             if index == 0:
                 delta["role"] = "assistant"
-            self.event(None, self._chunk(created, model, reply, delta, None))
+            self.event(
+                None,
+                self._chunk(created, model, reply, delta, None),
+                multiline=reply.multiline,
+            )
         if reply.finish:
             final = self._chunk(created, model, reply, {}, "stop")
             final["usage"] = reply.usage or {
@@ -189,7 +196,7 @@ class _Handler(SseHandler):
                 "total_tokens": 11 + len(reply.chunks),
                 "prompt_tokens_details": {"cached_tokens": 4},
             }
-            self.event(None, final)
+            self.event(None, final, multiline=reply.multiline)
             self.write_chunk(b"data: [DONE]\n\n")
         self.end_chunks()
 

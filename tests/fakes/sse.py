@@ -101,18 +101,22 @@ class SseHandler(BaseHTTPRequestHandler):
         if not head_only:
             self.wfile.write(data)
 
-    def start_sse(self) -> None:
+    def start_sse(self, content_type: str = "text/event-stream") -> None:
         self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Type", content_type)
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self.wfile.flush()
 
-    def event(self, name: str | None, payload: Any) -> None:
-        """One SSE event (``event:`` line only when named), as one HTTP chunk."""
+    def event(self, name: str | None, payload: Any, *, multiline: bool = False) -> None:
+        """One SSE event (``event:`` line only when named), as one HTTP chunk. With
+        ``multiline`` the JSON is indented and sent as one ``data:`` line per line of it,
+        which the SSE format allows (a client joins them with newlines)."""
         head = f"event: {name}\n" if name else ""
-        self.write_chunk(f"{head}data: {json.dumps(payload)}\n\n".encode())
+        text = json.dumps(payload, indent=1) if multiline else json.dumps(payload)
+        data = "".join(f"data: {line}\n" for line in text.split("\n"))
+        self.write_chunk(f"{head}{data}\n".encode())
 
     def write_chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")

@@ -136,6 +136,29 @@ def test_streams_the_answer_to_stdout_and_output(server: FakeOpenAIServer, run_d
     }
 
 
+def test_an_event_whose_data_spans_several_lines_is_one_chunk(
+    server: FakeOpenAIServer, run_dir: Path
+) -> None:
+    """The SSE format lets a server split an event's data over several ``data:`` lines,
+    joined with newlines (here: indented JSON); each event is still one chunk."""
+    server.enqueue(Reply.stream("Hel", "lo", multiline=True))
+    code, result = _run(_backend(server), run_dir)
+    assert code == EXIT_OK, _read(run_dir / "agent-stderr.txt")
+    assert (result.final_text, result.input_tokens, result.output_tokens) == ("Hello", 11, 2)
+    assert _read(run_dir / "agent-stdout.txt") == "Hello\n"
+    assert server.request_count() == 1
+
+
+def test_a_reply_that_is_not_an_event_stream_fails_at_once(
+    server: FakeOpenAIServer, run_dir: Path
+) -> None:
+    server.enqueue(Reply.stream("Hi", content_type="application/json"))
+    code, result = _run(_backend(server), run_dir)
+    assert code == EXIT_FAILED
+    assert "not an event stream" in (result.error or "")
+    assert server.request_count() == 1
+
+
 def test_configured_model_is_requested(server: FakeOpenAIServer, run_dir: Path) -> None:
     code, _ = _run(_backend(server, model="grok-3-mini"), run_dir)
     assert code == EXIT_OK

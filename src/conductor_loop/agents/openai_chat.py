@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar, TypeVar
 
 import httpx
+from httpx_sse import EventSource
 
 from conductor_loop.agents.base import AgentResult, RestBackend, RunContext
 from conductor_loop.agents.jsonlines import as_int, as_str
@@ -259,10 +260,18 @@ class _Session:
         answer = _Answer(text="")
         pieces: list[str] = []
         finished = False
-        async for line in response.aiter_lines():
-            if not line.startswith("data:"):
+        content_type = response.headers.get("content-type", "").partition(";")[0].strip()
+        if content_type != "text/event-stream":
+            raise _Fatal(
+                f"{self.backend.endpoint} answered {content_type or 'no content type'}, "
+                "not an event stream (text/event-stream)"
+            )
+        # httpx-sse parses the stream as the SSE format says: an event's data may span
+        # several ``data:`` lines, joined with newlines.
+        async for event in EventSource(response).aiter_sse():
+            data = event.data.strip()
+            if not data:
                 continue
-            data = line[5:].strip()
             if data == "[DONE]":
                 finished = True
                 break
