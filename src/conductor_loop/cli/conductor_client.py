@@ -1,27 +1,32 @@
-"""``conductor status|task|job|bus|project``: thin clients of the REST + SSE API.
+"""``conductor status|task|job|bus|project``: the click layer over ``conductor_loop.client``.
 
-Only httpx and click are imported here (never FastAPI), so client commands start fast.
-Every command takes ``--server`` (``$CONDUCTOR_SERVER``) and ``--api-key``
-(``$CONDUCTOR_API_KEY``; for a server on this machine, the key it generated is used
-when none is given); API errors are printed as ``error: <message>`` with exit 2.
+Only the client (httpx, httpx-sse) and click are imported here (never FastAPI), so
+client commands start fast. Every command takes ``--server`` (``$CONDUCTOR_SERVER``) and
+``--api-key`` (``$CONDUCTOR_API_KEY``; for a server on this machine, the key it
+generated is used when none is given); a failed call is printed as ``error: <message>``
+with exit 2.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import click
-import httpx
 
 from conductor_loop.cli.common import DURATION, F, prompt_from_options
-
-DEFAULT_SERVER = "http://127.0.0.1:14355"
+from conductor_loop.client import DEFAULT_SERVER, ConductorClient, ConductorClientError
+from conductor_loop.client.models import (
+    LogLine,
+    Message,
+    RunDone,
+    TaskBudget,
+    TaskCreated,
+)
 
 
 def _fail(message: str) -> NoReturn:
@@ -29,127 +34,22 @@ def _fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
-def _fail_with(response: httpx.Response) -> NoReturn:
-    """Exit with the API's error message (its uniform error body), or the raw reply."""
-    try:
-        message = response.json()["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        message = response.text.strip() or response.reason_phrase
-    _fail(f"{message} (HTTP {response.status_code})")
+def _reports_client_errors(func: F) -> F:
+    """A failed API call becomes one ``error:`` line and exit status 2."""
 
-
-@dataclass(slots=True)
-class Event:
-    event: str
-    id: str | None
-    data: Any
-
-
-# The server refuses state-changing requests without this header, body or not: it is
-# what a cross-site form cannot send.
-_JSON_HEADERS = {"Content-Type": "application/json"}
-_STATE_CHANGING = frozenset(("POST", "PUT", "PATCH", "DELETE"))
-
-
-def local_generated_key(server: str) -> str | None:
-    """The key a server on this machine generated (its state directory), for loopback
-    URLs only: a key is never offered to another host."""
-    from urllib.parse import urlsplit
-
-    from conductor_loop.api.access import is_loopback, read_generated_key
-    from conductor_loop.errors import ConductorError
-    from conductor_loop.storage.state import resolve_state_dir
-
-    host = urlsplit(server).hostname or ""
-    if not is_loopback(host):
-        return None
-    try:
-        return read_generated_key(resolve_state_dir())
-    except ConductorError:
-        return None
-
-
-class ApiClient:
-    def __init__(self, server: str, api_key: str | None, timeout: float = 30.0) -> None:
-        headers = {"Accept": "application/json"}
-        api_key = api_key or local_generated_key(server)
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        self.server = server.rstrip("/")
-        self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        if method in _STATE_CHANGING:
-            kwargs["headers"] = {**_JSON_HEADERS, **kwargs.get("headers", {})}
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            _fail(f"cannot reach the server at {self.server}: {exc}")
-        if response.status_code >= 400:
-            _fail_with(response)
-        if response.headers.get("content-type", "").startswith("application/json"):
-            return response.json()
-        return response.text
+            return func(*args, **kwargs)
+        except ConductorClientError as exc:
+            _fail(str(exc))
 
-    def events(
-        self, path: str, params: dict[str, Any] | None = None, *, reconnect: bool = True
-    ) -> Iterator[Event]:
-        """Server-sent events; reconnects with Last-Event-ID after a dropped connection."""
-        last_id: str | None = None
-        while True:
-            headers = {"Accept": "text/event-stream"}
-            if last_id is not None:
-                headers["Last-Event-ID"] = last_id
-            try:
-                with self._http.stream(
-                    "GET",
-                    path,
-                    params=params,
-                    headers=headers,
-                    timeout=httpx.Timeout(30, read=None),
-                ) as response:
-                    if response.status_code >= 400:
-                        response.read()
-                        _fail_with(response)
-                    for event in parse_sse(response.iter_lines()):
-                        if event.id is not None:
-                            last_id = event.id
-                        yield event
-                return
-            except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
-                if not reconnect:
-                    _fail(f"event stream from {self.server} broke: {exc}")
-                time.sleep(1.0)
-
-
-def parse_sse(lines: Iterator[str]) -> Iterator[Event]:
-    event: str = "message"
-    event_id: str | None = None
-    data: list[str] = []
-    for line in lines:
-        if not line:
-            if data:
-                text = "\n".join(data)
-                try:
-                    payload: Any = json.loads(text)
-                except ValueError:
-                    payload = text
-                yield Event(event, event_id, payload)
-            event, event_id, data = "message", None, []
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "event":
-            event = value
-        elif name == "id":
-            event_id = value
-        elif name == "data":
-            data.append(value)
+    return wrapper  # type: ignore[return-value]
 
 
 def client_options(func: F) -> F:
+    """``--server`` and ``--api-key``; a failed call exits with one ``error:`` line."""
+    func = _reports_client_errors(func)
     func = click.option(
         "--api-key",
         envvar="CONDUCTOR_API_KEY",
@@ -167,6 +67,8 @@ def client_options(func: F) -> F:
 
 
 def _json_out(data: Any) -> None:
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        data = dataclasses.asdict(data)
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
@@ -186,17 +88,17 @@ def _table(rows: list[list[str]], headers: list[str]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
 def status(server: str, api_key: str | None, as_json: bool) -> None:
     """Server status: uptime, active runs, agents, running tasks."""
-    data = ApiClient(server, api_key).request("GET", "/api/v1/status")
+    data = ConductorClient(server, api_key).status()
     if as_json:
         _json_out(data)
         return
-    click.echo(f"conductor {data['version']} at {server}, up {data['uptime_seconds']:.0f}s")
-    click.echo(f"runs dir:     {data['runs_dir']}")
-    click.echo(f"active runs:  {data['active_runs']}")
-    click.echo(f"agents:       {', '.join(data['agents']) or '(none configured)'}")
-    click.echo(f"queued tasks: {data['queued_tasks']}")
-    for task in data["running_tasks"]:
-        click.echo(f"  running {task['project_id']}/{task['task_id']} {task['run_id'] or ''}")
+    click.echo(f"conductor {data.version} at {server}, up {data.uptime_seconds:.0f}s")
+    click.echo(f"runs dir:     {data.runs_dir}")
+    click.echo(f"active runs:  {data.active_runs}")
+    click.echo(f"agents:       {', '.join(data.agents) or '(none configured)'}")
+    click.echo(f"queued tasks: {data.queued_tasks}")
+    for task in data.running_tasks:
+        click.echo(f"  running {task.project_id}/{task.task_id} {task.run_id or ''}")
 
 
 # -- tasks -------------------------------------------------------------------------------
@@ -230,32 +132,16 @@ def _submit_options(func: F) -> F:
 
 
 def _submit(
-    server: str,
-    api_key: str | None,
+    client: ConductorClient,
     *,
     project: str,
-    task_id: str | None,
-    agent: str | None,
     prompt: str | None,
     prompt_file: Path | None,
-    cwd: str | None,
-    timeout: float | None,
-    **extra: Any,
-) -> tuple[ApiClient, Any]:
-    """POST the task the ``_submit_options`` describe; returns the client and the reply."""
-    client = ApiClient(server, api_key, timeout=60)
+    **options: Any,
+) -> TaskCreated:
+    """Submit the task the ``_submit_options`` (and a command's own options) describe."""
     text = prompt_from_options(prompt, prompt_file, read_stdin=True) or ""
-    body: dict[str, Any] = {"project_id": project, "prompt": text}
-    for key, value in (
-        ("task_id", task_id),
-        ("agent_type", agent),
-        ("cwd", cwd),
-        ("timeout", timeout),
-        *extra.items(),
-    ):
-        if value not in (None, [], ()):
-            body[key] = list(value) if isinstance(value, tuple) else value
-    return client, client.request("POST", "/api/v1/tasks", json=body)
+    return client.submit_task(project, text, **options)
 
 
 @task.command("submit")
@@ -285,15 +171,15 @@ def _submit(
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON reply.")
 def task_submit(server: str, api_key: str | None, as_json: bool, **options: Any) -> None:
     """Create a task and start its loop (or queue it)."""
-    _, created = _submit(server, api_key, **options)
+    created = _submit(ConductorClient(server, api_key), **options)
     if as_json:
         _json_out(created)
         return
-    where = f"{created['project_id']}/{created['task_id']}"
-    if created["status"] == "queued":
-        click.echo(f"{where} queued (position {created['queue_position']})")
+    where = f"{created.project_id}/{created.task_id}"
+    if created.status == "queued":
+        click.echo(f"{where} queued (position {created.queue_position})")
     else:
-        click.echo(f"{where} {created['status']} run {created['run_id'] or '(starting)'}")
+        click.echo(f"{where} {created.status} run {created.run_id or '(starting)'}")
 
 
 @task.command("list")
@@ -305,26 +191,21 @@ def task_list(
     server: str, api_key: str | None, project: str | None, status: str | None, as_json: bool
 ) -> None:
     """List tasks with their status."""
-    params = {k: v for k, v in (("project_id", project), ("status", status)) if v}
-    data = ApiClient(server, api_key).request("GET", "/api/v1/tasks", params=params)
+    data = ConductorClient(server, api_key).tasks(project_id=project, status=status or None)
     if as_json:
         _json_out(data)
         return
     rows = [
         [
-            t["project_id"],
-            t["task_id"],
-            t["status"] + (f" #{t['queue_position']}" if t["queue_position"] else ""),
-            str(t["run_count"]),
-            t["last_run_id"] or "-",
+            t.project_id,
+            t.task_id,
+            t.status + (f" #{t.queue_position}" if t.queue_position else ""),
+            str(t.run_count),
+            t.last_run_id or "-",
         ]
-        for t in data["tasks"]
+        for t in data.tasks
     ]
     _table(rows, ["PROJECT", "TASK", "STATUS", "RUNS", "LAST RUN"])
-
-
-def _task_path(project: str, task_id: str) -> str:
-    return f"/api/projects/{project}/tasks/{task_id}"
 
 
 @task.command("show")
@@ -336,39 +217,36 @@ def task_show(
     server: str, api_key: str | None, task_id: str, project: str | None, as_json: bool
 ) -> None:
     """Show a task and its runs."""
-    params = {"project_id": project} if project else None
-    data = ApiClient(server, api_key).request("GET", f"/api/v1/tasks/{task_id}", params=params)
+    data = ConductorClient(server, api_key).task(task_id, project or None)
     if as_json:
         _json_out(data)
         return
-    click.echo(f"{data['project_id']}/{data['task_id']}: {data['status']}")
-    if data.get("stop_reason"):
-        click.echo(f"stop reason: {data['stop_reason']}")
-    if data.get("budget"):
-        click.echo(f"budget: {_budget_line(data['budget'])}")
-    if data["waiting_for"]:
-        click.echo(f"waiting for: {', '.join(data['waiting_for'])}")
+    click.echo(f"{data.project_id}/{data.task_id}: {data.status}")
+    if data.stop_reason:
+        click.echo(f"stop reason: {data.stop_reason}")
+    click.echo(f"budget: {_budget_line(data.budget)}")
+    if data.waiting_for:
+        click.echo(f"waiting for: {', '.join(data.waiting_for)}")
     rows = [
-        [r["run_id"], r["status"], str(r["exit_code"]), r["start_time"], r["end_time"] or "-"]
-        for r in data["runs"]
+        [r.run_id, r.status, str(r.exit_code), r.start_time, r.end_time or "-"] for r in data.runs
     ]
     _table(rows, ["RUN", "STATUS", "EXIT", "STARTED", "ENDED"])
 
 
-def _budget_line(budget: dict[str, Any]) -> str:
+def _budget_line(budget: TaskBudget) -> str:
     """``$0.75 of $0.60, 4,500 tokens of 10,000 — exceeded``; ``none`` with the spending."""
-    cost, tokens = budget.get("max_cost_usd"), budget.get("max_tokens")
-    spent_cost = f"${budget.get('spent_cost_usd', 0):g}"
-    spent_tokens = f"{budget.get('spent_tokens', 0):,} tokens"
+    cost, tokens = budget.max_cost_usd, budget.max_tokens
+    spent_cost = f"${budget.spent_cost_usd:g}"
+    spent_tokens = f"{budget.spent_tokens:,} tokens"
     if not cost and not tokens:
         return f"none (spent {spent_cost}, {spent_tokens})"
     parts = [
         spent_cost + (f" of ${cost:g}" if cost else ""),
         spent_tokens + (f" of {tokens:,}" if tokens else ""),
     ]
-    if budget.get("unknown_cost_runs"):
-        parts.append(f"{budget['unknown_cost_runs']} run(s) of unknown cost counted as $0")
-    return ", ".join(parts) + (" — exceeded" if budget.get("exceeded") else "")
+    if budget.unknown_cost_runs:
+        parts.append(f"{budget.unknown_cost_runs} run(s) of unknown cost counted as $0")
+    return ", ".join(parts) + (" — exceeded" if budget.exceeded else "")
 
 
 @task.command("stop")
@@ -377,9 +255,8 @@ def _budget_line(budget: dict[str, Any]) -> str:
 @click.option("--project", help="Project id (needed if the task id is not unique).")
 def task_stop(server: str, api_key: str | None, task_id: str, project: str | None) -> None:
     """Stop a task: its loop does not restart; running runs are stopped."""
-    params = {"project_id": project} if project else None
-    data = ApiClient(server, api_key).request("DELETE", f"/api/v1/tasks/{task_id}", params=params)
-    click.echo(f"{data['project_id']}/{data['task_id']}: {data['status']}")
+    data = ConductorClient(server, api_key).stop_task(task_id, project or None)
+    click.echo(f"{data.project_id}/{data.task_id}: {data.status}")
 
 
 @task.command("resume")
@@ -388,9 +265,8 @@ def task_stop(server: str, api_key: str | None, task_id: str, project: str | Non
 @click.option("--project", required=True, help="Project id.")
 def task_resume(server: str, api_key: str | None, task_id: str, project: str) -> None:
     """Remove DONE and start the task's loop again."""
-    client = ApiClient(server, api_key, timeout=60)
-    data = client.request("POST", _task_path(project, task_id) + "/resume")
-    click.echo(f"{data['project_id']}/{data['task_id']}: {data['status']} {data['run_id'] or ''}")
+    data = ConductorClient(server, api_key).resume_task(project, task_id)
+    click.echo(f"{data.project_id}/{data.task_id}: {data.status} {data.run_id or ''}")
 
 
 @task.command("delete")
@@ -399,8 +275,8 @@ def task_resume(server: str, api_key: str | None, task_id: str, project: str) ->
 @click.option("--project", required=True, help="Project id.")
 def task_delete(server: str, api_key: str | None, task_id: str, project: str) -> None:
     """Delete a task and all its runs (it must not be running)."""
-    data = ApiClient(server, api_key).request("DELETE", _task_path(project, task_id))
-    click.echo(f"{data['project_id']}/{data['task_id']}: {data['status']}")
+    data = ConductorClient(server, api_key).delete_task(project, task_id)
+    click.echo(f"{data.project_id}/{data.task_id}: {data.status}")
 
 
 # -- jobs --------------------------------------------------------------------------------
@@ -431,35 +307,31 @@ def job_submit(server: str, api_key: str | None, follow: bool, raw: bool, **opti
     With --follow, print its transcript as `run-agent job -f` does and exit with the
     run's exit code.
     """
-    client, created = _submit(server, api_key, max_restarts=0, **options)
-    run_id = created.get("run_id")
+    client = ConductorClient(server, api_key)
+    created = _submit(client, max_restarts=0, **options)
     if not follow:
-        click.echo(run_id or f"{created['project_id']}/{created['task_id']} {created['status']}")
+        click.echo(created.run_id or f"{created.project_id}/{created.task_id} {created.status}")
         return
-    if not run_id:
-        _fail(f"the job has not started yet ({created['status']}); follow it later")
-    sys.exit(follow_run(client, run_id, raw=raw))
+    if not created.run_id:
+        _fail(f"the job has not started yet ({created.status}); follow it later")
+    sys.exit(follow_run(client, created.run_id, raw=raw))
 
 
-def follow_run(client: ApiClient, run_id: str, *, raw: bool = False) -> int:
+def follow_run(client: ConductorClient, run_id: str, *, raw: bool = False) -> int:
     """Print a run's output as it is written (rendered unless ``raw``); returns the
     run's exit code."""
     from conductor_loop.cli.transcript import TranscriptRenderer, colour_wanted
 
     renderer = None if raw else TranscriptRenderer(colour=colour_wanted(sys.stdout))
     exit_code = 1
-    for event in client.events(f"/api/v1/runs/{run_id}/stream"):
-        if event.event == "log" and isinstance(event.data, dict):
-            line = str(event.data.get("line", ""))
-            if event.data.get("stream") == "stderr":
-                _write(sys.stderr, [line])
+    for event in client.stream_run(run_id):
+        if isinstance(event, LogLine):
+            if event.stream == "stderr":
+                _write(sys.stderr, [event.line])
             else:
-                _write(sys.stdout, [line] if renderer is None else renderer.feed(line))
-        elif event.event == "done" and isinstance(event.data, dict):
-            exit_code = int(event.data.get("exit_code", 1))
-            if exit_code < 0 or exit_code > 255:
-                exit_code = 1
-            break
+                _write(sys.stdout, [event.line] if renderer is None else renderer.feed(event.line))
+        elif isinstance(event, RunDone):
+            exit_code = event.exit_code if 0 <= event.exit_code <= 255 else 1
     if renderer is not None:
         _write(sys.stdout, renderer.finish())
     return exit_code
@@ -482,19 +354,14 @@ def bus() -> None:
     """
 
 
-def _bus_path(project: str, task_id: str | None) -> str:
-    base = f"/api/projects/{project}"
-    return f"{base}/tasks/{task_id}/messages" if task_id else f"{base}/messages"
-
-
-def _print_message(msg: dict[str, Any], as_json: bool) -> None:
+def _print_message(msg: Message, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(msg, ensure_ascii=False))
+        click.echo(json.dumps(dataclasses.asdict(msg), ensure_ascii=False))
         return
-    scope = msg["project_id"] + (f"/{msg['task_id']}" if msg.get("task_id") else "")
-    run = f" run={msg['run_id']}" if msg.get("run_id") else ""
-    click.echo(f"{msg['ts']} {msg['type']} [{scope}]{run} {msg['msg_id']}")
-    for line in msg.get("body", "").split("\n") if msg.get("body") else ():
+    scope = msg.project_id + (f"/{msg.task_id}" if msg.task_id else "")
+    run = f" run={msg.run_id}" if msg.run_id else ""
+    click.echo(f"{msg.ts} {msg.type} [{scope}]{run} {msg.msg_id}")
+    for line in msg.body.split("\n") if msg.body else ():
         click.echo(f"  {line}")
 
 
@@ -519,11 +386,10 @@ def bus_post(
         if sys.stdin.isatty():
             raise click.UsageError("give --body or pipe the body on stdin")
         body = sys.stdin.read()
-    payload: dict[str, Any] = {"type": msg_type, "body": body}
-    if run_id:
-        payload["run_id"] = run_id
-    data = ApiClient(server, api_key).request("POST", _bus_path(project, task_id), json=payload)
-    click.echo(data["msg_id"])
+    posted = ConductorClient(server, api_key).post_message(
+        project, body, task_id=task_id or None, run_id=run_id or None, type=msg_type
+    )
+    click.echo(posted.msg_id)
 
 
 @bus.command("read")
@@ -554,16 +420,14 @@ def bus_read(
     """
     if before and follow:
         raise click.UsageError("--before pages back: it does not go with --follow")
-    client = ApiClient(server, api_key)
-    params = {k: v for k, v in (("tail", tail), ("before", before)) if v}
-    path = _bus_path(project, task_id)
+    client = ConductorClient(server, api_key)
+    task_id = task_id or None
     try:
         if follow:
-            for event in client.events(path + "/stream", params):
-                if event.event == "message" and isinstance(event.data, dict):
-                    _print_message(event.data, as_json)
+            for msg in client.stream_messages(project, task_id, tail=tail):
+                _print_message(msg, as_json)
             return
-        for msg in client.request("GET", path, params=params)["messages"]:
+        for msg in client.messages(project, task_id, tail=tail, before=before or None).messages:
             _print_message(msg, as_json)
     except KeyboardInterrupt:
         pass
@@ -582,19 +446,19 @@ def project() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON reply.")
 def project_list(server: str, api_key: str | None, as_json: bool) -> None:
     """List projects with task and run counts."""
-    data = ApiClient(server, api_key).request("GET", "/api/projects")
+    data = ConductorClient(server, api_key).projects()
     if as_json:
         _json_out(data)
         return
     rows = [
         [
-            p["project_id"],
-            str(p["task_count"]),
-            str(p["run_count"]),
-            str(p["running_runs"]),
-            p["last_activity"] or "-",
+            p.project_id,
+            str(p.task_count),
+            str(p.run_count),
+            str(p.running_runs),
+            p.last_activity or "-",
         ]
-        for p in data["projects"]
+        for p in data.projects
     ]
     _table(rows, ["PROJECT", "TASKS", "RUNS", "RUNNING", "LAST ACTIVITY"])
 
@@ -605,14 +469,15 @@ def project_list(server: str, api_key: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON reply.")
 def project_stats(server: str, api_key: str | None, project_id: str, as_json: bool) -> None:
     """Task and run counts by status for one project."""
-    data = ApiClient(server, api_key).request("GET", f"/api/projects/{project_id}/stats")
+    data = ConductorClient(server, api_key).project_stats(project_id)
     if as_json:
         _json_out(data)
         return
-    click.echo(
-        f"project {data['project_id']}: {data['task_count']} tasks, {data['run_count']} runs"
-    )
-    for kind in ("tasks_by_status", "runs_by_status"):
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(data[kind].items())) or "none"
-        click.echo(f"  {kind.replace('_', ' ')}: {counts}")
-    click.echo(f"  message bus: {data['bus_bytes']} bytes")
+    click.echo(f"project {data.project_id}: {data.task_count} tasks, {data.run_count} runs")
+    for kind, counts in (
+        ("tasks by status", data.tasks_by_status),
+        ("runs by status", data.runs_by_status),
+    ):
+        listed = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+        click.echo(f"  {kind}: {listed}")
+    click.echo(f"  message bus: {data.bus_bytes} bytes")
