@@ -19,9 +19,12 @@ from typing import Any
 
 import httpx
 
+from conductor_loop.client import ConductorClient
+from conductor_loop.client.models import TaskDetail
 from conductor_loop.storage.ids import new_run_id
 from conductor_loop.storage.layout import RunsRoot
 from conductor_loop.storage.runinfo import RunInfo, iso_utc, write_run_info
+from tests.support import wait_until
 
 VENV_BIN = Path(sys.executable).parent
 _LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")
@@ -43,7 +46,7 @@ class ServerProcess:
     log_path: Path
     proc: subprocess.Popen[bytes]
     url: str = ""
-    _clients: list[httpx.Client] = field(default_factory=list)
+    _clients: list[httpx.Client | ConductorClient] = field(default_factory=list)
 
     @property
     def pid(self) -> int:
@@ -55,6 +58,14 @@ class ServerProcess:
         # not say JSON (what a cross-site form cannot send). Tests of that pass their own.
         kwargs.setdefault("headers", {"Content-Type": "application/json"})
         client = httpx.Client(base_url=self.url, **kwargs)
+        self._clients.append(client)
+        return client
+
+    def api(self, api_key: str | None = None, **kwargs: Any) -> ConductorClient:
+        """The typed client (``conductor_loop.client``) of this server, for tests that use
+        the API rather than test it. No key unless given: not even the user's own."""
+        kwargs.setdefault("local_key", False)
+        client = ConductorClient(self.url, api_key, **kwargs)
         self._clients.append(client)
         return client
 
@@ -166,3 +177,15 @@ def seed_run(
 
 
 ServerFactory = Callable[..., ServerProcess]
+
+
+def wait_task(
+    api: ConductorClient, project: str, task: str, status: str, timeout: float = 30
+) -> TaskDetail:
+    """Poll the task until it has ``status``; returns it as then shown."""
+
+    def reached() -> TaskDetail | None:
+        view = api.task(task, project)
+        return view if view.status == status else None
+
+    return wait_until(reached, timeout, f"task {project}/{task} to be {status}", interval=0.05)

@@ -8,8 +8,8 @@ import stat
 from pathlib import Path
 
 from conductor_loop.storage.layout import RunsRoot
-from tests.api.helpers import AGENT_TOKEN, API_KEY, ServerFactory, server_env
-from tests.api.test_tasks import submit, wait_status
+from tests.api.helpers import AGENT_TOKEN, API_KEY, ServerFactory, server_env, wait_task
+from tests.api.test_tasks import submit
 from tests.fakes import install_fake_agents
 
 SERVER_SECRET = "secret-marker-OPENAI-4669"
@@ -31,7 +31,7 @@ def test_tasks_the_server_starts_get_the_filtered_env(
     client = server.client(headers={"X-API-Key": API_KEY})
     created = submit(client, task_id="envt", prompt="FAKE: dump-context\nFAKE: write-done")
     assert created.status_code == 201, created.text
-    wait_status(client, "proj", "envt", "completed")
+    wait_task(server.api(API_KEY), "proj", "envt", "completed")
     run_dir = server.root.run_dir("proj", "envt", created.json()["run_id"])
     agent_env = json.loads((run_dir / "fake-context.json").read_text())["env"]
 

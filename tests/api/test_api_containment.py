@@ -15,9 +15,16 @@ import httpx
 import pytest
 
 from conductor_loop.storage.layout import RunsRoot
-from tests.api.helpers import ServerFactory, ServerProcess, seed_run, start_server, write_config
+from tests.api.helpers import (
+    ServerFactory,
+    ServerProcess,
+    seed_run,
+    start_server,
+    wait_task,
+    write_config,
+)
 from tests.api.test_sse import StreamReader
-from tests.api.test_tasks import agent_config, submit, wait_status
+from tests.api.test_tasks import agent_config, submit
 from tests.support import tree, wait_until
 
 MARKER = "MARKER-outside-root-5d1c"
@@ -239,7 +246,7 @@ def test_an_agent_cannot_read_outside_files_through_links_in_its_run_folder(
     link = server.root.run_dir("proj", "sneaky", run_id) / "output.md"
     _refused(client.get(f"/api/projects/proj/tasks/sneaky/runs/{run_id}/file"), link)
     go.touch()
-    wait_status(client, "proj", "sneaky", "completed")
+    wait_task(server.api(), "proj", "sneaky", "completed")
     # The runner neither copied the secret into output.md nor kept the agent's link.
     output = client.get(f"/api/projects/proj/tasks/sneaky/runs/{run_id}/file")
     assert output.status_code == 200, output.text

@@ -10,10 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from conductor_loop.client.models import TaskBudget
 from conductor_loop.storage.layout import RunsRoot
 from conductor_loop.storage.usage import Usage
-from tests.api.helpers import VENV_BIN, ServerFactory, ServerProcess, seed_run, server_env
-from tests.api.test_tasks import agent_config, submit, task_view, wait_status
+from tests.api.helpers import (
+    VENV_BIN,
+    ServerFactory,
+    ServerProcess,
+    seed_run,
+    server_env,
+    wait_task,
+)
+from tests.api.test_tasks import agent_config, submit
 
 QUARTER = "FAKE: usage 1000 500 0 0.25"
 
@@ -30,23 +38,23 @@ def test_a_task_created_with_a_budget_stops_at_it_and_says_why(
     client = budget_server.client()
     created = submit(client, task_id="capped", prompt=QUARTER, max_cost_usd=0.6, max_tokens=0)
     assert created.status_code == 201, created.text
-    view = wait_status(client, "proj", "capped", "stopped")
-    assert len(view["runs"]) == 3
-    assert view["stop_reason"] == "budget exceeded: cost $0.75 of $0.60"
-    assert view["budget"] == {
-        "max_cost_usd": 0.6,
-        "max_tokens": None,  # 0 lifted the server's default of 1,000,000 for this task
-        "action": "finish_run",
-        "spent_cost_usd": 0.75,
-        "spent_tokens": 4500,
-        "unknown_cost_runs": 0,
-        "exceeded": True,
-    }
-    listed = {t["task_id"]: t for t in client.get("/api/v1/tasks").json()["tasks"]}
-    assert listed["capped"]["status"] == "stopped"
-    assert listed["capped"]["stop_reason"] == view["stop_reason"]
-    messages = client.get("/api/projects/proj/tasks/capped/messages").json()["messages"]
-    assert [m["type"] for m in messages].count("BUDGET_EXCEEDED") == 1
+    api = budget_server.api()
+    view = wait_task(api, "proj", "capped", "stopped")
+    assert len(view.runs) == 3
+    assert view.stop_reason == "budget exceeded: cost $0.75 of $0.60"
+    assert view.budget == TaskBudget(
+        max_cost_usd=0.6,
+        max_tokens=None,  # 0 lifted the server's default of 1,000,000 for this task
+        action="finish_run",
+        spent_cost_usd=0.75,
+        spent_tokens=4500,
+        unknown_cost_runs=0,
+        exceeded=True,
+    )
+    listed = {t.task_id: t for t in api.tasks().tasks}
+    assert (listed["capped"].status, listed["capped"].stop_reason) == ("stopped", view.stop_reason)
+    messages = api.messages("proj", "capped").messages
+    assert [m.type for m in messages].count("BUDGET_EXCEEDED") == 1
 
 
 def test_a_task_without_its_own_budget_shows_the_servers_default(
@@ -54,18 +62,17 @@ def test_a_task_without_its_own_budget_shows_the_servers_default(
 ) -> None:
     seed_run(budget_server.root, "proj", "seeded", usage=Usage(300, 200, 0, 0.5))
     seed_run(budget_server.root, "proj", "seeded", usage=Usage(10, 10))
-    client = budget_server.client()
-    view = wait_status(client, "proj", "seeded", "completed")
-    assert view["stop_reason"] is None
-    assert view["budget"] == {
-        "max_cost_usd": None,
-        "max_tokens": 1_000_000,
-        "action": "finish_run",
-        "spent_cost_usd": 0.5,
-        "spent_tokens": 520,
-        "unknown_cost_runs": 1,
-        "exceeded": False,
-    }
+    view = wait_task(budget_server.api(), "proj", "seeded", "completed")
+    assert view.stop_reason is None
+    assert view.budget == TaskBudget(
+        max_cost_usd=None,
+        max_tokens=1_000_000,
+        action="finish_run",
+        spent_cost_usd=0.5,
+        spent_tokens=520,
+        unknown_cost_runs=1,
+        exceeded=False,
+    )
 
 
 def test_a_budget_stop_shows_as_stopped_with_its_reason(budget_server: ServerProcess) -> None:
@@ -82,11 +89,10 @@ def test_a_budget_stop_shows_as_stopped_with_its_reason(budget_server: ServerPro
         "budget": {"max_cost_usd": 1.0, "max_tokens": None, "action": "stop_run"},
     }
     (root.task_dir("proj", "over") / ".loop.json").write_text(json.dumps(state))
-    client = budget_server.client()
-    view = wait_status(client, "proj", "over", "stopped", timeout=10)
-    assert view["stop_reason"] == reason
-    assert view["budget"]["max_cost_usd"] == 1.0 and view["budget"]["action"] == "stop_run"
-    assert view["budget"]["exceeded"] is True
+    view = wait_task(budget_server.api(), "proj", "over", "stopped", timeout=10)
+    assert view.stop_reason == reason
+    assert (view.budget.max_cost_usd, view.budget.action) == (1.0, "stop_run")
+    assert view.budget.exceeded is True
 
 
 @pytest.mark.parametrize(
@@ -129,8 +135,7 @@ def test_conductor_task_submit_passes_the_budget(budget_server: ServerProcess) -
         stdin=subprocess.DEVNULL,
     )
     assert submitted.returncode == 0, submitted.stderr
-    client = budget_server.client()
-    view = wait_status(client, "proj", "cli", "stopped")
-    assert view["stop_reason"] == "budget exceeded: 3,000 tokens of 2,500"
-    assert view["budget"]["max_tokens"] == 2500 and view["budget"]["action"] == "stop_run"
-    assert len(task_view(client, "proj", "cli")["runs"]) == 2
+    view = wait_task(budget_server.api(), "proj", "cli", "stopped")
+    assert view.stop_reason == "budget exceeded: 3,000 tokens of 2,500"
+    assert (view.budget.max_tokens, view.budget.action) == (2500, "stop_run")
+    assert len(view.runs) == 2

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from conductor_loop.storage.layout import RunsRoot
-from tests.api.helpers import ServerFactory, ServerProcess, seed_run
-from tests.api.test_tasks import agent_config, submit, wait_status
+from tests.api.helpers import ServerFactory, ServerProcess, seed_run, wait_task
+from tests.api.test_tasks import agent_config, submit
 from tests.fakes import fake_agents_config_text, install_fake_agents
 from tests.support import Tmpfs, tree, wait_until
 
@@ -109,15 +109,13 @@ def test_resume_on_a_full_disk_is_507_and_keeps_done(
 def test_resume_of_a_completed_task_runs_it_again(
     server_factory: ServerFactory, tmp_path: Path
 ) -> None:
-    client = server_factory(agent_config(tmp_path / "bin")).client()
-    created = submit(client, task_id="again", prompt=QUICK_TASK)
-    assert created.status_code == 201, created.text
-    wait_status(client, "proj", "again", "completed")
-    resumed = client.post("/api/projects/proj/tasks/again/resume")
-    assert resumed.status_code == 202, resumed.text
-    assert resumed.json()["run_id"] not in (None, created.json()["run_id"])
-    view = wait_status(client, "proj", "again", "completed")
-    assert [r["status"] for r in view["runs"]] == ["completed", "completed"]
+    api = server_factory(agent_config(tmp_path / "bin")).api()
+    created = api.submit_task("proj", QUICK_TASK, task_id="again")
+    wait_task(api, "proj", "again", "completed")
+    resumed = api.resume_task("proj", "again")
+    assert resumed.run_id not in (None, created.run_id)
+    view = wait_task(api, "proj", "again", "completed")
+    assert [r.status for r in view.runs] == ["completed", "completed"]
 
 
 def test_post_message_on_a_full_disk_is_507_and_the_bus_stays_whole(

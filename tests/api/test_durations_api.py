@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from conductor_loop.storage.layout import RunsRoot
-from tests.api.helpers import ServerFactory, ServerProcess
+from tests.api.helpers import ServerFactory, ServerProcess, wait_task
 from tests.api.test_cli import conductor
-from tests.api.test_tasks import agent_config, submit, wait_status
+from tests.api.test_tasks import agent_config, submit
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_the_api_takes_duration_strings(task_server: ServerProcess) -> None:
         client, task_id="d1", prompt="FAKE: write-done", timeout="5m", restart_delay="500ms"
     )
     assert created.status_code == 201, created.text
-    wait_status(client, "proj", "d1", "completed")
+    wait_task(task_server.api(), "proj", "d1", "completed")
     settings = _loop_settings(task_server, "d1")
     assert settings["timeout"] == 300 and settings["restart_delay"] == 0.5
     bad = submit(client, task_id="d2", prompt="x", timeout="soon")
@@ -50,7 +50,7 @@ def test_conductor_task_submit_takes_duration_strings(task_server: ServerProcess
         *("--timeout", "5m", "--restart-delay", "1s", "--prompt", "FAKE: write-done"),
     )
     assert submitted.returncode == 0, submitted.stderr
-    wait_status(task_server.client(), "proj", "c1", "completed")
+    wait_task(task_server.api(), "proj", "c1", "completed")
     assert _loop_settings(task_server, "c1")["timeout"] == 300
     bad = conductor(
         task_server, "task", "submit", "--project", "proj", "--timeout", "soon", "--prompt", "x"

@@ -15,8 +15,8 @@ import pytest
 
 from conductor_loop.api.middleware.request_guard import HostPolicy, normalize_origin, split_host
 from conductor_loop.storage.layout import RunsRoot
-from tests.api.helpers import ServerFactory, ServerProcess
-from tests.api.test_tasks import agent_config, submit, wait_status
+from tests.api.helpers import ServerFactory, ServerProcess, wait_task
+from tests.api.test_tasks import agent_config, submit
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 EVIL = "http://evil.example"
@@ -40,7 +40,7 @@ def bare_client(server: ServerProcess) -> httpx.Client:
 def test_cross_site_form_post_does_not_resume_a_task(guarded_server: ServerProcess) -> None:
     client = guarded_server.client()
     assert submit(client, task_id="t1", prompt="FAKE: write-done\n").status_code == 201
-    wait_status(client, "proj", "t1", "completed")
+    wait_task(guarded_server.api(), "proj", "t1", "completed")
     before = run_ids(guarded_server, "proj", "t1")
     done_file = guarded_server.root.task_dir("proj", "t1") / "DONE"
     assert done_file.exists()

@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from conductor_loop.client import LogLine, RunDone
 from conductor_loop.storage.layout import RunsRoot
 from conductor_loop.storage.runinfo import read_run_info
-from tests.api.helpers import ServerFactory, ServerProcess
+from tests.api.helpers import ServerFactory, ServerProcess, wait_task
 from tests.api.test_sse import StreamReader
 from tests.fakes import fake_agents_config_text, install_fake_agents
 from tests.support import wait_until
@@ -32,25 +33,6 @@ def task_server(server_factory: ServerFactory, tmp_path: Path) -> ServerProcess:
     return server_factory(agent_config(tmp_path / "bin"), root=RunsRoot.at(tmp_path / "runs"))
 
 
-def task_view(client: httpx.Client, project: str, task: str) -> dict[str, Any]:
-    response = client.get(f"/api/projects/{project}/tasks/{task}")
-    assert response.status_code == 200, response.text
-    data: dict[str, Any] = response.json()
-    return data
-
-
-def wait_status(
-    client: httpx.Client, project: str, task: str, status: str, timeout: float = 30
-) -> dict[str, Any]:
-    result: dict[str, Any] = wait_until(
-        lambda: (view := task_view(client, project, task))["status"] == status and view,
-        timeout,
-        f"task {task} to be {status}",
-        interval=0.05,
-    )
-    return result
-
-
 def submit(client: httpx.Client, **body: Any) -> httpx.Response:
     body.setdefault("project_id", "proj")
     return client.post("/api/v1/tasks", json=body)
@@ -65,25 +47,18 @@ def test_submitted_task_runs_two_iterations_and_streams_output(task_server: Serv
     assert body["run_id"]
     assert (task_server.root.run_dir("proj", "two", body["run_id"]) / "run-info.yaml").exists()
 
-    stream = StreamReader(client, f"/api/v1/runs/{body['run_id']}/stream")
-    lines = []
-    while True:
-        event = stream.next(timeout=20)
-        if event["event"] == "log":
-            lines.append(event["data"]["line"])
-        if event["event"] == "done":
-            break
-    stream.close()
+    api = task_server.api()
+    events = list(api.stream_run(body["run_id"]))  # the stream ends with the run
+    lines = [e.line for e in events if isinstance(e, LogLine)]
     assert any("line 3 of 3" in line for line in lines), lines
-    assert event["data"]["status"] == "completed"
+    assert isinstance(events[-1], RunDone) and events[-1].status == "completed"
 
-    view = wait_status(client, "proj", "two", "completed")
-    assert view["done"] is True
-    assert [r["status"] for r in view["runs"]] == ["completed", "completed"]
-    assert view["runs"][1]["previous_run_id"] == view["runs"][0]["run_id"]
-    listed = {t["task_id"]: t for t in client.get("/api/v1/tasks").json()["tasks"]}
-    assert listed["two"]["status"] == "completed"
-    assert listed["two"]["run_count"] == 2
+    view = wait_task(api, "proj", "two", "completed")
+    assert view.done is True
+    assert [r.status for r in view.runs] == ["completed", "completed"]
+    assert view.runs[1].previous_run_id == view.runs[0].run_id
+    listed = {t.task_id: t for t in api.tasks().tasks}
+    assert (listed["two"].status, listed["two"].run_count) == ("completed", 2)
     again = submit(client, task_id="two", prompt="x")
     assert again.status_code == 409
 
@@ -102,13 +77,11 @@ def test_task_survives_server_kill_and_new_server_reports_it(
     runner_pid = read_run_info(run_dir).runner_pid
     os.kill(runner_pid, 0)  # the loop is still alive
     second = server_factory(root=root, name="second")
-    client = second.client()
-    view = task_view(client, "proj", "long")
-    assert view["status"] == "running"
-    status = client.get("/api/v1/status").json()
-    assert any(t["task_id"] == "long" for t in status["running_tasks"])
-    view = wait_status(client, "proj", "long", "completed", timeout=30)
-    assert len(view["runs"]) == 2
+    api = second.api()
+    assert api.task("long", "proj").status == "running"
+    assert any(t.task_id == "long" for t in api.status().running_tasks)
+    view = wait_task(api, "proj", "long", "completed", timeout=30)
+    assert len(view.runs) == 2
 
 
 def test_concurrency_limit_queues_fifo_and_the_queue_survives_restart(
@@ -128,16 +101,12 @@ def test_concurrency_limit_queues_fifo_and_the_queue_survives_restart(
     server.stop()
 
     restarted = server_factory(config, root=root, name="second")
-    client = restarted.client()
-    queued = client.get("/api/v1/tasks", params={"status": "queued"}).json()["tasks"]
-    assert [(t["task_id"], t["queue_position"]) for t in queued] == [("b", 1), ("c", 2)]
+    api = restarted.api()
+    queued = api.tasks(status="queued").tasks
+    assert [(t.task_id, t.queue_position) for t in queued] == [("b", 1), ("c", 2)]
     gate.touch()
-    wait_status(client, "proj", "a", "completed")
-    wait_status(client, "proj", "b", "completed")
-    wait_status(client, "proj", "c", "completed")
-    b_start = task_view(client, "proj", "b")["runs"][0]["start_time"]
-    c_start = task_view(client, "proj", "c")["runs"][0]["start_time"]
-    assert b_start < c_start
+    _, b, c = (wait_task(api, "proj", task, "completed") for task in ("a", "b", "c"))
+    assert b.runs[0].start_time < c.runs[0].start_time
 
 
 def test_depends_on_waits_for_done_and_rejects_cycles(task_server: ServerProcess) -> None:
@@ -145,8 +114,8 @@ def test_depends_on_waits_for_done_and_rejects_cycles(task_server: ServerProcess
     later = submit(client, task_id="later", prompt="FAKE: write-done\n", depends_on=["first"])
     assert later.status_code == 201
     assert later.json()["status"] == "queued"
-    view = task_view(client, "proj", "later")
-    assert view["waiting_for"] == ["first"]
+    api = task_server.api()
+    assert api.task("later", "proj").waiting_for == ["first"]
     cycle = submit(client, task_id="first", prompt="x", depends_on=["later"])
     assert cycle.status_code == 400
     assert cycle.json()["error"]["code"] == "dependency_cycle"
@@ -154,9 +123,8 @@ def test_depends_on_waits_for_done_and_rejects_cycles(task_server: ServerProcess
     assert itself.status_code == 400
     ok = submit(client, task_id="first", prompt="FAKE: write-done\n")
     assert ok.status_code == 201
-    wait_status(client, "proj", "first", "completed")
-    view = wait_status(client, "proj", "later", "completed")
-    assert view["waiting_for"] == []
+    wait_task(api, "proj", "first", "completed")
+    assert wait_task(api, "proj", "later", "completed").waiting_for == []
 
 
 def test_stop_resume_and_delete_through_the_api(task_server: ServerProcess, tmp_path: Path) -> None:
@@ -168,14 +136,13 @@ def test_stop_resume_and_delete_through_the_api(task_server: ServerProcess, tmp_
     assert busy.status_code == 409
     stopped = client.delete("/api/v1/tasks/ctl", params={"project_id": "proj"})
     assert stopped.status_code == 202
-    view = wait_status(client, "proj", "ctl", "stopped", timeout=20)
-    assert view["runs"][0]["run_id"] == created["run_id"]
-    assert view["runs"][0]["status"] == "stopped"
+    view = wait_task(task_server.api(), "proj", "ctl", "stopped", timeout=20)
+    assert (view.runs[0].run_id, view.runs[0].status) == (created["run_id"], "stopped")
 
     resumed = client.post("/api/projects/proj/tasks/ctl/resume")
     assert resumed.status_code == 202, resumed.text
     assert resumed.json()["run_id"] not in (None, created["run_id"])
-    wait_status(client, "proj", "ctl", "completed")
+    wait_task(task_server.api(), "proj", "ctl", "completed")
 
     deleted = client.delete("/api/projects/proj/tasks/ctl")
     assert deleted.status_code == 200
@@ -194,16 +161,10 @@ def test_run_stop_through_the_api(task_server: ServerProcess, tmp_path: Path) ->
     run_id = created["run_id"]
     accepted = client.post(f"/api/projects/proj/tasks/one-run/runs/{run_id}/stop")
     assert accepted.status_code == 202
-    wait_until(
-        lambda: client.get(f"/api/v1/runs/{run_id}").json()["status"] == "stopped",
-        20,
-        "run to stop",
-    )
+    api = task_server.api()
+    wait_until(lambda: api.run(run_id).status == "stopped", 20, "run to stop")
     assert client.post(f"/api/v1/runs/{run_id}/stop").status_code == 409
-    stdout = client.get(
-        f"/api/projects/proj/tasks/one-run/runs/{run_id}/file", params={"name": "prompt"}
-    ).json()
-    assert "wait-file" in stdout["content"]
+    assert "wait-file" in api.run_file("proj", "one-run", run_id, "prompt").content
 
 
 def test_sigterm_stops_the_server_quickly_with_streams_open(task_server: ServerProcess) -> None:
@@ -232,7 +193,6 @@ def test_a_loop_that_died_with_the_server_is_adopted_at_start_up(
     first.kill()
     os.kill(read_run_info(run_dir).runner_pid, signal.SIGKILL)  # the container went away
     second = server_factory(config, root=root, name="second")
-    view = wait_status(second.client(), "proj", "cut", "completed", timeout=60)
-    statuses = [r["status"] for r in view["runs"]]
-    assert statuses == ["failed", "completed"], view["runs"]
+    view = wait_task(second.api(), "proj", "cut", "completed", timeout=60)
+    assert [r.status for r in view.runs] == ["failed", "completed"], view.runs
     assert "adoption" in second.log_text()
