@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -77,9 +79,6 @@ def test_each_result_class_has_the_fields_of_the_api_model(
 
 
 def test_the_client_imports_neither_the_server_stack_nor_pydantic() -> None:
-    import subprocess
-    import sys
-
     code = (
         "import sys, conductor_loop.client;"
         "print([m for m in ('fastapi', 'starlette', 'uvicorn', 'pydantic') if m in sys.modules])"
@@ -338,3 +337,30 @@ def test_leaving_a_stream_early_closes_its_connection(api: ConductorClient) -> N
         assert api.status().sse_clients == 1
         break
     wait_until(lambda: api.status().sse_clients == 0, 5, "the stream to be closed")
+
+
+# -- the README's example -----------------------------------------------------------------
+
+
+def test_the_readme_example_runs(server_factory: ServerFactory, tmp_path: Path) -> None:
+    from tests.api.test_tasks import agent_config
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Python client", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    server = server_factory(agent_config(tmp_path / "bin"), root=RunsRoot.at(tmp_path / "runs"))
+    assert "http://127.0.0.1:14355" in code
+    done = subprocess.run(
+        [sys.executable, "-c", code.replace("http://127.0.0.1:14355", server.url)],
+        env=server_env(CONDUCTOR_STATE_DIR=str(tmp_path / "state")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("stdout {") for line in lines), lines  # the agent's JSON
+    assert "exit code 0" in lines
+    assert "OK from fake claude" in lines
+    assert lines[-1] == "404 not_found task demo/no-such-task not found"
