@@ -183,6 +183,20 @@ def test_client_reports_unreachable_server(tmp_path: Path) -> None:
     assert "cannot reach the server" in result.stderr
 
 
+def test_client_reports_an_invalid_server_url() -> None:
+    for url in ("http://[::bad", "localhost:14355"):
+        result = subprocess.run(
+            [str(VENV_BIN / "conductor"), "task", "list", "--server", url],
+            capture_output=True,
+            text=True,
+            env=server_env(),
+            check=False,
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(f"error: invalid server URL {url!r}"), result.stderr
+        assert "Traceback" not in result.stderr
+
+
 @pytest.fixture
 def agent_server(server_factory: ServerFactory, tmp_path: Path) -> ServerProcess:
     return server_factory(agent_config(tmp_path / "bin"), root=RunsRoot.at(tmp_path / "runs"))

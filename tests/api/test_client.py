@@ -20,6 +20,7 @@ from conductor_loop.client import (
     ApiError,
     AuthenticationError,
     ConductorClient,
+    ConductorClientError,
     ConflictError,
     ConnectionFailedError,
     ForbiddenError,
@@ -187,6 +188,13 @@ def test_connection_failure() -> None:
     assert "cannot reach the server at http://127.0.0.1:9" in str(caught.value)
 
 
+def test_a_server_url_that_is_not_http_is_refused_naming_it() -> None:
+    for url in ("localhost:14355", "ftp://127.0.0.1", "http://[::bad", "http://"):
+        with pytest.raises(ConductorClientError, match="invalid server URL") as caught:
+            ConductorClient(url)
+        assert repr(url) in str(caught.value)
+
+
 def test_stream_run_yields_typed_events_and_ends_with_done(api: ConductorClient) -> None:
     events = list(api.stream_run("run-done"))
     assert events[:2] == [
@@ -285,8 +293,11 @@ def test_other_statuses(scripted: Scripted, status: int, kind: type[ApiError]) -
 
 
 def test_a_reply_that_is_not_the_api_is_a_protocol_error(scripted: Scripted) -> None:
+    api = ConductorClient(scripted.url, local_key=False)
     with pytest.raises(ProtocolError, match="unexpected reply"):
-        ConductorClient(scripted.url, local_key=False).status()
+        api.status()
+    with pytest.raises(ProtocolError, match="not an event stream"):
+        list(api.events("/api/v1/status"))
 
 
 def test_multi_line_data_and_resume_after_a_broken_stream(scripted: Scripted) -> None:

@@ -59,6 +59,7 @@ DEFAULT_SERVER = "http://127.0.0.1:14355"
 _JSON_HEADERS = {"Content-Type": "application/json"}
 _STATE_CHANGING = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 _RECONNECT_DELAY = 1.0
+_MAX_RECONNECT_DELAY = 30.0
 
 
 def local_generated_key(server: str, state_dir: Path | None = None) -> str | None:
@@ -75,6 +76,21 @@ def local_generated_key(server: str, state_dir: Path | None = None) -> str | Non
         return read_generated_key(state_dir or resolve_state_dir())
     except ConductorError:
         return None
+
+
+def _check_url(server: str) -> str:
+    """``server`` without a trailing slash, if it is an http(s) URL with a host."""
+    try:
+        parts = urlsplit(server)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError as exc:
+        raise ConductorClientError(f"invalid server URL {server!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ConductorClientError(
+            f"invalid server URL {server!r}: give http(s)://host[:port], "
+            "e.g. http://127.0.0.1:14355"
+        )
+    return server.rstrip("/")
 
 
 def _segment(value: str) -> str:
@@ -103,7 +119,7 @@ class ConductorClient:
         local_key: bool = True,
         state_dir: Path | None = None,
     ) -> None:
-        self.server = server.rstrip("/")
+        self.server = _check_url(server)
         headers = {"Accept": "application/json"}
         key = api_key or (local_generated_key(self.server, state_dir) if local_key else None)
         if key:
@@ -152,6 +168,8 @@ class ConductorClient:
             )
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from None
+        except httpx.RequestError as exc:  # a reply that cannot be decoded
+            raise ProtocolError(f"bad reply to {method} {path}: {exc}") from None
         if response.status_code >= 400:
             raise _error_from(response)
         if response.headers.get("content-type", "").startswith("application/json"):
@@ -378,10 +396,12 @@ class ConductorClient:
         """The server-sent events of ``path``, until the server ends the stream.
 
         A connection that breaks after the stream began is opened again with
-        ``Last-Event-ID`` (no event lost or repeated) when ``reconnect``; otherwise, and
-        when the first connection fails, ConnectionFailedError.
+        ``Last-Event-ID`` (no event lost or repeated) when ``reconnect``, as often as the
+        server's ``retry:`` advice says, until the server answers; without ``reconnect``,
+        and when the first connection fails, ConnectionFailedError.
         """
         connected = False
+        delay = _RECONNECT_DELAY
         while True:
             headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
             if last_event_id:
@@ -397,10 +417,15 @@ class ConductorClient:
                     if response.status_code >= 400:
                         response.read()
                         raise _error_from(response)
+                    kind = response.headers.get("content-type", "").partition(";")[0].strip()
+                    if kind != "text/event-stream":
+                        raise ProtocolError(f"{path} is not an event stream ({kind or 'no type'})")
                     connected = True
                     for sse in EventSource(response).iter_sse():
+                        if sse.retry is not None:  # the server's advice for reconnecting
+                            delay = min(sse.retry / 1000, _MAX_RECONNECT_DELAY)
                         if not sse.data:
-                            continue  # a "retry:" advice or comment, no event
+                            continue  # a "retry:" line on its own is no event
                         last_event_id = sse.id or last_event_id
                         yield Event(event=sse.event, id=sse.id or None, data=_decode(sse.data))
                 return
@@ -411,7 +436,9 @@ class ConductorClient:
                             f"the event stream from {self.server} broke: {exc}"
                         ) from None
                     raise self._unreachable(exc) from None
-                time.sleep(_RECONNECT_DELAY)
+                time.sleep(delay)
+            except httpx.RequestError as exc:
+                raise ProtocolError(f"bad event stream from {path}: {exc}") from None
 
     def stream_run(
         self,
