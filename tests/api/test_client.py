@@ -186,6 +186,11 @@ def test_connection_failure() -> None:
         ConductorClient("http://127.0.0.1:9", local_key=False).status()
     assert caught.value.status is None
     assert "cannot reach the server at http://127.0.0.1:9" in str(caught.value)
+    hidden = ConductorClient("http://me:pass-SECRET@127.0.0.1:9", local_key=False)
+    with pytest.raises(ConnectionFailedError) as caught:
+        hidden.status()
+    assert "SECRET" not in str(caught.value) + repr(hidden)
+    assert "http://127.0.0.1:9" in str(caught.value)
 
 
 def test_a_server_url_that_is_not_http_is_refused_naming_it() -> None:
@@ -207,6 +212,18 @@ def test_stream_run_yields_typed_events_and_ends_with_done(api: ConductorClient)
     ]
     resumed = list(api.stream_run("run-done", last_event_id="4-0"))
     assert [e.line for e in resumed if isinstance(e, LogLine)] == ["two"]
+
+
+def test_stream_runs_starts_with_the_running_ones(api: ConductorClient) -> None:
+    for summary in api.stream_runs():
+        assert isinstance(summary, models.RunSummary)
+        assert (summary.run_id, summary.status) == ("run-live", "running")
+        break
+
+
+def test_run_info_is_the_stored_yaml(api: ConductorClient, server: ServerProcess) -> None:
+    stored = server.root.run_dir("alpha", "done-task", "run-done") / "run-info.yaml"
+    assert api.run_info("run-done") == stored.read_text(encoding="utf-8")
 
 
 def test_stream_of_an_unknown_run_is_not_found(api: ConductorClient) -> None:

@@ -34,12 +34,14 @@ from conductor_loop.client.models import (
     ProjectList,
     ProjectStats,
     ProjectSummary,
+    RunDeleted,
     RunDetail,
     RunDone,
     RunEvent,
     RunFile,
     RunList,
     RunStatusChanged,
+    RunSummary,
     ServerStatus,
     StopAccepted,
     TaskAction,
@@ -93,6 +95,13 @@ def _check_url(server: str) -> str:
     return server.rstrip("/")
 
 
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 def _segment(value: str) -> str:
     """An id as one path segment: a slash or dot-dot in it cannot change the route."""
     return quote(value, safe="")
@@ -120,6 +129,8 @@ class ConductorClient:
         state_dir: Path | None = None,
     ) -> None:
         self.server = _check_url(server)
+        # For messages: a password in the URL (user:password@host) is not repeated.
+        self._shown = _without_userinfo(self.server)
         headers = {"Accept": "application/json"}
         key = api_key or (local_generated_key(self.server, state_dir) if local_key else None)
         if key:
@@ -127,7 +138,7 @@ class ConductorClient:
         self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
 
     def __repr__(self) -> str:
-        return f"ConductorClient({self.server!r})"
+        return f"ConductorClient({self._shown!r})"
 
     def close(self) -> None:
         self._http.close()
@@ -183,7 +194,7 @@ class ConductorClient:
         return from_json(cls, self.request("GET", path, params=params))
 
     def _unreachable(self, exc: Exception) -> ConnectionFailedError:
-        return ConnectionFailedError(f"cannot reach the server at {self.server}: {exc}")
+        return ConnectionFailedError(f"cannot reach the server at {self._shown}: {exc}")
 
     # -- server ------------------------------------------------------------------------
 
@@ -323,6 +334,10 @@ class ConductorClient:
     def run(self, run_id: str) -> RunDetail:
         return self._get(RunDetail, f"/api/v1/runs/{_segment(run_id)}")
 
+    def run_info(self, run_id: str) -> str:
+        """The run's run-info.yaml exactly as stored (the format the Go tool shares)."""
+        return str(self.request("GET", f"/api/v1/runs/{_segment(run_id)}/info"))
+
     def stop_run(self, run_id: str) -> StopAccepted:
         return from_json(
             StopAccepted, self.request("POST", f"/api/v1/runs/{_segment(run_id)}/stop")
@@ -433,7 +448,7 @@ class ConductorClient:
                 if not (reconnect and connected):
                     if connected:
                         raise ConnectionFailedError(
-                            f"the event stream from {self.server} broke: {exc}"
+                            f"the event stream from {self._shown} broke: {exc}"
                         ) from None
                     raise self._unreachable(exc) from None
                 time.sleep(delay)
@@ -461,6 +476,17 @@ class ConductorClient:
             elif event.event == "done":
                 yield from_json(RunDone, _with_id(event))
                 return
+
+    def stream_runs(self, *, reconnect: bool = True) -> Iterator[RunSummary | RunDeleted]:
+        """Every run that starts, changes or ends (those running now first), as its new
+        summary; it does not end by itself."""
+        for event in self.events("/api/v1/runs/stream/all", reconnect=reconnect):
+            if event.event != "status":
+                continue
+            if isinstance(event.data, dict) and event.data.get("status") == "deleted":
+                yield from_json(RunDeleted, _with_id(event))
+            else:
+                yield from_json(RunSummary, event.data)
 
     def stream_messages(
         self,

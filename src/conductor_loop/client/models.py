@@ -305,6 +305,14 @@ class Heartbeat:
     ts: float
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunDeleted:
+    """In the all-runs stream: a run that was deleted."""
+
+    run_id: str
+    event_id: str | None = None
+
+
 RunEvent = LogLine | RunStatusChanged | RunDone | Heartbeat
 
 
