@@ -103,7 +103,8 @@ def _without_userinfo(url: str) -> str:
 
 
 def _segment(value: str) -> str:
-    """An id as one path segment: a slash or dot-dot in it cannot change the route."""
+    """An id percent-encoded for a path: a ``?``, ``#`` or ``%`` in it stays part of it
+    (the server checks ids; this only keeps the URL from cutting one short)."""
     return quote(value, safe="")
 
 
