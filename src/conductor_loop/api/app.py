@@ -162,7 +162,7 @@ def create_app(
                 "Last-Event-ID",
                 "X-Request-ID",
             ],
-            expose_headers=["X-Request-ID", "X-Conductor-Instance"],
+            expose_headers=["X-Request-ID", "X-Conductor-Instance", "X-Conductor-Worker"],
             max_age=600,
         )
     app.add_middleware(

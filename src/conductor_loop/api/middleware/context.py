@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 import uuid
@@ -16,6 +17,8 @@ access_log = logging.getLogger("conductor_loop.api.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
 INSTANCE_HEADER = b"x-conductor-instance"
+WORKER_HEADER = b"x-conductor-worker"
+_OURS = (REQUEST_ID_HEADER, INSTANCE_HEADER, WORKER_HEADER)
 _CLIENT_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}\Z")
 _HEADER_UNSAFE = re.compile(rb"[^\x21-\x7e]+")
 # Metric labels must stay few: any other method (a client may send any token) is "other".
@@ -26,7 +29,8 @@ STANDARD_METHODS = frozenset(
 
 class RequestContextMiddleware:
     """Outermost layer: sets ``X-Request-ID`` and ``X-Conductor-Instance`` on every
-    response, logs and counts requests.
+    response, logs and counts requests; ``X-Conductor-Worker`` is the pid of the worker
+    process that answered.
 
     A client's own ``X-Request-ID`` is kept when it is a short token; anything else is
     replaced by a fresh id. ``X-Conductor-Instance`` names the server that answered
@@ -41,6 +45,8 @@ class RequestContextMiddleware:
         self.metrics = metrics
         # Visible ASCII only: the id may come from the environment.
         self.instance = _HEADER_UNSAFE.sub(b"_", instance_id().encode("utf-8")) or b"-"
+        # The process that answered: with `conductor --workers N`, which worker it was.
+        self.worker = str(os.getpid()).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,13 +67,10 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [
-                    (k, v)
-                    for k, v in message.get("headers", ())
-                    if k not in (REQUEST_ID_HEADER, INSTANCE_HEADER)
-                ]
+                headers = [(k, v) for k, v in message.get("headers", ()) if k not in _OURS]
                 headers.append((REQUEST_ID_HEADER, request_id))
                 headers.append((INSTANCE_HEADER, self.instance))
+                headers.append((WORKER_HEADER, self.worker))
                 message["headers"] = headers
             await send(message)
 
