@@ -27,10 +27,12 @@ from conductor_loop.api.metrics import Metrics
 from conductor_loop.api.middleware import (
     ApiKeyMiddleware,
     BodySizeLimitMiddleware,
+    ConstantRoutesMiddleware,
     PathGuardMiddleware,
     RequestContextMiddleware,
     RequestGuardMiddleware,
 )
+from conductor_loop.api.middleware.context import AccessLog
 from conductor_loop.api.routes import health, messages, projects, runs, tasks, ui
 from conductor_loop.api.services import (
     MessageService,
@@ -82,6 +84,7 @@ def create_app(
     settings = settings or AppSettings()
     api_key = config.api.resolve_api_key()
     metrics = Metrics()
+    access_lines = AccessLog()
     hub = Hub()
     index = Index(root, notify=hub.notify_threadsafe, loop_probe=loop_active)
     metrics.track_runs(index.status_counts)
@@ -130,6 +133,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await scheduler
             await asyncio.to_thread(watcher.stop)
+            access_lines.flush()
 
     app = FastAPI(
         title="Conductor Loop",
@@ -138,6 +142,8 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Depends(validate_path_ids)],
         redirect_slashes=False,
+        # No OpenTelemetry: /metrics is ours, and the check costs every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = svc
     app.state.watcher = watcher
@@ -147,6 +153,13 @@ def create_app(
     ui.mount_ui(app, settings.ui_dist)
 
     # Added innermost first: the request-id layer ends up outermost.
+    app.add_middleware(
+        ConstantRoutesMiddleware,
+        answers={
+            "/api/v1/health": {"status": "ok"},
+            "/api/v1/version": {"name": "conductor-loop", "version": __version__},
+        },
+    )
     if api_key:
         app.add_middleware(ApiKeyMiddleware, api_key=api_key, public_paths=PUBLIC_PATHS)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.api.max_body_bytes)
@@ -171,7 +184,7 @@ def create_app(
         allowed_origins=_allowed_origins(config),
     )
     app.add_middleware(PathGuardMiddleware)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, access=access_lines)
     return app
 
 
