@@ -38,6 +38,14 @@ def worker_pids(server: ServerProcess) -> set[int]:
     return {child.pid for child in psutil.Process(server.pid).children()}
 
 
+def runs_task(process: psutil.Process, task_id: str, parents: set[int]) -> bool:
+    """Whether ``process`` is a task loop for ``task_id`` started by one of ``parents``."""
+    try:
+        return task_id in process.cmdline() and process.ppid() in parents
+    except psutil.Error:  # gone meanwhile
+        return False
+
+
 def answered_by(response: httpx.Response) -> int:
     return int(response.headers["x-conductor-worker"])
 
@@ -104,11 +112,11 @@ def test_one_task_runs_once_and_any_worker_stops_it(
 
     # The worker that launched the loop is its parent process.
     workers = worker_pids(workers_server)
-    loops = [
-        p
-        for p in psutil.Process(workers_server.pid).children(recursive=True)
-        if "solo" in " ".join(p.cmdline()) and p.ppid() in workers
-    ]
+
+    def runs(process: psutil.Process) -> bool:
+        return runs_task(process, "solo", workers)
+
+    loops = [p for p in psutil.Process(workers_server.pid).children(recursive=True) if runs(p)]
     assert len(loops) == 1, [p.cmdline() for p in loops]
     owner = loops[0].ppid()
 
