@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import signal
 import socket
@@ -53,14 +54,22 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def worker_count(configured: int) -> int:
-    """``api.workers``, with 0 meaning one worker per CPU core this process may use."""
+def worker_count(configured: int, cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """``api.workers``, with 0 meaning one worker per CPU core this process may use: the
+    cores it may run on, fewer under a cgroup CPU quota (``docker run --cpus``)."""
     if configured > 0:
         return configured
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text(encoding="ascii").split()[:2]
+        if quota != "max":
+            cores = min(cores, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
 
 
 def event_loop_name() -> str:
