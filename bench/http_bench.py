@@ -251,24 +251,24 @@ def main() -> int:
         rows.append(
             Row(
                 f"health req/s, {label} (ours/floor)",
-                mine["health"] / base["health"],
-                "x",
+                100 * mine["health"] / base["health"],
+                "%",
                 note=f"{mine['health']:,.0f} vs {base['health']:,.0f} req/s; wrk -t2 -c50",
             )
         )
         rows.append(
             Row(
                 f"POST messages req/s, {label} (ours/floor)",
-                mine["post"] / base["post"],
-                "x",
+                100 * mine["post"] / base["post"],
+                "%",
                 note=f"{mine['post']:,.0f} vs {base['post']:,.0f} req/s; wrk -t1 -c10",
             )
         )
         rows.append(
             Row(
                 f"POST messages p99, {label} (ours/floor)",
-                mine["p99"] / base["p99"],
-                "x",
+                100 * mine["p99"] / base["p99"],
+                "%",
                 note=f"{mine['p99']:.1f} vs {base['p99']:.1f} ms",
             )
         )
@@ -289,8 +289,8 @@ def main() -> int:
             rows.append(
                 Row(
                     f"stack: {name} / chosen floor, health",
-                    other["health"] / one["health"],
-                    "x",
+                    100 * other["health"] / one["health"],
+                    "%",
                     note=f"{other['health']:,.0f} vs {one['health']:,.0f} req/s; "
                     f"POST {other['post']:,.0f} vs {one['post']:,.0f} req/s",
                 )
