@@ -63,6 +63,10 @@ class Server:
                     str(root),
                     "--config",
                     str(config),
+                    # One process: start-up and RSS are those of one server (http_bench
+                    # measures workers).
+                    "--workers",
+                    "1",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -113,6 +113,9 @@ def start_server(
             str(root.path),
             "--config",
             str(config_path),
+            # One process unless the test asks for workers: a test can then find the
+            # server's own state (its children, its metrics) behind any connection.
+            *(() if "--workers" in args else ("--workers", "1")),
             *args,
         ],
         stdin=subprocess.DEVNULL,

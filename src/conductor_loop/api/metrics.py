@@ -66,6 +66,27 @@ class _AgentUsage(Collector):
             yield family
 
 
+class RequestCounts(Collector):
+    """``conductor_http_requests_total`` by method, route template and status.
+
+    Counted in a plain dict by the event loop's thread, the only writer (no lock on the
+    request path, unlike a prometheus ``Counter`` child); read at scrape time.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, int], int] = {}
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "conductor_http_requests",
+            "HTTP requests by method, route template and status.",
+            labels=["method", "route", "status"],
+        )
+        for (method, route, status), count in sorted(self.counts.copy().items()):
+            family.add_metric([method, route, str(status)], count)
+        yield family
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -75,12 +96,8 @@ class Metrics:
             "conductor_uptime_seconds", "Seconds since the server started.", registry=self.registry
         )
         self.uptime.set_function(lambda: time.monotonic() - self._started_monotonic)
-        self.requests = Counter(
-            "conductor_http_requests",
-            "HTTP requests by method, route template and status.",
-            ["method", "route", "status"],
-            registry=self.registry,
-        )
+        self.requests = RequestCounts()
+        self.registry.register(self.requests)
         self.bus_appends = Counter(
             "conductor_bus_appends",
             "Messages appended to a bus through the API.",
@@ -115,7 +132,9 @@ class Metrics:
         self.registry.register(_AgentUsage(totals))
 
     def observe_request(self, method: str, route: str, status: int) -> None:
-        self.requests.labels(method, route, str(status)).inc()
+        key = (method, route, status)
+        counts = self.requests.counts
+        counts[key] = counts.get(key, 0) + 1
 
     @property
     def uptime_seconds(self) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ from conductor_loop.storage.state import check_outside_root, resolve_state_dir
 
 if TYPE_CHECKING:
     from conductor_loop.api.access import ServerAccess
+    from conductor_loop.api.app import AppSettings
 
 log = logging.getLogger("conductor_loop.api")
 
@@ -52,23 +54,51 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def worker_count(configured: int, cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """``api.workers``, with 0 meaning one worker per CPU core this process may use: the
+    cores it may run on, fewer under a cgroup CPU quota (``docker run --cpus``)."""
+    if configured > 0:
+        return configured
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text(encoding="ascii").split()[:2]
+        if quota != "max":
+            cores = min(cores, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def event_loop_name() -> str:
+    """uvloop when installed (a dependency; about 1.5x asyncio's requests/s), else asyncio."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
 def serve(
     config: Config,
     root: RunsRoot,
     *,
     config_path: str | None = None,
     state_dir: Path | None = None,
+    workers: int | None = None,
 ) -> None:
-    import uvicorn
+    """Serve until SIGTERM/SIGINT: in this process, or in ``workers`` forked processes.
 
-    from conductor_loop.api.access import base_url, login_url, resolve_access
-    from conductor_loop.api.app import AppSettings, create_app
-    from conductor_loop.api.connections import (
-        AcceptErrorFilter,
-        connection_cap,
-        guarded_protocol,
-        raise_fd_limit,
-    )
+    The socket is bound and the API key resolved (generated at most once) before any
+    worker starts, so every worker accepts on the same port with the same key. Each
+    worker builds its own app: its own index (fed by its own watcher), SSE hub and queue
+    scheduler. They coordinate only through the runs root, as replicas do.
+    """
+    from conductor_loop.api.access import base_url, resolve_access
+    from conductor_loop.api.app import AppSettings
+    from conductor_loop.api.connections import AcceptErrorFilter
 
     configure_logging()
     logging.getLogger("asyncio").addFilter(AcceptErrorFilter())
@@ -78,6 +108,7 @@ def serve(
     state_dir = state_dir or resolve_state_dir(config.storage.state_dir)
     check_outside_root(state_dir, root.path)
     api = config.api
+    count = worker_count(api.workers if workers is None else workers)
     sock = bind_socket(api.host, api.port)
     bound_host, bound_port = sock.getsockname()[:2]
     try:
@@ -92,23 +123,62 @@ def serve(
     heartbeat = os.environ.get("CONDUCTOR_SSE_HEARTBEAT")
     if heartbeat:
         settings.heartbeat_interval = float(heartbeat)
+
+    def run(announce: bool) -> None:
+        _run_worker(config, root, config_path, settings, sock, access, url, announce, count)
+
+    if count == 1:
+        run(True)
+    else:
+        from conductor_loop.api.workers import supervise
+
+        status = supervise(count, run)
+        sock.close()
+        if status:
+            log.error("conductor stopped: a worker failed")
+            raise SystemExit(status)
+    log.info("conductor stopped")
+
+
+def _run_worker(
+    config: Config,
+    root: RunsRoot,
+    config_path: str | None,
+    settings: AppSettings,
+    sock: socket.socket,
+    access: ServerAccess,
+    url: str,
+    announce: bool,
+    workers: int,
+) -> None:
+    """One server process: build the app and serve ``sock`` until told to stop."""
+    import uvicorn
+
+    from conductor_loop.api.access import login_url
+    from conductor_loop.api.app import create_app
+    from conductor_loop.api.connections import connection_cap, guarded_protocol, raise_fd_limit
+
     app = create_app(config, root, config_path=config_path, settings=settings)
     hub = app.state.services.hub
+    api = config.api
     max_connections = connection_cap(api.max_connections, raise_fd_limit())
+    bound_host, bound_port = sock.getsockname()[:2]
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
-            if self.should_exit:
+            if self.should_exit or not announce:
                 return
+            # How to get in first: whoever waits for the "listening" line finds it logged.
+            _report_access(access, url, login_url)
             log.info(
-                "conductor %s listening on http://%s:%d, runs dir %s",
+                "conductor %s listening on http://%s:%d, runs dir %s%s",
                 __version__,
                 bound_host,
                 bound_port,
                 root.path,
+                f", {workers} workers" if workers > 1 else "",
             )
-            _report_access(access, url, login_url)
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             hub.close_threadsafe()  # end event streams now, not after the grace period
@@ -122,6 +192,7 @@ def serve(
     uv_config = uvicorn.Config(
         app,
         http=guarded_protocol(max_connections=max_connections, header_timeout=api.header_timeout),
+        loop=event_loop_name(),
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -130,7 +201,6 @@ def serve(
         timeout_keep_alive=max(1, round(api.keepalive_timeout)),
     )
     Server(uv_config).run(sockets=[sock])
-    log.info("conductor stopped")
 
 
 def _report_access(access: ServerAccess, url: str, login_url: Callable[[str, str], str]) -> None:

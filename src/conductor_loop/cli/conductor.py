@@ -57,6 +57,13 @@ _COMMANDS: dict[str, str] = {
     help="Runs root (default: storage.runs_dir, then ~/.run-agent/runs).",
 )
 @click.option(
+    "--workers",
+    type=click.IntRange(0, 256),
+    envvar="CONDUCTOR_WORKERS",
+    show_envvar=True,
+    help="Server processes on the one port (api.workers; default 0: one per CPU core).",
+)
+@click.option(
     "--insecure",
     is_flag=True,
     help="Serve a non-loopback address with no API key (api.insecure); warns on every start.",
@@ -69,6 +76,7 @@ def cli(
     port: int | None,
     config_path: str | None,
     root: str | None,
+    workers: int | None,
     insecure: bool,
 ) -> None:
     """Conductor Loop API server (no subcommand) and its client commands.
@@ -93,6 +101,8 @@ def cli(
         config.api = dataclasses.replace(config.api, port=port)
     if insecure:
         config.api = dataclasses.replace(config.api, insecure=True)
+    if workers is not None:
+        config.api = dataclasses.replace(config.api, workers=workers)
     runs_root = resolve_runs_root(root, config.storage.runs_dir)
     serve(config, runs_root, config_path=str(found) if found else None)
 

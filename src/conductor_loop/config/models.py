@@ -236,6 +236,7 @@ class ApiConfig:
     max_connections: Connections = 1000  # more are answered 503 and closed at once
     header_timeout: Seconds = 10  # a connection must send its request headers within this
     keepalive_timeout: Seconds = 5  # an idle kept-alive connection is closed after this
+    workers: NonNegative = 0  # server processes on the one port; 0: one per CPU core
 
     def resolve_api_key(self) -> str | None:
         if self.api_key is not None:

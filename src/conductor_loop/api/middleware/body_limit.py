@@ -18,6 +18,7 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -27,6 +28,13 @@ class BodySizeLimitMiddleware:
                 if declared > self.max_bytes:
                     await self._reject(send)
                     return
+            elif name == b"transfer-encoding":
+                chunked = True
+        if not chunked:
+            # The HTTP parser delivers no more body than Content-Length says (none without
+            # one): nothing to count.
+            await self.app(scope, receive, send)
+            return
         received = 0
         started = False
         rejected = False

@@ -20,8 +20,15 @@ class PathGuardMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
+    @staticmethod
+    def _suspect(scope: Scope) -> bool:
+        """Whether the path has any character that the full check looks for (most do not)."""
+        path: str = scope["path"]
+        raw: bytes = scope.get("raw_path") or b""
+        return b"%" in raw or "." in path or "\\" in path or "\x00" in path
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and self._suspect(scope):
             raw = (scope.get("raw_path") or b"").lower()
             segments = scope["path"].split("/")
             if any(sep in raw for sep in _ENCODED_SEPARATORS) or any(

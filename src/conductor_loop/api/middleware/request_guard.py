@@ -64,7 +64,10 @@ def normalize_origin(origin: str) -> str:
 class HostPolicy:
     """Which ``Host`` header values name this server."""
 
+    CACHE_SIZE = 1024
+
     def __init__(self, allowed: Iterable[str]) -> None:
+        self._seen: dict[str, bool] = {}
         names: set[str] = set(LOCAL_NAMES)
         suffixes: list[str] = [".localhost"]
         self.any_host = False
@@ -82,6 +85,16 @@ class HostPolicy:
         self.suffixes = tuple(suffixes)
 
     def allows(self, host_header: str) -> bool:
+        """Whether the header names this server; answers are remembered (a server sees few
+        distinct Host values; the memory is cleared past ``CACHE_SIZE`` of them)."""
+        known = self._seen.get(host_header)
+        if known is None:
+            if len(self._seen) >= self.CACHE_SIZE:
+                self._seen.clear()
+            known = self._seen[host_header] = self._allows(host_header)
+        return known
+
+    def _allows(self, host_header: str) -> bool:
         if self.any_host:
             return True
         name, _port = split_host(host_header)
