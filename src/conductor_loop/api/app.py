@@ -22,7 +22,6 @@ from conductor_loop import __version__
 from conductor_loop.api.deps import validate_path_ids
 from conductor_loop.api.errors import install_error_handlers
 from conductor_loop.api.hub import Hub
-from conductor_loop.api.index import KEY_RUNS, KEY_TASKS, Index
 from conductor_loop.api.metrics import Metrics
 from conductor_loop.api.middleware import (
     ApiKeyMiddleware,
@@ -42,6 +41,7 @@ from conductor_loop.api.sse import StreamContext, StreamSettings
 from conductor_loop.api.tasks import TaskService, loop_active
 from conductor_loop.api.watcher import RootWatcher
 from conductor_loop.config.models import Config
+from conductor_loop.orchestration.index import KEY_RUNS, KEY_TASKS, Index
 from conductor_loop.storage.layout import RunsRoot
 
 log = logging.getLogger("conductor_loop.api")

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from conductor_loop.api.hub import Hub
-from conductor_loop.api.index import Index, RunEntry
 from conductor_loop.api.metrics import Metrics
 from conductor_loop.api.models import MessagePost
 from conductor_loop.api.sse import StreamContext
@@ -23,6 +22,7 @@ from conductor_loop.bus.reader import PAGE, read_all, read_before, read_since, r
 from conductor_loop.bus.writer import append_message
 from conductor_loop.config.models import Config
 from conductor_loop.errors import ConflictError, InvalidRequestError, NotFoundError
+from conductor_loop.orchestration.index import Index, RunEntry
 from conductor_loop.storage.containment import check_inside, opener, read_text_inside
 from conductor_loop.storage.ids import validate_id
 from conductor_loop.storage.layout import (

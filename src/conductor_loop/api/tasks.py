@@ -23,9 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conductor_loop.api.errors import DependencyCycleError, LaunchError
-from conductor_loop.api.index import QUEUED_FILE, Index, RunEntry, TaskEntry
-from conductor_loop.api.launcher import RUNNER_LOG, LaunchSpec, launch
 from conductor_loop.api.metrics import Metrics
 from conductor_loop.api.models import TaskCreate
 from conductor_loop.config.models import Config
@@ -39,6 +36,9 @@ from conductor_loop.errors import (
     StorageError,
     storage_error,
 )
+from conductor_loop.orchestration.errors import DependencyCycleError, LaunchError
+from conductor_loop.orchestration.index import QUEUED_FILE, Index, RunEntry, TaskEntry
+from conductor_loop.orchestration.launcher import RUNNER_LOG, LaunchSpec, launch
 from conductor_loop.runner.budget import BUDGET_ACTIONS, Budget, BudgetState, spent
 from conductor_loop.storage.atomic import atomic_write_text
 from conductor_loop.storage.containment import read_text_inside
