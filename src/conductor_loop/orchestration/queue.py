@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conductor_loop.orchestration.index import QUEUED_FILE
 from conductor_loop.runner.budget import BUDGET_ACTIONS
 from conductor_loop.storage.atomic import atomic_write_text
 from conductor_loop.storage.containment import open_nofollow
 from conductor_loop.storage.layout import RunsRoot
 from conductor_loop.storage.runinfo import iso_utc
+
+QUEUED_FILE = "QUEUED"
 
 
 @dataclass(frozen=True, slots=True)
