@@ -133,7 +133,9 @@ def task_budget(config: Config, task: TaskEntry) -> Budget:
 
 
 @dataclass(slots=True)
-class _Counter:
+class LaunchCount:
+    """The default ``Counter``: how many loops this orchestrator started."""
+
     count: int = 0
 
     def inc(self) -> None:
@@ -160,7 +162,7 @@ class Orchestrator:
         self.config_path = config_path
         self.conductor_url = conductor_url
         self.first_run_timeout = first_run_timeout
-        self.launched: Counter = launched if launched is not None else _Counter()
+        self.launched: Counter = launched if launched is not None else LaunchCount()
         self._lock = threading.Lock()
         self._procs: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
         self._seq = itertools.count(1)
