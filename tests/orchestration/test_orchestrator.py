@@ -118,3 +118,15 @@ def _launches(orch: Orchestrator) -> int:
 def _reaped(orch: Orchestrator) -> bool:
     orch.sweep()
     return not orch._procs
+
+
+def test_run_agent_task_applies_the_same_rules_before_writing_anything(rig: Rig) -> None:
+    orch = rig.orchestrator()
+    assert orch.create(TaskRequest("p", "x", "waits", depends_on=["later"])).status == "queued"
+    base = ("task", "--project", "p", "--task", "later", "--prompt", "FAKE: write-done")
+    cycle = rig.run_agent(*base, "--depends-on", "waits")
+    assert cycle.returncode == 2, cycle.stderr
+    assert "depends_on would create a cycle: later -> waits -> later" in cycle.stderr
+    unknown_agent = rig.run_agent(*base, "--agent", "nope")
+    assert unknown_agent.returncode == 2 and "unknown agent 'nope'" in unknown_agent.stderr
+    assert not rig.root.task_dir("p", "later").exists()
