@@ -8,8 +8,8 @@ import pytest
 
 from conductor_loop.errors import ConflictError, InvalidIdError, InvalidRequestError, NotFoundError
 from conductor_loop.orchestration.errors import DependencyCycleError
+from conductor_loop.orchestration.index import QUEUED_FILE
 from conductor_loop.orchestration.queue import (
-    QUEUED_FILE,
     LoopSettings,
     claim,
     waiting_on_disk,

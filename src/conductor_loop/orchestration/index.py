@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from conductor_loop.errors import InvalidIdError
-from conductor_loop.orchestration.queue import QUEUED_FILE
 from conductor_loop.runner.stop_request import STOP_REQUEST_FILE
 from conductor_loop.storage.containment import open_nofollow
 from conductor_loop.storage.ids import validate_id
@@ -49,6 +48,7 @@ from conductor_loop.storage.runinfo import (
 )
 from conductor_loop.storage.usage import Usage
 
+QUEUED_FILE = "QUEUED"
 _TASK_META_FILES = frozenset({DONE_FILE, QUEUED_FILE, TASK_FILE, STOP_REQUEST_FILE})
 RUN_SUMMARY_FIELDS = (
     "run_id",

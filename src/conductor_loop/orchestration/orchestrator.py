@@ -35,10 +35,9 @@ from conductor_loop.errors import (
     storage_error,
 )
 from conductor_loop.orchestration.errors import LaunchError
-from conductor_loop.orchestration.index import Index, RunEntry, TaskEntry
+from conductor_loop.orchestration.index import QUEUED_FILE, Index, RunEntry, TaskEntry
 from conductor_loop.orchestration.launcher import RUNNER_LOG, LaunchSpec, launch
 from conductor_loop.orchestration.queue import (
-    QUEUED_FILE,
     LoopSettings,
     claim,
     dequeue,

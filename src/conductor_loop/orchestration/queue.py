@@ -1,4 +1,5 @@
-"""The queue on disk: a waiting task is a ``QUEUED`` marker in its directory.
+"""The queue on disk: a waiting task is a ``QUEUED`` marker in its directory (the index
+reads it too).
 
 The marker (JSON) holds the loop's settings, when and in which order it was queued and
 which tasks it waits for, so a restarted server — or another replica — sees the same
@@ -14,13 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conductor_loop.orchestration.index import QUEUED_FILE
 from conductor_loop.runner.budget import BUDGET_ACTIONS
 from conductor_loop.storage.atomic import atomic_write_text
 from conductor_loop.storage.containment import open_nofollow
 from conductor_loop.storage.layout import RunsRoot
 from conductor_loop.storage.runinfo import iso_utc
-
-QUEUED_FILE = "QUEUED"
 
 
 @dataclass(frozen=True, slots=True)
