@@ -24,6 +24,8 @@ TASK_FILES = (TASK_FILE, TASK_STATE_FILE)
 
 
 class TaskViews:
+    """Task lists, details and files as the routes answer them."""
+
     def __init__(
         self, root: RunsRoot, config: Config, index: Index, orchestrator: Orchestrator
     ) -> None:
