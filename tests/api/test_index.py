@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from conductor_loop.api.index import Index
+from conductor_loop.orchestration.index import Index
 from conductor_loop.storage.layout import RunsRoot
 from conductor_loop.storage.runinfo import read_run_info, write_run_info
 from tests.api.helpers import ServerFactory, seed_run

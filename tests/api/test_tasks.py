@@ -132,6 +132,9 @@ def test_stop_resume_and_delete_through_the_api(task_server: ServerProcess, tmp_
     gate = tmp_path / "never"
     prompt = f"FAKE@1: wait-file {gate} 60\nFAKE@2: write-done\n"
     created = submit(client, task_id="ctl", prompt=prompt).json()
+    # Stop only once the agent has counted itself run 1, or the resumed run is run 1 again.
+    counter = task_server.root.task_dir("proj", "ctl") / ".fake-agent-count"
+    wait_until(counter.exists, 20, "the first agent to read its prompt")
     busy = client.delete("/api/projects/proj/tasks/ctl")
     assert busy.status_code == 409
     stopped = client.delete("/api/v1/tasks/ctl", params={"project_id": "proj"})

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from conductor_loop.api.errors import status_for
-from conductor_loop.api.index import Index
 from conductor_loop.bus.locate import infer_context, resolve_bus
 from conductor_loop.bus.message import Message
 from conductor_loop.bus.reader import read_all, read_tail
 from conductor_loop.bus.writer import BusWriter, append_message
 from conductor_loop.errors import ContainmentError
+from conductor_loop.orchestration.index import Index
 from conductor_loop.storage.atomic import atomic_write_text
 from conductor_loop.storage.containment import (
     check_inside,

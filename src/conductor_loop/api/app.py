@@ -23,7 +23,6 @@ from conductor_loop import __version__
 from conductor_loop.api.deps import validate_path_ids
 from conductor_loop.api.errors import install_error_handlers
 from conductor_loop.api.hub import Hub
-from conductor_loop.api.index import KEY_RUNS, KEY_TASKS, Index
 from conductor_loop.api.metrics import Metrics
 from conductor_loop.api.middleware import (
     ApiKeyMiddleware,
@@ -42,9 +41,11 @@ from conductor_loop.api.services import (
     Services,
 )
 from conductor_loop.api.sse import StreamContext, StreamSettings
-from conductor_loop.api.tasks import TaskService, loop_active
+from conductor_loop.api.tasks import TaskViews
 from conductor_loop.api.watcher import RootWatcher
 from conductor_loop.config.models import Config
+from conductor_loop.orchestration.index import KEY_RUNS, KEY_TASKS, Index
+from conductor_loop.orchestration.orchestrator import Orchestrator, loop_active
 from conductor_loop.storage.layout import RunsRoot
 
 log = logging.getLogger("conductor_loop.api")
@@ -90,14 +91,14 @@ def create_app(
     index = Index(root, notify=hub.notify_threadsafe, loop_probe=loop_active)
     metrics.track_runs(index.status_counts)
     metrics.track_usage(index.usage_by_agent)
-    task_service = TaskService(
+    orchestrator = Orchestrator(
         root,
         config,
         index,
-        metrics,
         config_path=config_path,
         conductor_url=settings.conductor_url,
         first_run_timeout=settings.first_run_timeout,
+        launched=metrics.tasks_launched,
     )
     svc = Services(
         root=root,
@@ -105,10 +106,11 @@ def create_app(
         index=index,
         hub=hub,
         metrics=metrics,
-        tasks=task_service,
-        runs=RunService(root, config, index, task_service),
+        orchestrator=orchestrator,
+        tasks=TaskViews(root, config, index, orchestrator),
+        runs=RunService(root, config, index, orchestrator),
         messages=MessageService(root, config, index, metrics),
-        projects=ProjectService(root, index, task_service),
+        projects=ProjectService(root, index),
         streams=StreamContext(
             hub, index, metrics, StreamSettings(heartbeat_interval=settings.heartbeat_interval)
         ),
@@ -117,7 +119,7 @@ def create_app(
         index,
         rescan_interval=settings.rescan_interval,
         sweep_interval=settings.sweep_interval,
-        sweep=task_service.sweep,
+        sweep=orchestrator.sweep,
     )
 
     @contextlib.asynccontextmanager
@@ -251,6 +253,6 @@ async def _schedule_queue(svc: Services) -> None:
             await sub.wait(1.0)
             if svc.index.queue():
                 try:
-                    await asyncio.to_thread(svc.tasks.schedule)
+                    await asyncio.to_thread(svc.orchestrator.schedule)
                 except Exception:
                     log.exception("starting queued tasks failed")

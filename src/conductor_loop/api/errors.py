@@ -60,18 +60,6 @@ _CODE_BY_STATUS = {
 }
 
 
-class LaunchError(ConductorError):
-    """The ``run-agent task`` process could not be started or died before its first run."""
-
-    code = "launch_failed"
-
-
-class DependencyCycleError(ConductorError, ValueError):
-    """``depends_on`` would make tasks wait for each other forever."""
-
-    code = "dependency_cycle"
-
-
 def status_for(code: str) -> int:
     return STATUS_BY_CODE.get(code, 500)
 

@@ -13,16 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from conductor_loop.api.hub import Hub
-from conductor_loop.api.index import Index, RunEntry
 from conductor_loop.api.metrics import Metrics
 from conductor_loop.api.models import MessagePost
 from conductor_loop.api.sse import StreamContext
-from conductor_loop.api.tasks import TaskService
+from conductor_loop.api.tasks import TaskViews
 from conductor_loop.bus.message import Message, Parent
 from conductor_loop.bus.reader import PAGE, read_all, read_before, read_since, read_tail
 from conductor_loop.bus.writer import append_message
 from conductor_loop.config.models import Config
 from conductor_loop.errors import ConflictError, InvalidRequestError, NotFoundError
+from conductor_loop.orchestration.index import Index, RunEntry
+from conductor_loop.orchestration.orchestrator import Orchestrator
 from conductor_loop.storage.containment import check_inside, opener, read_text_inside
 from conductor_loop.storage.ids import validate_id
 from conductor_loop.storage.layout import (
@@ -69,11 +70,11 @@ def page_json(key: str, chunks: list[bytes], total: int, offset: int, limit: int
 
 
 class RunService:
-    def __init__(self, root: RunsRoot, config: Config, index: Index, tasks: TaskService):
+    def __init__(self, root: RunsRoot, config: Config, index: Index, orchestrator: Orchestrator):
         self.root = root
         self.config = config
         self.index = index
-        self.tasks = tasks
+        self.orchestrator = orchestrator
 
     def list_json(
         self,
@@ -111,7 +112,7 @@ class RunService:
         ):
             where = f" in {project_id}/{task_id}" if project_id is not None else ""
             raise NotFoundError(f"run {run_id} not found{where}")
-        return self.tasks.reconcile(entry)
+        return self.orchestrator.reconcile(entry)
 
     def detail(self, entry: RunEntry) -> dict[str, Any]:
         info = entry.info
@@ -260,10 +261,9 @@ class MessageService:
 
 
 class ProjectService:
-    def __init__(self, root: RunsRoot, index: Index, tasks: TaskService):
+    def __init__(self, root: RunsRoot, index: Index):
         self.root = root
         self.index = index
-        self.tasks = tasks
 
     def _require(self, project_id: str) -> None:
         validate_id(project_id, "project_id")
@@ -323,7 +323,8 @@ class Services:
     index: Index
     hub: Hub
     metrics: Metrics
-    tasks: TaskService
+    orchestrator: Orchestrator
+    tasks: TaskViews
     runs: RunService
     messages: MessageService
     projects: ProjectService

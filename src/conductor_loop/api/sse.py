@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from conductor_loop.api.hub import Hub
-from conductor_loop.api.index import KEY_RUNS, Index, bus_key, run_key
 from conductor_loop.api.metrics import Metrics
 from conductor_loop.bus.reader import read_from
 from conductor_loop.errors import ContainmentError
+from conductor_loop.orchestration.index import KEY_RUNS, Index, bus_key, run_key
 from conductor_loop.storage.containment import check_inside, opener
 from conductor_loop.storage.layout import STDERR_FILE, STDOUT_FILE
 from conductor_loop.storage.runinfo import FINISHED_STATUSES

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from conductor_loop.api.index import Index
+from conductor_loop.orchestration.index import Index
 
 log = logging.getLogger("conductor_loop.api")
 

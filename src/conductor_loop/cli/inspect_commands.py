@@ -274,7 +274,7 @@ def _counts_line(what: str, counts: dict[str, int]) -> str:
 def _task_summary(runs_root: RunsRoot, project_id: str, task_id: str) -> dict[str, Any]:
     """A task's status as the API reports it (queued, running, completed, failed,
     stopped or idle), its runs, and its latest root run (full run-info)."""
-    from conductor_loop.api.index import QUEUED_FILE
+    from conductor_loop.orchestration.index import QUEUED_FILE
     from conductor_loop.runner.task_loop import task_loop_active, task_runs
     from conductor_loop.storage.runinfo import STATUS_RUNNING
 

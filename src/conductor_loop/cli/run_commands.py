@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -24,7 +25,6 @@ from conductor_loop.cli.common import (
     root_and_config_options,
 )
 from conductor_loop.cli.context import load, stop_on_signals
-from conductor_loop.errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from conductor_loop.cli.follow import RunFollower
@@ -349,8 +349,9 @@ def task(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from conductor_loop.orchestration.queue import waiting_on_disk
+    from conductor_loop.orchestration.rules import check_agent, check_cycle, new_task
     from conductor_loop.runner.task_loop import TaskSettings
-    from conductor_loop.storage.ids import new_task_id, validate_id
 
     if not project:
         raise click.UsageError("--project is required")
@@ -359,14 +360,12 @@ def task(
         raise click.UsageError("give --resume or --force, not both")
     if resume and text is not None:
         raise click.UsageError("--resume keeps the task's TASK.md: use --force to replace it")
-    task_id = new_task_id(text or "") if task_id is None else task_id
-    validate_id(project, "project_id")
-    validate_id(task_id, "task_id")
-    for dep in depends_on:
-        validate_id(dep, "depends_on")
-        if dep == task_id:
-            raise InvalidRequestError("a task cannot depend on itself")
+    spec = new_task(project, task_id, text, depends_on)
+    task_id = spec.task_id
     runs_root, config = load(root, config_path)
+    if not adopt:  # an adopted loop runs with the settings it was started with
+        check_agent(config, agent)
+        check_cycle(task_id, spec.depends_on, waiting_on_disk(runs_root, project))
     settings = TaskSettings(
         agent=agent,
         cwd=cwd,
@@ -375,7 +374,7 @@ def task(
         child_wait_timeout=child_wait_timeout,
         child_poll_interval=child_poll_interval,
         timeout=timeout,
-        depends_on=depends_on,
+        depends_on=spec.depends_on,
         resume=resume,
         max_cost_usd=max_cost,
         max_tokens=max_tokens,
@@ -442,6 +441,7 @@ def _run_loop(
     replace: bool = False,
     output: _Output = _Output(),
 ) -> None:
+    from conductor_loop.orchestration.rules import HINT_CLI, check_admission
     from conductor_loop.runner.budget import EXIT_BUDGET
     from conductor_loop.runner.task_loop import STOPPED_BY_BUDGET, TaskLoop
 
@@ -469,7 +469,7 @@ def _run_loop(
             from conductor_loop.errors import ConflictError
 
             try:
-                outcome = loop.run(text, adopt=True)
+                outcome = loop.run(text, admit=None, adopt=True)
             except ConflictError as exc:
                 note(f"task {project}/{task_id}: not adopted — {exc.message}")
                 if output.as_json:
@@ -484,7 +484,21 @@ def _run_loop(
                     )
                 sys.exit(0)  # another process owns the loop: exactly what adoption wants
         else:
-            outcome = loop.run(text, reopen=reopen, replace=replace)
+            outcome = loop.run(
+                text,
+                admit=functools.partial(
+                    check_admission,
+                    runs_root,
+                    project,
+                    task_id,
+                    prompt=text is not None,
+                    reopen=reopen,
+                    replace=replace,
+                    hint=HINT_CLI,
+                ),
+                reopen=reopen,
+                replace=replace,
+            )
     finally:
         if follower is not None:
             follower.stop()
@@ -535,10 +549,12 @@ def task_resume(
     `run-agent task --resume` does the same and takes the loop options
     (--max-restarts, --timeout, ...).
     """
+    from conductor_loop.orchestration.rules import check_agent
     from conductor_loop.runner.task_loop import TaskSettings, resume_task
 
     runs_root, config = load(root, config_path)
     resume_task(runs_root, project, task)
+    check_agent(config, agent)
     settings = TaskSettings(
         agent=agent,
         resume=True,

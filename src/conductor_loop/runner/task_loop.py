@@ -313,30 +313,31 @@ class TaskLoop:
         self,
         prompt: str | None = None,
         *,
+        admit: Callable[[], None] | None,
         adopt: bool = False,
         reopen: bool = False,
         replace: bool = False,
     ) -> TaskOutcome:
-        """Run the loop. ``prompt`` becomes TASK.md of a new task; an existing task (one
-        with TASK.md, runs or DONE) is refused with a ConflictError unless the caller
-        says what to do with it: ``reopen`` continues it as it is, ``replace`` (with a
-        prompt) rewrites its TASK.md. TASK.md is written only once this loop owns the
-        task, and DONE removed only once it has also recorded that it runs: a loop that
-        is refused changes nothing.
+        """Run the loop. ``prompt`` becomes TASK.md of a new task. ``admit`` is called
+        once this loop owns the task and refuses (raises) to run it as asked — the
+        caller's rule for an existing task (``orchestration.rules.check_admission``:
+        ``reopen`` continues it as it is, ``replace`` rewrites its TASK.md). TASK.md is
+        written only after that, and DONE removed only once the loop has also recorded
+        that it runs: a loop that is refused changes nothing.
 
         ``adopt``: continue a loop that died elsewhere, with its settings (explicit
-        settings still win), honouring a stop that was requested meanwhile."""
+        settings still win), honouring a stop that was requested meanwhile; ``admit``
+        is not called."""
         from conductor_loop.runner.identity import instance_id
 
-        if prompt is not None and not prompt.strip():
-            raise InvalidRequestError("the task prompt is empty")
         if reopen and not replace:
             self.root.existing_task_dir(self.project_id, self.task_id)
         self.root.ensure_task_dir(self.project_id, self.task_id)
         task_file = self.task_dir / TASK_FILE
         with task_lock(self.task_dir):
             if not adopt:
-                self._admit(prompt, reopen=reopen, replace=replace)
+                if admit is not None:
+                    admit()
                 if prompt is not None:
                     atomic_write_text(
                         task_file,
@@ -401,26 +402,6 @@ class TaskLoop:
                         state["stopped_by"] = outcome.stopped_by
                 with contextlib.suppress(OSError):
                     _write_loop_state(self.root.path, self.task_dir, state)
-
-    def _admit(self, prompt: str | None, *, reopen: bool, replace: bool) -> None:
-        """Refuse to run an existing task unless told how (see ``run``): the same rule
-        as the API's 409 on creating an existing task."""
-        task_file = self.task_dir / TASK_FILE
-        runs = len(self.root.run_ids(self.project_id, self.task_id))
-        done = (self.task_dir / DONE_FILE).exists()
-        name = f"task {self.project_id}/{self.task_id}"
-        if reopen and not replace and not (task_file.exists() or runs):
-            raise NotFoundError(f"{name} has nothing to resume (no TASK.md, no runs)")
-        if reopen or replace:
-            return
-        has_task_file = task_file.exists()
-        if not (runs or done or (prompt is not None and has_task_file)):
-            return  # new, or prepared: a TASK.md written before (by hand, or by the API)
-        state = [f"{runs} run(s)"] if runs else ["a TASK.md"] if has_task_file else []
-        raise ConflictError(
-            f"{name} already exists ({', '.join([*state, 'DONE'] if done else state)}): "
-            "--resume continues it as it is, --force replaces its prompt and runs it again"
-        )
 
     def _run_locked(self, task_file: Path) -> TaskOutcome:
         defaults = self.config.defaults

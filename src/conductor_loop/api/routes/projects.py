@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -88,19 +89,19 @@ async def get_task(svc: Svc, project_id: str, task_id: str) -> dict[str, Any]:
 @router.delete(T, response_model=TaskAction)
 def delete_task(svc: Svc, project_id: str, task_id: str) -> dict[str, Any]:
     """Delete the task directory with all its runs (409 while it runs)."""
-    return svc.tasks.delete(svc.tasks.get(project_id, task_id))
+    return asdict(svc.orchestrator.delete(svc.tasks.get(project_id, task_id)))
 
 
 @router.post(T + "/stop", status_code=202, response_model=TaskAction)
 def stop_task(svc: Svc, project_id: str, task_id: str) -> dict[str, Any]:
-    return svc.tasks.stop(svc.tasks.get(project_id, task_id))
+    return asdict(svc.orchestrator.stop(svc.tasks.get(project_id, task_id)))
 
 
 @router.post(T + "/resume", status_code=202, response_model=TaskCreated)
 async def resume_task(svc: Svc, project_id: str, task_id: str) -> dict[str, Any]:
     """Remove DONE and start the loop again (or queue it)."""
     task = svc.tasks.get(project_id, task_id)
-    return await run_in_threadpool(svc.tasks.resume, task)
+    return asdict(await run_in_threadpool(svc.orchestrator.resume, task))
 
 
 @router.get(T + "/file", response_model=TaskFile)

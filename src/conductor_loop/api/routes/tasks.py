@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -18,6 +19,7 @@ from conductor_loop.api.models import (
     TaskList,
 )
 from conductor_loop.api.services import Services
+from conductor_loop.orchestration.orchestrator import TaskRequest
 
 router = APIRouter(tags=["tasks"], responses=ERROR_RESPONSES)
 Svc = Annotated[Services, Depends(services)]
@@ -49,7 +51,8 @@ async def create_task(svc: Svc, request: TaskCreate) -> dict[str, Any]:
 
     Returns once the loop's first run exists, with its ``run_id``.
     """
-    return await run_in_threadpool(svc.tasks.create, request)
+    started = await run_in_threadpool(svc.orchestrator.create, task_request(request))
+    return asdict(started)
 
 
 @router.get("/api/v1/tasks/{task_id}", response_model=TaskDetail)
@@ -60,4 +63,22 @@ async def get_task(svc: Svc, task_id: str, project_id: ProjectQuery = None) -> d
 @router.delete("/api/v1/tasks/{task_id}", status_code=202, response_model=TaskAction)
 def stop_task(svc: Svc, task_id: str, project_id: ProjectQuery = None) -> dict[str, Any]:
     """Stop the task: its loop does not restart, its running runs are stopped."""
-    return svc.tasks.stop(svc.tasks.resolve(task_id, project_id))
+    return asdict(svc.orchestrator.stop(svc.tasks.resolve(task_id, project_id)))
+
+
+def task_request(body: TaskCreate) -> TaskRequest:
+    """The request body as orchestration takes it."""
+    return TaskRequest(
+        project_id=body.project_id,
+        prompt=body.prompt,
+        task_id=body.task_id,
+        agent=body.agent_type,
+        depends_on=tuple(body.depends_on),
+        max_restarts=body.max_restarts,
+        restart_delay=body.restart_delay,
+        timeout=body.timeout,
+        cwd=body.cwd,
+        max_cost_usd=body.max_cost_usd,
+        max_tokens=body.max_tokens,
+        budget_action=body.budget_action,
+    )
