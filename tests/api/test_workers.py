@@ -15,8 +15,8 @@ import pytest
 
 from conductor_loop.bus.parser import parse_records
 from conductor_loop.storage.layout import RunsRoot
-from tests.api.helpers import ServerFactory, ServerProcess
-from tests.api.test_tasks import agent_config, submit, wait_status
+from tests.api.helpers import ServerFactory, ServerProcess, wait_task
+from tests.api.test_tasks import agent_config, submit
 from tests.support import wait_until
 
 WORKERS = 4
@@ -131,9 +131,9 @@ def test_one_task_runs_once_and_any_worker_stops_it(
     assert stopped.status_code == 202, stopped.text
     assert answered_by(stopped) != owner
 
-    view = wait_status(client, "proj", "solo", "stopped", timeout=30)
-    assert [r["run_id"] for r in view["runs"]] == [run_id]
-    assert view["runs"][0]["status"] == "stopped"
+    view = wait_task(workers_server.api(), "proj", "solo", "stopped")
+    assert [r.run_id for r in view.runs] == [run_id]
+    assert view.runs[0].status == "stopped"
     wait_until(lambda: not loops[0].is_running(), 30, "the loop to exit")
     # Exactly one loop ran the task: one agent invocation, one RUN_START on its bus.
     assert (task_dir / ".fake-agent-count").read_text(encoding="utf-8").strip() == "1"
