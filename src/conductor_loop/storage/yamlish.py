@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `bus post` start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 # Plain (unquoted) scalars we emit: safe characters only, no trailing ":" (YAML reads it
 # as a mapping indicator), and nothing that a YAML 1.1 loader resolves to a non-string.
