@@ -21,10 +21,28 @@ _COMMANDS = {
     "validate": "conductor_loop.cli.control_commands:validate",
     "gc": "conductor_loop.cli.control_commands:gc",
 }
+# Each command's first help paragraph, so that `run-agent --help` imports none of them
+# (tests/integration/test_cli_help.py keeps these equal to the docstrings).
+_SUMMARIES = {
+    "bus": "Post to and read the message bus (project or task scope).",
+    "config": "Check or create the configuration file.",
+    "gc": "Delete old finished runs (never running ones).",
+    "job": "Run one agent once (no restarts).",
+    "list": "List projects, a project's tasks, or a task's runs.",
+    "output": "Print a run's output.md, agent stdout/stderr or prompt.",
+    "resume": "Run a task's loop again, continuing from its last run.",
+    "status": "Summarise tasks and runs: counts by status, and how long.",
+    "stop": "Stop a run, or a whole task with its loop and runs.",
+    "task": "Run a task in the Ralph loop until it is DONE.",
+    "validate": "Check that each configured agent can run on this machine.",
+}
 
 
 @click.group(
-    cls=LazyGroup, lazy_commands=_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
+    cls=LazyGroup,
+    lazy_commands=_COMMANDS,
+    summaries=_SUMMARIES,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(__version__, prog_name="run-agent")
 @click.option("--config", "config_path", help=CONFIG_HELP)
