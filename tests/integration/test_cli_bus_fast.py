@@ -124,6 +124,7 @@ def _both(
     return outcomes[0], outcomes[1]
 
 
+BUS_ENV = {"JRUN_MESSAGE_BUS": "{S}/runs/p/t/TASK-MESSAGE-BUS.md"}
 POST_CASES: dict[str, dict[str, object]] = {
     "jrun-env-task-bus": dict(
         args=["bus", "post", "--body", "hi"],
@@ -191,6 +192,10 @@ POST_CASES: dict[str, dict[str, object]] = {
         args=["bus", "post", "--bus", "{S}/runs/p/t/TASK-MESSAGE-BUS.md"],
         stdin=b"msg_id: fake\n---\nmsg_id: x\n\xff\xfe bad utf-8 \xf0\x9f\x9a\x80\n",
     ),
+    "undecodable-argv-bytes": dict(
+        args=["bus", "post", "--body", "bad \udcff byte", "--meta", "k\udcfe=v"],
+        env=BUS_ENV,
+    ),
     "values-that-need-quoting": dict(
         args=["bus", "post", "--project", "123", "--root", "{S}/runs", "--type", "yes"],
         stdin=b"",
@@ -214,7 +219,6 @@ def test_fast_path_posts_what_the_click_command_posts(tmp_path: Path, case: str)
 
 
 CLI_HOSTILE = [(label, bad) for label, bad in HOSTILE_IDS if "\x00" not in bad]
-BUS_ENV = {"JRUN_MESSAGE_BUS": "{S}/runs/p/t/TASK-MESSAGE-BUS.md"}
 REFUSED_CASES: dict[str, dict[str, object]] = {
     **{
         f"project-{label}": dict(
@@ -245,6 +249,7 @@ REFUSED_CASES: dict[str, dict[str, object]] = {
         args=["bus", "post", "--root", "{S}/runs", "--project", "p", "--task", "t", "--body", "x"],
         setup="symlinked-task",
     ),
+    "empty-type": dict(args=["bus", "post", "--type", "", "--body", "x"], env=BUS_ENV),
     "missing-value": dict(args=["bus", "post", "--body"], env=BUS_ENV),
     "unknown-flag": dict(args=["bus", "post", "--bogus", "--body", "x"], env=BUS_ENV),
     "extra-argument": dict(args=["bus", "post", "extra", "--body", "x"], env=BUS_ENV),
