@@ -46,6 +46,9 @@ class BusLocation:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"cannot assign to field {name!r}")
 
+    def __reduce__(self) -> tuple[type[BusLocation], tuple[Path, str, str, Path | None]]:
+        return BusLocation, (self.path, self.project_id, self.task_id, self.root)  # pickle, copy
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BusLocation):
             return NotImplemented

@@ -45,6 +45,9 @@ class RunsRoot:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"cannot assign to field {name!r}")
 
+    def __reduce__(self) -> tuple[type[RunsRoot], tuple[Path]]:  # pickle and copy
+        return RunsRoot, (self.path,)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RunsRoot):
             return NotImplemented
