@@ -9,7 +9,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Iterator
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `bus post` start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # A runner exits with this status when it cannot write under the runs root (sysexits'
 # EX_IOERR); its one ``error:`` line names the path and the cause.

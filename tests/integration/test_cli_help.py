@@ -3,6 +3,8 @@ command summaries that are whole sentences, every option explained, exit codes t
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,3 +106,42 @@ def test_shell_completion_offers_project_and_task_ids(run_agent_exe: Path, tmp_p
     (other / "gamma" / "g1").mkdir(parents=True)
     by_flag = _complete(run_agent_exe, f"run-agent --root {other} bus read --project ", root)
     assert by_flag == ["gamma"]
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120])
+def test_top_level_help_lists_the_declared_summaries_as_click_would(
+    width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run-agent --help` takes each command's summary from a table (so that it imports
+    none of them): the listing is the one the commands' docstrings give, at any width."""
+    from conductor_loop.cli.app import _COMMANDS, _SUMMARIES
+
+    assert set(_SUMMARIES) == set(_COMMANDS)
+    declared = CliRunner().invoke(run_agent_cli, ["--help"], terminal_width=width)
+    monkeypatch.setattr(run_agent_cli, "_summaries", {})
+    from_docstrings = CliRunner().invoke(run_agent_cli, ["--help"], terminal_width=width)
+    assert declared.exit_code == from_docstrings.exit_code == 0
+    assert declared.output == from_docstrings.output
+
+
+def test_top_level_help_imports_no_subcommand() -> None:
+    code = (
+        "import sys\n"
+        "sys.argv = ['run-agent', '--help']\n"
+        "from conductor_loop.cli.run_agent import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "Commands:" in result.stdout and "Run one agent once" in result.stdout
+    loaded = set(result.stderr.split())
+    from conductor_loop.cli.app import _COMMANDS
+
+    modules = {target.partition(":")[0] for target in _COMMANDS.values()}
+    heavy = {"pydantic", "yaml", "httpx", "fastapi", "conductor_loop.config"}
+    assert not loaded & (modules | heavy), loaded & (modules | heavy)

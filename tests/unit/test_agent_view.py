@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
 
 from conductor_loop.agents.registry import backend_for
-from conductor_loop.config.agent_view import agent_view_text, looks_secret
+from conductor_loop.config.agent_view import agent_view, agent_view_text, looks_secret
 from conductor_loop.config.loader import parse_config
 from conductor_loop.runner.environment import allowed_env, write_agent_config
 
@@ -125,3 +126,40 @@ def test_the_copy_is_written_private_and_reused(tmp_path: Path) -> None:
     assert first.path.stat().st_ino == inode
     first.path.write_text("tampered\n")
     assert write_agent_config(config).path.read_text() == agent_view_text(config)
+
+
+AWKWARD = """
+agents:
+  a:
+    type: claude
+    args: ["--x", "-", "yes", "1e3", "a: b", "# no", "", "x\\ny", "ünï 🚀", "null", "~"]
+    env: {GIT_AUTHOR_NAME: "o'neil", EMPTY: "", NUM: "007", COLON: "a:b"}
+    pricing: {input_per_mtok: 3, output_per_mtok: 0.5}
+defaults: {agent: a, max_restarts: 0}
+"""
+
+
+@pytest.mark.parametrize("text", [CONFIG, AWKWARD], ids=["secrets", "awkward-values"])
+def test_the_copy_is_written_without_pyyaml_and_reads_back_as_the_view(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run-agent job` writes the copy before its agent starts: no PyYAML import for it."""
+    import yaml
+
+    config = parse_config(text)
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "yaml", None)  # any import of it fails
+        copy = agent_view_text(config)
+    assert yaml.safe_load(copy) == agent_view(config)
+    assert agent_view(parse_config(copy))["agents"] == agent_view(config)["agents"]
+
+
+def test_a_value_the_writer_does_not_cover_goes_through_pyyaml() -> None:
+    """A float that needs an exponent (1e-06 would read back as a string if written as
+    Python prints it): PyYAML writes the copy, and it still reads back as the view."""
+    import yaml
+
+    config = parse_config(AWKWARD.replace("0.5}", "0.000001}"))
+    copy = agent_view_text(config)
+    assert yaml.safe_load(copy) == agent_view(config)
+    assert parse_config(copy).agents["a"].pricing == config.agents["a"].pricing

@@ -175,3 +175,18 @@ def test_task_flag_inside_another_task_addresses_the_sibling_task(tmp_path: Path
     found = resolve_bus(None, task_id="b", start=task_a)
     assert found.path == root.task_bus("p", "b")
     assert (found.project_id, found.task_id) == ("p", "b")
+
+
+def test_bus_location_compares_without_its_root_and_pickles() -> None:
+    import copy
+    import pickle
+
+    here = BusLocation(Path("/r/p/t/TASK-MESSAGE-BUS.md"), "p", "t", Path("/r"))
+    assert here == BusLocation(here.path, "p", "t") and hash(here) == hash(
+        BusLocation(here.path, "p", "t")
+    )
+    assert here != BusLocation(here.path, "p", "u")
+    with pytest.raises(AttributeError):
+        here.task_id = "u"  # type: ignore[misc]
+    again = pickle.loads(pickle.dumps(here))
+    assert again == here == copy.deepcopy(here) and again.root == Path("/r")

@@ -87,3 +87,18 @@ def test_runs_root_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         tmp_path / "flag"
     )
     assert resolve_runs_root("~/x").path == home / "x"
+
+
+def test_runs_root_is_a_value_as_the_dataclass_was(tmp_path: Path) -> None:
+    """A plain class since `bus post` stopped importing dataclasses: same equality, hash,
+    immutability, and it pickles and copies (for worker processes)."""
+    import copy
+    import pickle
+
+    root = RunsRoot.at(tmp_path)
+    assert root == RunsRoot(tmp_path) and hash(root) == hash(RunsRoot(tmp_path))
+    assert root != RunsRoot(tmp_path / "other") and {root, RunsRoot(tmp_path)} == {root}
+    with pytest.raises(AttributeError):
+        root.path = tmp_path / "other"  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(root)) == root == copy.deepcopy(root)
+    assert repr(root) == f"RunsRoot(path={tmp_path!r})"

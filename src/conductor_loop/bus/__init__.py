@@ -6,10 +6,10 @@ post``) never loads the parser and reader.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `bus post` start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from conductor_loop.bus.message import Link, Message, Parent, format_record
     from conductor_loop.bus.parser import parse_records
     from conductor_loop.bus.reader import follow, read_all, read_from, read_since, read_tail
@@ -50,6 +50,8 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
     globals()[name] = value
     return value

@@ -12,26 +12,60 @@ its place implies (``root``).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from conductor_loop.errors import NotFoundError
 from conductor_loop.storage.ids import validate_id
-from conductor_loop.storage.layout import (
-    PROJECT_BUS_FILE,
-    TASK_BUS_FILE,
-    TASK_FILE,
-    RunsRoot,
-)
+from conductor_loop.storage.layout import PROJECT_BUS_FILE, TASK_BUS_FILE, TASK_FILE
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `bus post` start-up
+if TYPE_CHECKING:
+    from conductor_loop.storage.layout import RunsRoot
 
 
-@dataclass(frozen=True, slots=True)
 class BusLocation:
+    """A bus file and the project/task it belongs to. A plain class, not a dataclass, so
+    that ``run-agent bus post`` does not import ``dataclasses``."""
+
+    __slots__ = ("path", "project_id", "root", "task_id")
     path: Path
-    project_id: str = ""
-    task_id: str = ""
-    # The runs root it lives in (None: a file outside the layout); derived, not compared.
-    root: Path | None = field(default=None, compare=False)
+    project_id: str
+    task_id: str
+    root: Path | None
+
+    def __init__(
+        self, path: Path, project_id: str = "", task_id: str = "", root: Path | None = None
+    ) -> None:
+        set_field = object.__setattr__  # frozen
+        set_field(self, "path", path)
+        set_field(self, "project_id", project_id)
+        set_field(self, "task_id", task_id)
+        # The runs root it lives in (None: a file outside the layout); derived, not compared.
+        set_field(self, "root", root)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __reduce__(self) -> tuple[type[BusLocation], tuple[Path, str, str, Path | None]]:
+        return BusLocation, (self.path, self.project_id, self.task_id, self.root)  # pickle, copy
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BusLocation):
+            return NotImplemented
+        return (self.path, self.project_id, self.task_id) == (
+            other.path,
+            other.project_id,
+            other.task_id,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.project_id, self.task_id))
+
+    def __repr__(self) -> str:
+        return (
+            f"BusLocation(path={self.path!r}, project_id={self.project_id!r}, "
+            f"task_id={self.task_id!r}, root={self.root!r})"
+        )
 
 
 def infer_context(bus_path: Path) -> BusLocation:

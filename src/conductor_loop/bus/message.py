@@ -11,10 +11,12 @@ searches back from the end or ignores ``body_length``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any
 
 from conductor_loop.storage.yamlish import scalar, timestamp
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see _Record)
+if TYPE_CHECKING:
+    from typing import Any
 
 RECORD_START = "---\nmsg_id:"
 
@@ -28,35 +30,92 @@ _QUOTED = re.compile(_AT_LINE_AFTER_RULE + ">(?=>*msg_id:)")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-@dataclass(slots=True)
-class Parent:
-    msg_id: str
-    kind: str = ""
-    meta: dict[str, str] = field(default_factory=dict)
+class _Record:
+    """Equality and repr over ``_FIELDS``, as a dataclass would give. Plain classes
+    rather than dataclasses: importing ``dataclasses`` (and with it ``inspect``) would
+    cost ``run-agent bus post`` more than all the rest of its imports."""
+
+    __slots__ = ()
+    _FIELDS: tuple[str, ...] = ()
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Record) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a non-frozen dataclass
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"{self.__class__.__name__}({shown})"
 
 
-@dataclass(slots=True)
-class Link:
-    url: str
-    label: str = ""
-    kind: str = ""
+class Parent(_Record):
+    _FIELDS = ("msg_id", "kind", "meta")
+    __slots__ = _FIELDS
+
+    def __init__(self, msg_id: str, kind: str = "", meta: dict[str, str] | None = None) -> None:
+        self.msg_id = msg_id
+        self.kind = kind
+        self.meta: dict[str, str] = {} if meta is None else meta
 
 
-@dataclass(slots=True)
-class Message:
+class Link(_Record):
+    _FIELDS = ("url", "label", "kind")
+    __slots__ = _FIELDS
+
+    def __init__(self, url: str, label: str = "", kind: str = "") -> None:
+        self.url = url
+        self.label = label
+        self.kind = kind
+
+
+class Message(_Record):
     """One bus record. ``msg_id`` and ``ts`` are filled in on append when empty."""
 
-    type: str
-    project_id: str
-    body: str = ""
-    task_id: str = ""
-    run_id: str = ""
-    msg_id: str = ""
-    ts: str = ""
-    issue_id: str = ""
-    parents: list[Parent] = field(default_factory=list)
-    links: list[Link] = field(default_factory=list)
-    meta: dict[str, str] = field(default_factory=dict)
+    _FIELDS = (
+        "type",
+        "project_id",
+        "body",
+        "task_id",
+        "run_id",
+        "msg_id",
+        "ts",
+        "issue_id",
+        "parents",
+        "links",
+        "meta",
+    )
+    __slots__ = _FIELDS
+
+    def __init__(
+        self,
+        type: str,
+        project_id: str,
+        body: str = "",
+        task_id: str = "",
+        run_id: str = "",
+        msg_id: str = "",
+        ts: str = "",
+        issue_id: str = "",
+        parents: list[Parent] | None = None,
+        links: list[Link] | None = None,
+        meta: dict[str, str] | None = None,
+    ) -> None:
+        self.type = type
+        self.project_id = project_id
+        self.body = body
+        self.task_id = task_id
+        self.run_id = run_id
+        self.msg_id = msg_id
+        self.ts = ts
+        self.issue_id = issue_id
+        self.parents: list[Parent] = [] if parents is None else parents
+        self.links: list[Link] = [] if links is None else links
+        self.meta: dict[str, str] = {} if meta is None else meta
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form used by ``bus read --json`` and the API."""

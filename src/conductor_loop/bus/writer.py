@@ -13,12 +13,15 @@ import fcntl
 import os
 import time
 from pathlib import Path
-from types import TracebackType
 
 from conductor_loop.bus.message import Message, format_record, replace_surrogates
 from conductor_loop.errors import BusLockTimeoutError, InvalidRequestError, storage_writes
 from conductor_loop.storage.containment import StrPath, open_inside
 from conductor_loop.storage.ids import new_msg_id, utc_stamp
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `bus post` start-up
+if TYPE_CHECKING:
+    from types import TracebackType
 
 DEFAULT_LOCK_TIMEOUT = 10.0
 

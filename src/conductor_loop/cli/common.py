@@ -7,7 +7,6 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -15,6 +14,8 @@ import click
 from conductor_loop.errors import EXIT_STORAGE, ConductorError, StorageError, storage_error
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from click.shell_completion import CompletionItem
 
     from conductor_loop.storage.layout import RunsRoot

@@ -1,48 +1,38 @@
-"""``run-agent``: the local CLI. Works on the runs root directly, no server needed."""
+"""``run-agent``: the local CLI. Works on the runs root directly, no server needed.
+
+The entry point imports nothing heavy itself: ``bus post``, which agents run many times
+per run, goes to ``cli.fast_post`` (no click) when it can; everything else, and what that
+declines, to the click group in ``cli.app``.
+"""
 
 from __future__ import annotations
 
 import os
-
-import click
-
-from conductor_loop import __version__
-from conductor_loop.cli.common import CONFIG_HELP, ROOT_HELP
-from conductor_loop.cli.lazy import LazyGroup
-
-_COMMANDS = {
-    "bus": "conductor_loop.cli.bus_commands:bus",
-    "config": "conductor_loop.cli.config_commands:config",
-    "job": "conductor_loop.cli.run_commands:job",
-    "task": "conductor_loop.cli.run_commands:task",
-    "list": "conductor_loop.cli.inspect_commands:list_command",
-    "status": "conductor_loop.cli.inspect_commands:status",
-    "output": "conductor_loop.cli.inspect_commands:output",
-    "stop": "conductor_loop.cli.control_commands:stop",
-    "resume": "conductor_loop.cli.control_commands:resume",
-    "validate": "conductor_loop.cli.control_commands:validate",
-    "gc": "conductor_loop.cli.control_commands:gc",
-}
-
-
-@click.group(
-    cls=LazyGroup, lazy_commands=_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
-)
-@click.version_option(__version__, prog_name="run-agent")
-@click.option("--config", "config_path", help=CONFIG_HELP)
-@click.option("--root", "root", help=ROOT_HELP)
-def cli(config_path: str | None, root: str | None) -> None:
-    """Run AI coding agents on tasks, record every run on disk, coordinate via a message bus.
-
-    --config and --root work before the subcommand or after it; a subcommand's own
-    flag wins over the one before it, and both over $CONDUCTOR_CONFIG/$CONDUCTOR_ROOT.
-    """
+import sys
 
 
 def main() -> None:
+    args = sys.argv[1:]
+    if "post" in args and "bus" in args:
+        from conductor_loop.cli.fast_post import try_post
+
+        status = try_post(args)
+        if status is not None:
+            sys.exit(status)
     # We use no pydantic plugins; skipping their entry-point scan saves ~40 ms per start.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    from conductor_loop.cli.app import cli
+
     cli()
+
+
+def __getattr__(name: str) -> object:
+    """``cli``, the click group, imported when asked for (tests drive it in-process)."""
+    if name == "cli":
+        from conductor_loop.cli.app import cli
+
+        return cli
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":

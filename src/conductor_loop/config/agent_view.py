@@ -11,12 +11,14 @@ copy of a copy is the copy itself.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import fields, is_dataclass
 from typing import Any
 
 from conductor_loop.config.models import AgentConfig, Config, Secret
+from conductor_loop.storage.yamlish import scalar
 
 HEADER = (
     "# The configuration as agents see it, written by conductor-loop for child runs:\n"
@@ -53,11 +55,57 @@ def agent_view(config: Config) -> dict[str, Any]:
 
 
 def agent_view_text(config: Config) -> str:
-    """The copy as YAML: the same config always gives the same text (it is content-named)."""
-    import yaml
+    """The copy as YAML: the same config always gives the same text (it is content-named).
 
-    body = yaml.safe_dump(agent_view(config), sort_keys=True, default_flow_style=False)
-    return HEADER + body
+    Written by hand (``yamlish.scalar`` for strings): importing PyYAML would be a tenth
+    of the start-up of every ``run-agent job``. A value outside what that covers (a float
+    that would need an exponent, a nested list) goes to PyYAML."""
+    view = agent_view(config)
+    try:
+        lines: list[str] = []
+        _block(view, "", lines)
+        return HEADER + "".join(lines)
+    except _NotPlain:
+        import yaml
+
+        return HEADER + yaml.safe_dump(view, sort_keys=True, default_flow_style=False)
+
+
+class _NotPlain(Exception):
+    """A value ``_block`` does not write."""
+
+
+def _block(mapping: dict[str, Any], indent: str, lines: list[str]) -> None:
+    """``mapping`` in block style with sorted keys, as ``yaml.safe_dump`` lays it out."""
+    for key in sorted(mapping):
+        value = mapping[key]
+        head = f"{indent}{_scalar(key)}:"
+        if isinstance(value, dict):
+            if not value:
+                lines.append(f"{head} {{}}\n")
+                continue
+            lines.append(head + "\n")
+            _block(value, indent + "  ", lines)
+        elif isinstance(value, list):
+            lines.append(head + (" []\n" if not value else "\n"))
+            lines += [f"{indent}- {_scalar(item)}\n" for item in value]
+        else:
+            lines.append(f"{head} {_scalar(value)}\n")
+
+
+def _scalar(value: object) -> str:
+    """A plain value as YAML that reads back with its type (str, bool, int, float)."""
+    if isinstance(value, str):
+        return scalar(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        text = repr(value)
+        if "." in text and "e" not in text:  # YAML 1.1 reads 1e-05 as a string
+            return text
+    raise _NotPlain(repr(value))
 
 
 def _plain(section: Any, left_out: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -14,9 +14,12 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Callable
 
 from conductor_loop.errors import ContainmentError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `bus post` start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 StrPath = str | os.PathLike[str]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import threading
 import time
 
 from conductor_loop.errors import InvalidIdError
@@ -20,7 +19,6 @@ MAX_SLUG_LENGTH = 48
 _run_seq = itertools.count(1)
 _msg_seq = itertools.count(1)
 _seq_pid = os.getpid()
-_seq_lock = threading.Lock()
 
 
 def _reset_after_fork() -> None:

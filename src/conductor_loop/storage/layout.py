@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from conductor_loop.errors import NotFoundError
 from conductor_loop.storage.containment import list_dirs_inside, make_dirs_inside, open_dir_inside
 from conductor_loop.storage.ids import validate_id
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `bus post` start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 PROJECT_BUS_FILE = "PROJECT-MESSAGE-BUS.md"
 TASK_BUS_FILE = "TASK-MESSAGE-BUS.md"
@@ -27,12 +29,35 @@ STDERR_FILE = "agent-stderr.txt"
 DEFAULT_RUNS_ROOT = "~/.run-agent/runs"
 
 
-@dataclass(frozen=True, slots=True)
 class RunsRoot:
     """The runs root directory; every path method validates the ids it is given, and
-    everything it creates or lists is reached without symlinks (``storage.containment``)."""
+    everything it creates or lists is reached without symlinks (``storage.containment``).
 
+    Immutable. A plain class, not a dataclass, so that ``run-agent bus post`` does not
+    import ``dataclasses``."""
+
+    __slots__ = ("path",)
     path: Path
+
+    def __init__(self, path: Path) -> None:
+        object.__setattr__(self, "path", path)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __reduce__(self) -> tuple[type[RunsRoot], tuple[Path]]:  # pickle and copy
+        return RunsRoot, (self.path,)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RunsRoot):
+            return NotImplemented
+        return self.path == other.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    def __repr__(self) -> str:
+        return f"RunsRoot(path={self.path!r})"
 
     @classmethod
     def at(cls, path: str | os.PathLike[str]) -> RunsRoot:

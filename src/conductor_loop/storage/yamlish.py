@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `bus post` start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 # Plain (unquoted) scalars we emit: safe characters only, no trailing ":" (YAML reads it
 # as a mapping indicator), and nothing that a YAML 1.1 loader resolves to a non-string.
@@ -117,11 +120,15 @@ def _is_plain_key(key: str) -> bool:
 
 # Tabs, carriage returns, other line breaks, BOM, control characters and surrogates:
 # ``scalar`` escapes all of these, so text holding one was not written by us.
-_NOT_FAST = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
+# Compiled on first read, not at import: the slowest pattern here to compile, and writing
+# (``run-agent bus post``) never needs it.
+@functools.cache
+def _not_fast() -> re.Pattern[str]:
+    return re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
 
 
 def _parse_fast(text: str) -> dict[str, Any] | None:
-    if _NOT_FAST.search(text):
+    if _not_fast().search(text):
         return None
     result: dict[str, Any] = {}
     nested_key: str | None = None
