@@ -97,8 +97,9 @@ _NOT_FAST = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\ud
 # The lines run-info and bus headers are made of, matched in one C-level pass each: flat
 # ``key: value`` lines, then optionally one ``key:`` line and its ``  key: value`` lines
 # at the very end (run-info's ``usage``). Values are checked by ``_plain_value``.
-_FLAT_LINE = re.compile(r"^([a-z_]{1,100}):(?: (.*))?$", re.MULTILINE)
-_NESTED_LINE = re.compile(r"^  ([a-z_]{1,100}): (.*)$", re.MULTILINE)
+_FAST_CHARS = "[^\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]"
+_FLAT_LINE = re.compile(f"^([a-z_]{{1,100}}):(?: ({_FAST_CHARS}*))?$", re.MULTILINE)
+_NESTED_LINE = re.compile(f"^  ([a-z_]{{1,100}}): ({_FAST_CHARS}*)$", re.MULTILINE)
 # PyYAML refuses an implicit key longer than 1024 characters (quotes included).
 _MAX_KEY = 1000
 
@@ -133,11 +134,11 @@ def _parse_fast(text: str) -> dict[str, Any] | None:
     """``text`` read under the fast subset's rules; None when it is outside the subset."""
     if text and text[-1] != "\n":
         text += "\n"
-    if _NOT_FAST.search(text) is not None:
-        return None
-    result = _parse_words(text)
+    result = _parse_words(text)  # its patterns leave out what _NOT_FAST finds
     if result is not None:
         return result
+    if _NOT_FAST.search(text) is not None:
+        return None
     result = _parse_lines(text)
     if result is not None and len(text) > _MAX_KEY and _long_key(result):
         return None
@@ -178,8 +179,14 @@ def _flat_fields(
                 if len(raw) < 2 or raw[-1] != '"' or "\\" in raw or '"' in raw[1:-1]:
                     return None
                 raw = raw[1:-1]
-            elif _plain_value(raw) is None:
-                return None
+            elif (
+                first in _NOT_PLAIN_FIRST
+                or " #" in raw
+                or ": " in raw
+                or raw[-1] in " :"
+                or (first in "-?:" and (len(raw) == 1 or raw[1] == " "))
+            ):
+                return None  # not plain: inlined _plain_value, as this runs for every line
         fields[key] = raw
     return fields if len(fields) == len(pairs) else None
 
