@@ -238,6 +238,8 @@ def test_fast_parser_agrees_with_pyyaml_base_loader(lines: list[str]) -> None:
 @given(_fast_lines)
 @example(["k:"])
 @example(["k: v", "k:", "  a: b"])
+@example(["k: v", "key:", "  a: b", "  c: d", "x1: y"])
+@example(["key:", "  a: b", "k: v", "key: again"])
 def test_parse_block_reads_every_block_as_pyyaml_base_loader_does(lines: list[str]) -> None:
     text = "\n".join(lines) + "\n"
     try:

@@ -146,8 +146,9 @@ def _parse_fast(text: str) -> dict[str, Any] | None:
 
 
 def _parse_words(text: str) -> dict[str, Any] | None:
-    """Flat lines with lower-case keys, then at most one nested map at the end: the
-    common case, matched in C-level passes; None when the text is anything else."""
+    """Flat lines with lower-case keys and at most one nested map (run-info's ``usage``
+    at the end, a bus header's ``meta`` before ``body_length``): the common case, matched
+    in C-level passes; None when the text is anything else."""
     cut = text.find("\n  ")
     if cut < 0:
         return _flat_fields(text, 0, len(text))
@@ -155,18 +156,31 @@ def _parse_words(text: str) -> dict[str, Any] | None:
     key = text[opener:cut]
     if not key.endswith(":") or not key[:-1].isidentifier():
         return None
+    end = cut + 1  # the block runs to the first line that is not indented
+    while text.startswith("  ", end):
+        end = text.find("\n", end) + 1
+        if not end:
+            end = len(text)
+            break
+    if text.find("\n ", end - 1) >= 0:
+        return None  # a second block
     fields = _flat_fields(text, 0, opener)
-    nested = _flat_fields(text, cut + 1, len(text), _NESTED_LINE)
-    if fields is None or not nested or key[:-1] in fields:
+    nested = _flat_fields(text, cut + 1, end, _NESTED_LINE)
+    rest = _flat_fields(text, end, len(text)) if end < len(text) else {}
+    if fields is None or not nested or rest is None or key[:-1] in fields:
         return None
     fields[key[:-1]] = nested
-    return fields
+    size = len(fields) + len(rest)
+    fields.update(rest)
+    return fields if len(fields) == size else None
 
 
 def _flat_fields(
     text: str, start: int, end: int, line: re.Pattern[str] = _FLAT_LINE
 ) -> dict[str, Any] | None:
     """``text[start:end]`` as ``key: value`` lines (each one matched by ``line``)."""
+    if start == end:
+        return {}
     pairs = line.findall(text, start, end)
     lines = text.count("\n", start, end) + (0 if text.endswith("\n", start, end) else 1)
     if len(pairs) != lines:
