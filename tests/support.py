@@ -43,6 +43,13 @@ HOSTILE_IDS: list[tuple[str, str]] = [
     ("tab", "a\tb"),
 ]
 HOSTILE_ID_LABELS = [label for label, _ in HOSTILE_IDS]
+# One of each kind of problem (a leading dot, a path separator, a control character).
+# tests/unit/test_ids.py runs the validator over the whole table; every entry point (each
+# CLI command, API route family, RunsRoot method) is shown to reject these, which proves
+# it calls the validator.
+_SAMPLES = ("parent-prefix", "absolute", "newline")
+SAMPLE_HOSTILE_IDS = [(label, value) for label, value in HOSTILE_IDS if label in _SAMPLES]
+SAMPLE_HOSTILE_LABELS = [label for label, _ in SAMPLE_HOSTILE_IDS]
 # What the error message must say about each one.
 HOSTILE_ID_PROBLEMS = {
     "dotdot": "must not start with a dot",

@@ -13,13 +13,17 @@ import pytest
 
 from conductor_loop.bus import read_all
 from conductor_loop.storage.layout import RunsRoot
-from tests.support import HOSTILE_ID_PROBLEMS, HOSTILE_IDS, OUTSIDE_ROOT, run_cli, tree
+from tests.support import (
+    HOSTILE_ID_PROBLEMS,
+    OUTSIDE_ROOT,
+    SAMPLE_HOSTILE_IDS,
+    SAMPLE_HOSTILE_LABELS,
+    run_cli,
+    tree,
+)
 
-# argv cannot carry NUL at all, so the OS already rejects that one.
-CLI_HOSTILE = [(label, bad) for label, bad in HOSTILE_IDS if "\x00" not in bad]
 
-
-@pytest.mark.parametrize(("label", "bad"), CLI_HOSTILE, ids=[c[0] for c in CLI_HOSTILE])
+@pytest.mark.parametrize(("label", "bad"), SAMPLE_HOSTILE_IDS, ids=SAMPLE_HOSTILE_LABELS)
 def test_post_and_read_reject_hostile_ids(
     run_agent_exe: Path, tmp_path: Path, label: str, bad: str
 ) -> None:

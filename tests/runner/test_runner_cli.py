@@ -10,16 +10,14 @@ import pytest
 
 from conductor_loop.storage.runinfo import read_run_info, write_run_info
 from tests.runner.conftest import RunnerEnv
-from tests.support import HOSTILE_IDS
-
-# NUL cannot travel in argv; the validator's own table (tests/unit) covers it there.
-ARGV_IDS = [(label, value) for label, value in HOSTILE_IDS if "\x00" not in value]
+from tests.support import HOSTILE_ID_PROBLEMS, SAMPLE_HOSTILE_IDS, SAMPLE_HOSTILE_LABELS
 
 
-@pytest.mark.parametrize(("label", "bad"), ARGV_IDS, ids=[label for label, _ in ARGV_IDS])
+@pytest.mark.parametrize(("label", "bad"), SAMPLE_HOSTILE_IDS, ids=SAMPLE_HOSTILE_LABELS)
 def test_hostile_ids_are_rejected_by_every_runner_command(
     rig: RunnerEnv, label: str, bad: str
 ) -> None:
+    (rig.root.path / "p").mkdir()  # so that `resume` gets as far as the task id
     before = sorted(p for p in rig.tmp.rglob("*"))
     commands = [
         ["job", "--project", bad, "--task", "t", "--prompt", "FAKE: answer x"],
@@ -33,14 +31,14 @@ def test_hostile_ids_are_rejected_by_every_runner_command(
         ["list", "--project", bad],
         ["resume", "--project", "p", "--task", bad],
     ]
-    if bad:  # an empty parent run id just means "no parent"
-        commands.append(
-            ["job", "--project", "p", "--task", "t", "--parent-run-id", bad, "--prompt", "x"]
-        )
+    commands.append(
+        ["job", "--project", "p", "--task", "t", "--parent-run-id", bad, "--prompt", "x"]
+    )
     for args in commands:
         done = rig.run(*args)
         assert done.returncode != 0, args
         assert "error" in done.stderr.lower(), (args, done.stderr)
+        assert HOSTILE_ID_PROBLEMS[label] in done.stderr, (args, done.stderr)
     after = sorted(p for p in rig.tmp.rglob("*"))
     created = [p for p in after if p not in before]
     assert all(rig.root.path in p.parents for p in created), created

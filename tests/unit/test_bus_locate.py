@@ -15,59 +15,55 @@ from conductor_loop.bus.locate import (
 )
 from conductor_loop.errors import InvalidIdError, NotFoundError
 from conductor_loop.storage.layout import RunsRoot
-from tests.support import HOSTILE_ID_LABELS, HOSTILE_IDS
-
-# Environment variables cannot hold NUL, and an empty one means "unset".
-ENV_HOSTILE_IDS = [(label, bad) for label, bad in HOSTILE_IDS if bad and "\x00" not in bad]
-ENV_HOSTILE_LABELS = [label for label, _ in ENV_HOSTILE_IDS]
+from tests.support import SAMPLE_HOSTILE_IDS
 
 
-@pytest.mark.parametrize(("label", "bad"), HOSTILE_IDS, ids=HOSTILE_ID_LABELS)
 @pytest.mark.parametrize("slot", ["project", "task"])
 def test_resolve_bus_rejects_hostile_ids(
-    runs_root: RunsRoot, monkeypatch: pytest.MonkeyPatch, label: str, bad: str, slot: str
+    runs_root: RunsRoot, monkeypatch: pytest.MonkeyPatch, slot: str
 ) -> None:
     # Even from inside a task directory (where discovery would find a bus), an explicit
     # bad id is an error, never silently replaced by another bus.
     task_dir = runs_root.ensure_task_dir("p", "t")
     (task_dir / "TASK.md").write_text("x")
     monkeypatch.chdir(task_dir)
-    ids = {"project_id": "p", "task_id": "t"} | {f"{slot}_id": bad}
-    with pytest.raises(InvalidIdError):
-        resolve_bus(runs_root, **ids)
+    for _, bad in SAMPLE_HOSTILE_IDS:
+        ids = {"project_id": "p", "task_id": "t"} | {f"{slot}_id": bad}
+        with pytest.raises(InvalidIdError):
+            resolve_bus(runs_root, **ids)
 
 
-@pytest.mark.parametrize(("label", "bad"), ENV_HOSTILE_IDS, ids=ENV_HOSTILE_LABELS)
 def test_resolve_bus_rejects_hostile_project_from_env(
-    runs_root: RunsRoot, monkeypatch: pytest.MonkeyPatch, label: str, bad: str
+    runs_root: RunsRoot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("JRUN_PROJECT_ID", bad)
-    with pytest.raises(InvalidIdError):
-        resolve_bus(runs_root, task_id="t")
+    for _, bad in SAMPLE_HOSTILE_IDS:
+        monkeypatch.setenv("JRUN_PROJECT_ID", bad)
+        with pytest.raises(InvalidIdError):
+            resolve_bus(runs_root, task_id="t")
 
 
-@pytest.mark.parametrize(("label", "bad"), HOSTILE_IDS, ids=HOSTILE_ID_LABELS)
 @pytest.mark.parametrize("slot", ["project_id", "task_id", "run_id"])
-def test_message_fields_rejects_hostile_ids(label: str, bad: str, slot: str) -> None:
+def test_message_fields_rejects_hostile_ids(slot: str) -> None:
     location = BusLocation(Path("/runs/p/t/TASK-MESSAGE-BUS.md"), "p", "t")
-    fields = {"project_id": None, "task_id": None, "run_id": None} | {slot: bad}
-    with pytest.raises(InvalidIdError):
-        message_fields(location, **fields)
+    for _, bad in SAMPLE_HOSTILE_IDS:
+        fields = {"project_id": None, "task_id": None, "run_id": None} | {slot: bad}
+        with pytest.raises(InvalidIdError):
+            message_fields(location, **fields)
 
 
-@pytest.mark.parametrize(("label", "bad"), ENV_HOSTILE_IDS, ids=ENV_HOSTILE_LABELS)
 @pytest.mark.parametrize("var", ["JRUN_PROJECT_ID", "JRUN_TASK_ID", "JRUN_ID"])
 def test_message_fields_rejects_hostile_ids_from_env(
-    monkeypatch: pytest.MonkeyPatch, label: str, bad: str, var: str
+    monkeypatch: pytest.MonkeyPatch, var: str
 ) -> None:
-    monkeypatch.setenv(var, bad)
-    with pytest.raises(InvalidIdError):
-        message_fields(
-            BusLocation(Path("/x/bus.md")),
-            project_id="p" if var != "JRUN_PROJECT_ID" else None,
-            task_id=None,
-            run_id=None,
-        )
+    for _, bad in SAMPLE_HOSTILE_IDS:
+        monkeypatch.setenv(var, bad)
+        with pytest.raises(InvalidIdError):
+            message_fields(
+                BusLocation(Path("/x/bus.md")),
+                project_id="p" if var != "JRUN_PROJECT_ID" else None,
+                task_id=None,
+                run_id=None,
+            )
 
 
 def test_explicit_project_and_task_address_the_layout(runs_root: RunsRoot) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import string
 
 import pytest
@@ -9,6 +10,9 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from conductor_loop.bus.message import Message, Parent, format_record
+from conductor_loop.storage.runinfo import RunInfo
+from conductor_loop.storage.usage import Usage
 from conductor_loop.storage.yamlish import (
     _NON_STRING,
     _PLAIN_SAFE,
@@ -228,12 +232,138 @@ def test_fast_parser_agrees_with_pyyaml_base_loader(lines: list[str]) -> None:
         expected = yaml.load(text, Loader=yaml.CBaseLoader)
     except yaml.YAMLError:
         raise AssertionError(f"fast path accepted text PyYAML rejects: {text!r}") from None
-    # "key:" with no entries: PyYAML reads an empty value, the fast path an empty map.
-    expected = {
-        k: ({} if v == "" and isinstance(fast.get(k), dict) else v) for k, v in expected.items()
+    assert fast == (expected or {}), text
+
+
+@given(_fast_lines)
+@example(["k:"])
+@example(["k: v", "k:", "  a: b"])
+@example(["k: v", "key:", "  a: b", "  c: d", "x1: y"])
+@example(["key:", "  a: b", "k: v", "key: again"])
+def test_parse_block_reads_every_block_as_pyyaml_base_loader_does(lines: list[str]) -> None:
+    text = "\n".join(lines) + "\n"
+    try:
+        expected = yaml.load(text, Loader=yaml.CBaseLoader)
+    except yaml.YAMLError:
+        with pytest.raises(ValueError):
+            parse_block(text)
+        return
+    if isinstance(expected, dict) or expected is None:
+        assert parse_block(text) == (expected or {}), text
+
+
+def test_an_empty_key_reads_as_an_empty_string_as_in_yaml() -> None:
+    # The fast path once read "key:" with nothing under it as an empty map.
+    assert parse_block("error_summary:\nstatus: running\n") == {
+        "error_summary": "",
+        "status": "running",
     }
-    assert fast == expected, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "type: a #not part of it\n",  # a comment
+        "type: a\tb\r\n",  # a carriage return ends the line for YAML
+        "key:value\n",  # no mapping at all: one plain scalar
+        "a: b\nbody_length: 5\x85\n",  # NEL is a line break to YAML
+    ],
+)
+def test_text_outside_the_subset_reads_as_yaml_reads_it(text: str) -> None:
+    try:
+        expected = yaml.load(text, Loader=yaml.CBaseLoader)
+    except yaml.YAMLError:
+        with pytest.raises(ValueError):
+            parse_block(text)
+        return
+    if not isinstance(expected, dict):
+        with pytest.raises(ValueError):
+            parse_block(text)
+        return
+    assert parse_block(text) == expected
 
 
 def test_negative_numbers_stay_on_the_fast_path() -> None:
     assert _parse_fast("exit_code: -1\npid: 12\n") == {"exit_code": "-1", "pid": "12"}
+
+
+# -- our writers' output: the fast reader and YAML tools (CSafeLoader) read the same ----
+
+# Any text, and text that ``scalar`` writes without escapes (which the fast path reads).
+_any_text = st.one_of(
+    st.text(max_size=30),
+    st.text(
+        st.characters(
+            blacklist_categories=("Cc", "Cs"),
+            blacklist_characters='"\\\x85\u2028\u2029\ufeff\ufffe\uffff',
+        ),
+        max_size=30,
+    ),
+)
+
+
+def _agrees_with_yaml_tools(text: str) -> None:
+    """parse_block reads ``text`` as CSafeLoader does, and without PyYAML when no value
+    needed an escape."""
+    ours = parse_block(text)
+    if "\\" not in text:
+        assert _parse_fast(text) == ours, text
+    tools = yaml.load(text, Loader=yaml.CSafeLoader)
+    assert ours.keys() == tools.keys()
+    for key, value in tools.items():
+        if isinstance(value, dict):
+            assert ours[key] == {str(k): _as_yaml_tools_read(v) for k, v in value.items()}
+        elif isinstance(value, list):
+            assert ours[key] == [str(v) for v in value]
+        else:
+            assert ours[key] == _as_yaml_tools_read(value), key
+
+
+def _as_yaml_tools_read(value: object) -> str:
+    """CSafeLoader resolves our plain numbers and times; as text they are what we wrote."""
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return str(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fields=st.lists(_any_text, min_size=5, max_size=5),
+    meta=st.dictionaries(_any_text, _any_text, max_size=3),
+    parents=st.lists(_any_text.filter(bool), max_size=2),
+)
+def test_bus_headers_read_the_same_fast_and_under_csafeloader(
+    fields: list[str], meta: dict[str, str], parents: list[str]
+) -> None:
+    msg_type, project, task, issue, body = fields
+    msg = Message(
+        msg_type or "INFO",
+        project,
+        body,
+        task_id=task,
+        issue_id=issue,
+        msg_id="MSG-20260223-191710-184887000-PID1-0001",
+        ts="2026-02-23T19:17:10.123Z",
+        meta=meta,
+        parents=[Parent(p) for p in parents],
+    )
+    record = format_record(msg)
+    _agrees_with_yaml_tools(record[4 : record.index("\n---\n", 3) + 1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(_any_text, min_size=4, max_size=4), pid=st.integers(0, 2**31))
+def test_run_info_reads_the_same_fast_and_under_csafeloader(values: list[str], pid: int) -> None:
+    info = RunInfo(
+        run_id="20260101-0000000000-1-1",
+        project_id="p",
+        task_id="t",
+        error_summary=values[0],
+        commandline=values[1],
+        cwd=values[2],
+        agent_version=values[3],
+        pid=pid,
+        start_time="2026-02-23T19:17:10.123Z",
+        usage=Usage(10, 5, None, 0.000175),
+    )
+    _agrees_with_yaml_tools(info.to_yaml())

@@ -69,9 +69,6 @@ def _links(value: Any) -> list[Link]:
     ]
 
 
-_QUOTE_OR_FLOW = frozenset("\"'&*!|>%@`{[#?,~")
-
-
 # The exact shape our writer produces for plain values: matched in one C-level step.
 _FAST_RECORD = re.compile(
     r"---\nmsg_id: ([A-Za-z0-9][^\n\"' ]*)\n"
@@ -91,18 +88,6 @@ def _meta_lines(block: str) -> dict[str, str]:
         key, _, value = line.partition(": ")
         meta[key] = value
     return meta
-
-
-def _quick_header(text: str) -> dict[str, Any] | None:
-    """Flat ``key: plain-value`` headers (the common case) without the general parser."""
-    header: dict[str, Any] = {}
-    for line in text.split("\n"):
-        key, sep, value = line.partition(": ")
-        if sep and value and key[0] != " " and value[0] not in _QUOTE_OR_FLOW:
-            header[key] = value
-        elif line:
-            return None
-    return header
 
 
 def _message(header: dict[str, Any], body: str) -> Message | None:
@@ -244,14 +229,10 @@ def _parse_records(text: str, at_file_start: bool) -> tuple[list[Message], int]:
             continue
         body_start = close + 5
         header_text = text[header_start : close + 1]
-        quick = _quick_header(header_text)
-        if quick is not None:
-            header = quick
-        else:
-            try:
-                header = parse_block(header_text)
-            except ValueError:
-                header = {}
+        try:
+            header = parse_block(header_text)
+        except ValueError:
+            header = {}
         declared = header.get("body_length")
         if declared is None and next_start == close:
             # The "closing" line opens another record and nothing declares this header

@@ -7,7 +7,6 @@ The owning runner polls for the file (it is cheap: one ``stat``) at least every 
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import os
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from conductor_loop.storage.atomic import atomic_write_text
 from conductor_loop.storage.containment import open_nofollow
 from conductor_loop.storage.runinfo import current_host, iso_utc
+from conductor_loop.storage.yamlish import parse_block, scalar
 
 STOP_REQUEST_FILE = "STOP-REQUEST"
 
@@ -25,9 +25,13 @@ def request_stop(
     """Ask the owner of the run (or task) in ``directory`` to stop it (``force``: no grace)."""
     path = directory / STOP_REQUEST_FILE
     who = requested_by or f"{current_host()}:{os.getpid()}"
-    lines = [f"requested_at: {iso_utc()}", f"requested_by: {who}", f"force: {str(force).lower()}"]
+    lines = [
+        f"requested_at: {iso_utc()}",
+        f"requested_by: {scalar(who)}",
+        f"force: {str(force).lower()}",
+    ]
     if reason:
-        lines.append(f"reason: {reason!r}")
+        lines.append(f"reason: {scalar(reason)}")
     atomic_write_text(path, "\n".join(lines) + "\n", fsync=False)
     return path
 
@@ -39,14 +43,11 @@ def stop_request_reason(directory: Path) -> str:
             text = handle.read(64 * 1024).decode("utf-8", errors="replace")
     except OSError:
         return ""
-    for line in text.splitlines():
-        if line.startswith("reason: "):
-            value = line[len("reason: ") :].strip()
-            with contextlib.suppress(ValueError, SyntaxError):
-                parsed = ast.literal_eval(value)
-                return parsed if isinstance(parsed, str) else value
-            return value
-    return ""
+    try:
+        reason = parse_block(text).get("reason", "")
+    except ValueError:
+        return ""
+    return reason if isinstance(reason, str) else ""
 
 
 def stop_requested(directory: Path) -> bool:

@@ -156,68 +156,9 @@ class RunInfoError(ValueError):
     """run-info.yaml exists but cannot be read as a run record."""
 
 
-_FLAT_LINE = re.compile(r"^([a-z_]+): ?(.*)$", re.MULTILINE)
-# A line of the usage block as ``Usage.to_yaml_lines`` writes it: a plain number.
-_NESTED_LINE = re.compile(r"^  ([a-z_]+): ([0-9][0-9.e+\-]*)$", re.MULTILINE)
-_NOT_PLAIN = frozenset("'&*!|>%@`{}[]#,~ \t")
-_USAGE_BLOCK = f"\n{USAGE_KEY}:\n"
-
-
-def _parse_flat(text: str) -> dict[str, Any]:
-    """The mapping run-info.yaml holds, matched in C-level passes.
-
-    Only what ``RunInfo.to_yaml`` writes is taken here: flat lines whose values are
-    plain words or quotes without escapes, then optionally the ``usage:`` block of
-    plain ``  key: value`` lines at the very end. Anything else (quoting with escapes,
-    other nesting, comments, another order) hands the whole text to ``parse_block``,
-    so the result is always what the general reader would give.
-    """
-    cut = text.find(_USAGE_BLOCK)
-    if cut < 0:
-        fields = _flat_fields(text, len(text))
-        return parse_block(text) if fields is None else fields
-    fields = _flat_fields(text, cut + 1)
-    usage = _nested_fields(text, cut + len(_USAGE_BLOCK))
-    if fields is None or usage is None or USAGE_KEY in fields:
-        return parse_block(text)
-    fields[USAGE_KEY] = usage
-    return fields
-
-
-def _lines(text: str, start: int, end: int) -> int:
-    return text.count("\n", start, end) + (0 if text.endswith("\n", start, end) else 1)
-
-
-def _flat_fields(text: str, end: int) -> dict[str, Any] | None:
-    """``text[:end]`` as flat ``key: value`` lines; None for anything else."""
-    pairs = _FLAT_LINE.findall(text, 0, end)
-    if len(pairs) != _lines(text, 0, end):
-        return None
-    fields: dict[str, Any] = {}
-    for key, raw in pairs:
-        if raw:
-            first = raw[0]
-            if first == '"':
-                if len(raw) < 2 or raw[-1] != '"' or "\\" in raw or '"' in raw[1:-1]:
-                    return None
-                raw = raw[1:-1]
-            elif first in _NOT_PLAIN or " #" in raw or ": " in raw or raw[-1] in " :":
-                return None
-        fields[key] = raw
-    return fields
-
-
-def _nested_fields(text: str, start: int) -> dict[str, str] | None:
-    """``text[start:]`` as ``  key: number`` lines; None for anything else."""
-    pairs = _NESTED_LINE.findall(text, start)
-    if not pairs or len(pairs) != _lines(text, start, len(text)):
-        return None
-    return dict(pairs)
-
-
 def run_info_from_text(text: str) -> RunInfo:
     """A RunInfo from run-info.yaml text; ValueError if it is not a run record."""
-    return RunInfo.from_mapping(_parse_flat(text))
+    return RunInfo.from_mapping(parse_block(text))
 
 
 def read_run_info(run_dir: Path) -> RunInfo:

@@ -1,9 +1,10 @@
 """The small YAML subset our own files use, written by hand and read fast.
 
-run-info.yaml and bus headers are YAML so that other tools (and the Go implementation)
-read them. Writing goes through ``scalar`` so every value reads back as the same
-string under any YAML loader; reading tries ``parse_block`` (a strict fast path for
-exactly what we write) and falls back to PyYAML's C base loader for anything else.
+run-info.yaml, bus headers and stop requests are YAML so that other tools (and the Go
+implementation) read them. Writing goes through ``scalar`` so every value reads back as
+the same string under any YAML loader. ``parse_block`` is the one reader of them all: a
+strict fast path for exactly what we write, and PyYAML's C base loader for anything
+else. No YAML library is imported unless that fallback runs.
 """
 
 from __future__ import annotations
@@ -72,35 +73,68 @@ def timestamp(value: str) -> str:
     return value if _ISO_UTC.match(value) else scalar(value)
 
 
+_NOT_PLAIN_FIRST = frozenset("'&*!|>%@`{}[]#,\" ")
+
+
 def _plain_value(raw: str) -> str | None:
-    """Decode a value written by ``scalar``; None when it is not in the fast subset."""
+    """The string a YAML loader reads from ``raw`` (written by ``scalar``), or None when
+    it is outside the fast subset: a plain scalar on one line, or a double-quoted one
+    without escapes."""
     if not raw:
         return ""
     first = raw[0]
     if first == '"':
-        if raw[-1] == '"' and len(raw) >= 2 and "\\" not in raw and '"' not in raw[1:-1]:
+        if len(raw) >= 2 and raw[-1] == '"' and "\\" not in raw and '"' not in raw[1:-1]:
             return raw[1:-1]
         return None
-    if first in "'&*!|>%@`{}[]#,~ " or raw[-1] in " :":
-        return None
-    if " #" in raw or ": " in raw:
-        return None  # a comment, or a mapping inside the value
+    if first in _NOT_PLAIN_FIRST or raw[-1] in " :" or " #" in raw or ": " in raw:
+        return None  # an indicator, a comment, or a mapping inside the value
     if first in "-?:" and (len(raw) == 1 or raw[1] == " "):
         return None  # an indicator; followed by anything else (as in -1) it is plain text
     return raw
 
 
+# Tabs, carriage returns, other line breaks, BOM, control characters and surrogates:
+# ``scalar`` escapes all of these, so text holding one was not written by us.
+@functools.cache
+def _not_fast() -> re.Pattern[str]:
+    # Compiled on first read, not at import: writing (`run-agent bus post`) never needs it.
+    return re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
+
+
+# The lines run-info and bus headers are made of, matched in one C-level pass each: flat
+# ``key: value`` lines, then optionally one ``key:`` line and its ``  key: value`` lines
+# at the very end (run-info's ``usage``). Values are checked by ``_plain_value``.
+_FAST_CHARS = "[^\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]"
+
+
+@functools.cache
+def _flat_line() -> re.Pattern[str]:
+    return re.compile(f"^([a-z_]{{1,100}}):(?: ({_FAST_CHARS}*))?$", re.MULTILINE)
+
+
+@functools.cache
+def _nested_line() -> re.Pattern[str]:
+    return re.compile(f"^  ([a-z_]{{1,100}}): ({_FAST_CHARS}*)$", re.MULTILINE)
+
+
+# PyYAML refuses an implicit key longer than 1024 characters (quotes included).
+_MAX_KEY = 1000
+
+
 def parse_block(text: str) -> dict[str, Any]:
     """Parse a mapping of scalars, one-level string maps and string lists.
 
-    Uses the fast path when every line is in the subset we write, otherwise PyYAML's
-    C base loader (all scalars stay strings). Raises ``ValueError`` if the text is not
-    a YAML mapping.
+    Every scalar stays a string, as PyYAML's base loader reads it (``12`` and
+    ``2026-01-01T00:00:00Z`` are text here; callers convert the fields they know). What
+    our writers emit is read without PyYAML (``_parse_fast``); anything else by PyYAML's
+    C base loader, and a property test holds the two to agreement. Raises
+    ``ValueError`` if the text is not a YAML mapping.
     """
     fast = _parse_fast(text)
     if fast is not None:
         return fast
-    import yaml  # only for records outside our own subset
+    import yaml  # only for text outside our own subset: writers and readers stay light
 
     loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
     try:
@@ -114,22 +148,83 @@ def parse_block(text: str) -> dict[str, Any]:
     return loaded
 
 
-def _is_plain_key(key: str) -> bool:
-    return bool(key) and _plain_value(key) == key
-
-
-# Tabs, carriage returns, other line breaks, BOM, control characters and surrogates:
-# ``scalar`` escapes all of these, so text holding one was not written by us.
-# Compiled on first read, not at import: the slowest pattern here to compile, and writing
-# (``run-agent bus post``) never needs it.
-@functools.cache
-def _not_fast() -> re.Pattern[str]:
-    return re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
-
-
 def _parse_fast(text: str) -> dict[str, Any] | None:
-    if _not_fast().search(text):
+    """``text`` read under the fast subset's rules; None when it is outside the subset."""
+    if text and text[-1] != "\n":
+        text += "\n"
+    result = _parse_words(text)  # its patterns leave out what _not_fast() finds
+    if result is not None:
+        return result
+    if _not_fast().search(text) is not None:
         return None
+    result = _parse_lines(text)
+    if result is not None and len(text) > _MAX_KEY and _long_key(result):
+        return None
+    return result
+
+
+def _parse_words(text: str) -> dict[str, Any] | None:
+    """Flat lines with lower-case keys and at most one nested map (run-info's ``usage``
+    at the end, a bus header's ``meta`` before ``body_length``): the common case, matched
+    in C-level passes; None when the text is anything else."""
+    cut = text.find("\n  ")
+    if cut < 0:
+        return _flat_fields(text, 0, len(text))
+    opener = text.rfind("\n", 0, cut) + 1
+    key = text[opener:cut]
+    if not key.endswith(":") or not key[:-1].isidentifier():
+        return None
+    end = cut + 1  # the block runs to the first line that is not indented
+    while text.startswith("  ", end):
+        end = text.find("\n", end) + 1
+        if not end:
+            end = len(text)
+            break
+    if text.find("\n ", end - 1) >= 0:
+        return None  # a second block
+    fields = _flat_fields(text, 0, opener)
+    nested = _flat_fields(text, cut + 1, end, _nested_line())
+    rest = _flat_fields(text, end, len(text)) if end < len(text) else {}
+    if fields is None or not nested or rest is None or key[:-1] in fields:
+        return None
+    fields[key[:-1]] = nested
+    size = len(fields) + len(rest)
+    fields.update(rest)
+    return fields if len(fields) == size else None
+
+
+def _flat_fields(
+    text: str, start: int, end: int, line: re.Pattern[str] | None = None
+) -> dict[str, Any] | None:
+    """``text[start:end]`` as ``key: value`` lines (each one matched by ``line``)."""
+    if start == end:
+        return {}
+    pairs = (line or _flat_line()).findall(text, start, end)
+    lines = text.count("\n", start, end) + (0 if text.endswith("\n", start, end) else 1)
+    if len(pairs) != lines:
+        return None
+    fields: dict[str, Any] = {}
+    for key, raw in pairs:
+        if raw:
+            first = raw[0]
+            if first == '"':
+                if len(raw) < 2 or raw[-1] != '"' or "\\" in raw or '"' in raw[1:-1]:
+                    return None
+                raw = raw[1:-1]
+            elif (
+                first in _NOT_PLAIN_FIRST
+                or " #" in raw
+                or ": " in raw
+                or raw[-1] in " :"
+                or (first in "-?:" and (len(raw) == 1 or raw[1] == " "))
+            ):
+                return None  # not plain: inlined _plain_value, as this runs for every line
+        fields[key] = raw
+    return fields if len(fields) == len(pairs) else None
+
+
+def _parse_lines(text: str) -> dict[str, Any] | None:
+    """Line by line, for quoted keys, keys with other characters and lists of values."""
     result: dict[str, Any] = {}
     nested_key: str | None = None
     nested: dict[str, str] | list[str] | None = None
@@ -137,51 +232,63 @@ def _parse_fast(text: str) -> dict[str, Any] | None:
         if not line:
             continue
         if line[0] == " ":
-            if nested_key is None:
+            if nested_key is None or len(line) < 3 or line[1] != " " or line[2] == " ":
                 return None
-            body = line.lstrip(" ")
+            body = line[2:]
             if body.startswith("- "):
                 if nested is None:
-                    nested = []
-                    result[nested_key] = nested
-                if not isinstance(nested, list):
-                    return None
+                    nested = result[nested_key] = []
                 item = _plain_value(body[2:])
-                if item is None or item.startswith("- ") or ": " in item:
+                if not isinstance(nested, list) or item is None or not body[2:]:
                     return None
                 nested.append(item)
                 continue
-            key, sep, raw = body.partition(": ")
-            if not sep:
-                if body.endswith(":") and " " not in body:
-                    key, raw = body[:-1], ""
-                else:
-                    return None
+            key, value = _entry(body)
             if nested is None:
-                nested = {}
-                result[nested_key] = nested
-            if not isinstance(nested, dict) or not _is_plain_key(key):
-                return None
-            value = _plain_value(raw)
-            if value is None:
+                nested = result[nested_key] = {}
+            if key is None or value is None or not isinstance(nested, dict) or key in nested:
                 return None
             nested[key] = value
             continue
-        key, sep, raw = line.partition(": ")
-        if not sep:
-            if line.endswith(":") and " " not in line and _is_plain_key(line[:-1]):
-                nested_key = line[:-1]
-                nested = None
-                result[nested_key] = {}
-                continue
+        if nested_key is not None and nested is None:
+            return None  # the previous "key:" had nothing under it
+        if line.endswith(":") and ": " not in line:
+            key = _plain_key(line[:-1])
+            if key is None or key in result:
+                return None
+            nested_key, nested = key, None
+            continue
+        key, value = _entry(line)
+        if key is None or value is None or key in result:
             return None
-        if not _is_plain_key(key):
-            return None
-        value = _plain_value(raw)
-        if value is None:
-            return None
-        nested_key = None
-        nested = None
+        nested_key = nested = None
         result[key] = value
-    # A nested key with no entries is an empty map, matching YAML's null → {} for us.
+    if nested_key is not None and nested is None:
+        return None
     return result
+
+
+def _entry(line: str) -> tuple[str | None, str | None]:
+    """``key: value`` split at the separator YAML would use."""
+    if line[0] == '"':
+        end = line.find('": ', 1)
+        if end < 0:
+            return None, None
+        key = _plain_value(line[: end + 1])
+        return key, _plain_value(line[end + 3 :])
+    raw_key, sep, raw = line.partition(": ")
+    if not sep:
+        return None, None
+    return _plain_key(raw_key), _plain_value(raw)
+
+
+def _plain_key(raw: str) -> str | None:
+    if not raw or raw[0] == " ":
+        return None
+    key = _plain_value(raw)
+    return key if key == raw or raw[0] == '"' else None
+
+
+def _long_key(result: dict[str, Any]) -> bool:
+    keys = [*result, *(k for v in result.values() if isinstance(v, dict) for k in v)]
+    return max(map(len, keys), default=0) > _MAX_KEY - 2
