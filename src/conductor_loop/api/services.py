@@ -18,9 +18,9 @@ from conductor_loop.api.metrics import Metrics
 from conductor_loop.api.models import MessagePost
 from conductor_loop.api.sse import StreamContext
 from conductor_loop.api.tasks import TaskService
+from conductor_loop.bus.group import GroupCommitters
 from conductor_loop.bus.message import Message, Parent
 from conductor_loop.bus.reader import PAGE, read_all, read_before, read_since, read_tail
-from conductor_loop.bus.writer import append_message
 from conductor_loop.config.models import Config
 from conductor_loop.errors import ConflictError, InvalidRequestError, NotFoundError
 from conductor_loop.storage.containment import check_inside, opener, read_text_inside
@@ -192,6 +192,12 @@ class MessageService:
         self.config = config
         self.index = index
         self.metrics = metrics
+        # Posts that arrive together share one locked write (and fsync): bus.group.
+        self.committers = GroupCommitters(
+            fsync=config.storage.bus_fsync,
+            rotate_bytes=config.storage.bus_rotate_bytes,
+            root=root.path,
+        )
 
     def bus_path(self, project_id: str, task_id: str | None, *, must_exist: bool = False) -> Path:
         if task_id:
@@ -247,14 +253,7 @@ class MessageService:
             meta=dict(request.meta),
             parents=[Parent(p) for p in request.parents],
         )
-        storage = self.config.storage
-        append_message(
-            path,
-            msg,
-            fsync=storage.bus_fsync,
-            rotate_bytes=storage.bus_rotate_bytes,
-            root=self.root.path,
-        )
+        self.committers.append(path, msg)
         self.metrics.bus_appends.inc()
         return msg.to_dict()
 
