@@ -92,6 +92,9 @@ def serve(
     heartbeat = os.environ.get("CONDUCTOR_SSE_HEARTBEAT")
     if heartbeat:
         settings.heartbeat_interval = float(heartbeat)
+    index_hold = os.environ.get("CONDUCTOR_TEST_INDEX_HOLD")
+    if index_hold:
+        settings.index_hold = Path(index_hold)
     app = create_app(config, root, config_path=config_path, settings=settings)
     hub = app.state.services.hub
     max_connections = connection_cap(api.max_connections, raise_fd_limit())

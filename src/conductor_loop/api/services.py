@@ -48,7 +48,14 @@ RUN_FILES = {
 DEFAULT_FILE_LIMIT = 1024 * 1024
 
 
-def page_json(key: str, chunks: list[bytes], total: int, offset: int, limit: int | None) -> bytes:
+def page_json(
+    key: str,
+    chunks: list[bytes],
+    total: int,
+    offset: int,
+    limit: int | None,
+    partial: bool = False,
+) -> bytes:
     """A list response assembled from pre-rendered JSON objects."""
     limit_text = b"null" if limit is None else str(limit).encode()
     return b"".join(
@@ -63,7 +70,7 @@ def page_json(key: str, chunks: list[bytes], total: int, offset: int, limit: int
             str(offset).encode(),
             b',"limit":',
             limit_text,
-            b"}",
+            b',"partial":true}' if partial else b',"partial":false}',
         )
     )
 
@@ -85,6 +92,7 @@ class RunService:
         parent_run_id: str | None,
         offset: int,
         limit: int | None,
+        partial: bool = False,
     ) -> bytes:
         for value, kind in ((project_id, "project_id"), (task_id, "task_id")):
             if value is not None:
@@ -98,7 +106,7 @@ class RunService:
             offset=offset,
             limit=limit,
         )
-        return page_json("runs", [e.json() for e in page], total, offset, limit)
+        return page_json("runs", [e.json() for e in page], total, offset, limit, partial)
 
     def get(
         self, run_id: str, project_id: str | None = None, task_id: str | None = None
