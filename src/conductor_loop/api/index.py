@@ -18,6 +18,7 @@ import json
 import os
 import re
 import stat
+import sys
 import threading
 import time
 from collections import deque
@@ -104,12 +105,21 @@ def _safe_id(name: str) -> bool:
     return True
 
 
-@dataclass(slots=True)
 class RunEntry:
-    info: RunInfo
-    run_dir: Path
-    stamp: Stamp
-    _json: bytes | None = None
+    """One indexed run. Kept small (10,000s of them live in the server): the directory
+    as a string, made a Path on use."""
+
+    __slots__ = ("_dir", "_json", "info", "stamp")
+
+    def __init__(self, info: RunInfo, run_dir: Path | str, stamp: Stamp) -> None:
+        self.info = info
+        self._dir = str(run_dir)
+        self.stamp = stamp
+        self._json: bytes | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self._dir)
 
     def summary(self) -> dict[str, Any]:
         info = self.info
@@ -240,7 +250,33 @@ def _load_run(run_dir: Path) -> tuple[RunInfo, Stamp] | None:
         info = run_info_from_text(text)
     except (OSError, ValueError):  # missing, unreadable, a symlink, or not a run record
         return None
+    _share_strings(info)
     return info, _stamp(st)
+
+
+# Fields whose values repeat across runs (the same project, agent, host, command): one
+# string object each, instead of one per run.
+_SHARED_FIELDS = (
+    "project_id",
+    "task_id",
+    "agent",
+    "process_ownership",
+    "status",
+    "cwd",
+    "commandline",
+    "agent_version",
+    "backend_model",
+    "host",
+    "instance_id",
+)
+
+
+def _share_strings(info: RunInfo) -> None:
+    intern = sys.intern
+    for name in _SHARED_FIELDS:
+        value = getattr(info, name)
+        if value:
+            setattr(info, name, intern(value))
 
 
 class Index:
