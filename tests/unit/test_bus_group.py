@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -176,3 +177,27 @@ def test_threads_and_other_processes_append_together_each_message_once(
     assert seqs.pop("proc") == list(range(1, 301))
     assert seqs == {f"t{i}": list(range(1, per_thread + 1)) for i in range(threads_count)}
     assert committer.batches <= threads_count * per_thread
+
+
+def _open_here(path: Path) -> bool:
+    fds = Path("/proc/self/fd")
+    targets = []
+    for fd in fds.iterdir():
+        try:
+            targets.append(os.readlink(fd))
+        except OSError:
+            continue
+    return str(path) in targets
+
+
+def test_the_file_stays_open_between_posts_and_is_closed_once_idle(tmp_path: Path) -> None:
+    bus = tmp_path / "TASK-MESSAGE-BUS.md"
+    committer = GroupCommitter(bus)
+    committer.append(_msg("p0", 1))
+    assert _open_here(bus)  # the next post skips the open
+    committer.close_if_idle(time.monotonic(), idle=60)
+    assert _open_here(bus)  # not idle long enough
+    committer.close_if_idle(time.monotonic() + 61, idle=60)
+    assert not _open_here(bus)
+    committer.append(_msg("p0", 2))
+    assert [m.meta["seq"] for m in read_all(bus)] == ["1", "2"]

@@ -46,6 +46,7 @@ from conductor_loop.api.services import (
 from conductor_loop.api.sse import StreamContext, StreamSettings
 from conductor_loop.api.tasks import TaskService, loop_active
 from conductor_loop.api.watcher import RootWatcher
+from conductor_loop.bus.group import IDLE_CLOSE_SECONDS
 from conductor_loop.config.models import Config
 from conductor_loop.storage.layout import RunsRoot
 
@@ -156,14 +157,17 @@ def create_app(
         builder.start()
         await asyncio.to_thread(index.ready.wait, settings.index_wait)
         scheduler = asyncio.create_task(_schedule_queue(svc), name="conductor-queue")
+        closer = asyncio.create_task(_close_idle_buses(svc), name="conductor-bus-files")
         try:
             yield
         finally:
             hub.close()
             stopping.set()
-            scheduler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await scheduler
+            for task in (scheduler, closer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            svc.messages.committers.close()
             await asyncio.to_thread(builder.join)
             await asyncio.to_thread(watcher.stop)
 
@@ -225,6 +229,13 @@ def _allowed_origins(config: Config) -> list[str]:
     if config.api.public_url:
         origins.append(config.api.public_url)
     return origins
+
+
+async def _close_idle_buses(svc: Services) -> None:
+    """Close the bus files no post came to for a while (posts keep them open)."""
+    while True:
+        await asyncio.sleep(IDLE_CLOSE_SECONDS)
+        svc.messages.committers.close_idle()
 
 
 async def _schedule_queue(svc: Services) -> None:

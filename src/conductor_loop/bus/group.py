@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from conductor_loop.bus.message import Message
 from conductor_loop.bus.writer import DEFAULT_LOCK_TIMEOUT, BusWriter, prepare_record
@@ -25,6 +26,9 @@ from conductor_loop.storage.containment import StrPath
 
 # A batch stops growing past this many bytes; the rest waits for the next leader.
 MAX_BATCH_BYTES = 1 << 20
+# A bus file's descriptor is closed once no post came for this long (reopening costs
+# more than an append; an open one would keep a deleted file's space, or a remount busy).
+IDLE_CLOSE_SECONDS = 2.0
 
 
 class _Slot:
@@ -56,6 +60,7 @@ class GroupCommitter:
         self._queue: list[_Slot] = []
         self._busy = False  # a leader is at work (or about to be)
         self._writing = False  # a leader has taken its batch and is appending it
+        self._last_post = 0.0  # monotonic
         self.batches = 0  # appends made (for tests and benchmarks)
 
     @property
@@ -79,6 +84,7 @@ class GroupCommitter:
             # Ids are given in queue order: within this process, file order is id order.
             slot = _Slot(prepare_record(msg))
             self._queue.append(slot)
+            self._last_post = time.monotonic()
             lead = not self._busy
             self._busy = True
         if not lead:
@@ -119,7 +125,6 @@ class GroupCommitter:
             else:
                 heir = None
                 self._busy = False
-                self._writer.close()  # no descriptor held while idle (remounts, deletes)
         for queued in batch:
             queued.error = error
             queued.lead = False
@@ -127,6 +132,15 @@ class GroupCommitter:
         if heir is not None:
             heir.lead = True
             heir.done.set()
+
+    def close_if_idle(self, now: float, idle: float = IDLE_CLOSE_SECONDS) -> None:
+        """Close the file if no post came for ``idle`` seconds (the next one reopens it)."""
+        with self._mutex:
+            if not self._busy and now - self._last_post >= idle:
+                self._writer.close()
+
+    def close(self) -> None:
+        self.close_if_idle(float("inf"))
 
 
 class GroupCommitters:
@@ -144,9 +158,14 @@ class GroupCommitters:
         self._root = root
         self._mutex = threading.Lock()
         self._by_path: dict[str, GroupCommitter] = {}
+        self._next_sweep = 0.0
 
     def append(self, path: str | os.PathLike[str], msg: Message) -> Message:
         key = os.fspath(path)
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + IDLE_CLOSE_SECONDS
+            self.close_idle(now)
         committer = self._by_path.get(key)
         if committer is None:
             with self._mutex:
@@ -157,3 +176,15 @@ class GroupCommitters:
                     )
                     self._by_path[key] = committer
         return committer.append(msg)
+
+    def close_idle(self, now: float | None = None) -> None:
+        """Close the files that had no post for a while."""
+        now = time.monotonic() if now is None else now
+        with self._mutex:
+            committers = list(self._by_path.values())
+        for committer in committers:
+            committer.close_if_idle(now)
+
+    def close(self) -> None:
+        """Close every file (server shutdown)."""
+        self.close_idle(float("inf"))
