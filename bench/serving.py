@@ -66,7 +66,8 @@ class Started:
                 if self.proc.poll() is not None or time.perf_counter() - started > 120:
                     raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
                 time.sleep(0.002)
-        self.startup_seconds = time.perf_counter() - started
+        self.healthy_at = time.perf_counter()
+        self.startup_seconds = self.healthy_at - started
         self.process = psutil.Process(self.proc.pid)
 
     def rss_mb(self) -> float:
