@@ -604,8 +604,17 @@ class Index:
                 for task_id in _scan_dirs(project_dir):
                     if stop is not None and stop.is_set():
                         return False  # shutting down
+                    task_dir = project_dir / task_id
+                    # The run infos are read and parsed (most of the work) without the
+                    # lock, so that requests are not held up meanwhile.
+                    preloaded = None
+                    if (project_id, task_id) not in self._tasks:
+                        runs_dir = task_dir / RUNS_SUBDIR
+                        preloaded = {r: _load_run(runs_dir / r) for r in _scan_dirs(runs_dir)}
                     with self._lock:
-                        self._refresh_task(project_id, task_id, project_dir / task_id, notify=set())
+                        self._refresh_task(
+                            project_id, task_id, task_dir, notify=set(), preloaded=preloaded
+                        )
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -624,8 +633,18 @@ class Index:
         keys.add(run_key(run_id))
         keys.add(KEY_RUNS)
 
-    def _put_run(self, task: TaskEntry, run_id: str, run_dir: Path, keys: set[str]) -> None:
-        """Read one run's info (if changed) and store it. Caller holds the lock."""
+    def _put_run(
+        self,
+        task: TaskEntry,
+        run_id: str,
+        run_dir: Path,
+        keys: set[str],
+        preloaded: dict[str, tuple[RunInfo, Stamp] | None] | None = None,
+    ) -> None:
+        """Read one run's info (if changed) and store it. Caller holds the lock.
+
+        ``preloaded``: run infos the start-up walk read without the lock (for new runs).
+        """
         existing = self._runs.get(run_id)
         if existing is not None:
             try:
@@ -634,7 +653,10 @@ class Index:
                 return
             if _stamp(st) == existing.stamp:
                 return
-        loaded = _load_run(run_dir)
+        if existing is None and preloaded is not None and run_id in preloaded:
+            loaded = preloaded[run_id]
+        else:
+            loaded = _load_run(run_dir)
         if loaded is None:
             if existing is None and str(run_dir) not in self._pending_runs:
                 self._pending_runs.add(str(run_dir))
@@ -668,7 +690,13 @@ class Index:
         self._record_change(run_id, keys)
 
     def _refresh_task(
-        self, project_id: str, task_id: str, task_dir: Path, *, notify: set[str]
+        self,
+        project_id: str,
+        task_id: str,
+        task_dir: Path,
+        *,
+        notify: set[str],
+        preloaded: dict[str, tuple[RunInfo, Stamp] | None] | None = None,
     ) -> None:
         if not _is_real_dir(task_dir) or not _is_real_dir(task_dir.parent):
             self._drop_task(project_id, task_id, notify)
@@ -694,7 +722,7 @@ class Index:
             self._pending_runs -= gone
             self.layout_version += 1
         for run_id in on_disk:
-            self._put_run(task, run_id, runs_dir / run_id, notify)
+            self._put_run(task, run_id, runs_dir / run_id, notify, preloaded)
 
     def _apply_meta(self, task: TaskEntry, meta: _TaskMeta, notify: set[str]) -> None:
         changed = (
