@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import gc
 import json
 import os
@@ -34,8 +35,12 @@ from conductor_loop.storage.ids import validate_id
 from conductor_loop.storage.layout import (
     DONE_FILE,
     LOOP_STATE_FILE,
+    OUTPUT_FILE,
     PROJECT_BUS_FILE,
+    PROMPT_FILE,
     RUNS_SUBDIR,
+    STDERR_FILE,
+    STDOUT_FILE,
     TASK_BUS_FILE,
     TASK_FILE,
     TASK_STATE_FILE,
@@ -251,7 +256,7 @@ def _load_run(run_dir: Path) -> tuple[RunInfo, Stamp] | None:
     except (OSError, ValueError):  # missing, unreadable, a symlink, or not a run record
         return None
     _share_strings(info)
-    return info, _stamp(st)
+    return _compact(info, str(run_dir)), _stamp(st)
 
 
 # Fields whose values repeat across runs (the same project, agent, host, command): one
@@ -269,6 +274,55 @@ _SHARED_FIELDS = (
     "host",
     "instance_id",
 )
+
+
+# The file paths a run-info records are nearly always its own directory's files: the
+# index keeps a marker for those and derives them when read (a third of a run's memory).
+_DERIVED = "\0derived"
+_FILE_FIELDS = (
+    ("prompt_path", PROMPT_FILE),
+    ("output_path", OUTPUT_FILE),
+    ("stdout_path", STDOUT_FILE),
+    ("stderr_path", STDERR_FILE),
+)
+_RUN_INFO_SLOTS = [(f.name, RunInfo.__dict__[f.name]) for f in dataclasses.fields(RunInfo)]
+
+
+def _derived_file(name: str, file_name: str) -> Any:
+    slot = RunInfo.__dict__[name]
+
+    def get(self: IndexedRunInfo) -> str:
+        value: str = slot.__get__(self, RunInfo)
+        return f"{self._run_dir}/{file_name}" if value is _DERIVED else value
+
+    def put(self: IndexedRunInfo, value: str) -> None:
+        slot.__set__(self, value)
+
+    return property(get, put)
+
+
+class IndexedRunInfo(RunInfo):
+    """A RunInfo as the index keeps it: the same fields and values, but the paths of the
+    run's own files are not stored (they are derived from its directory)."""
+
+    __slots__ = ("_run_dir",)
+    _run_dir: str
+
+    prompt_path = _derived_file("prompt_path", PROMPT_FILE)
+    output_path = _derived_file("output_path", OUTPUT_FILE)
+    stdout_path = _derived_file("stdout_path", STDOUT_FILE)
+    stderr_path = _derived_file("stderr_path", STDERR_FILE)
+
+
+def _compact(info: RunInfo, run_dir: str) -> RunInfo:
+    compact = IndexedRunInfo.__new__(IndexedRunInfo)
+    compact._run_dir = run_dir
+    for _name, slot in _RUN_INFO_SLOTS:
+        slot.__set__(compact, slot.__get__(info, RunInfo))
+    for name, file_name in _FILE_FIELDS:
+        if getattr(info, name) == f"{run_dir}/{file_name}":
+            RunInfo.__dict__[name].__set__(compact, _DERIVED)
+    return compact
 
 
 def _share_strings(info: RunInfo) -> None:
