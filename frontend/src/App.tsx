@@ -23,6 +23,7 @@ import { NoticeTray } from "./widgets/NoticeTray";
 import { StreamIndicator } from "./widgets/StreamIndicator";
 
 const STATUS_REFRESH_MS = 15_000;
+const STATUS_WHILE_INDEXING_MS = 1_000;
 const STATUS_AFTER_EVENT_MS = 500;
 
 export function App() {
@@ -40,6 +41,23 @@ export function App() {
     return () => clearInterval(timer);
   }, []);
   const status = useResource(`status#${statusTick}@${keyVersion ?? ""}`, (signal) => api.status(signal));
+
+  // Just after a server start its lists may be partial: ask again soon, and load the
+  // tree again once the index is complete.
+  const indexing = status.data?.partial === true;
+  const wasIndexing = useRef(false);
+  useEffect(() => {
+    if (indexing) {
+      wasIndexing.current = true;
+      const timer = setTimeout(() => setStatusTick((t) => t + 1), STATUS_WHILE_INDEXING_MS);
+      return () => clearTimeout(timer);
+    }
+    if (status.data && wasIndexing.current) {
+      wasIndexing.current = false;
+      explorer.resync();
+    }
+    return undefined;
+  }, [indexing, status.data, explorer]);
 
   // First load, and again with a new API key.
   useEffect(() => {
@@ -79,6 +97,7 @@ export function App() {
             <span className="muted" title={`runs directory ${status.data.runs_dir}`}>
               v{status.data.version} · {status.data.active_runs} active run{status.data.active_runs === 1 ? "" : "s"}
               {status.data.queued_tasks > 0 && ` · ${status.data.queued_tasks} queued`}
+              {indexing && " · indexing…"}
             </span>
           )}
           <StreamIndicator state={runEvents} label="events live" />

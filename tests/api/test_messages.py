@@ -3,7 +3,12 @@ at both the core and the project-centric routes."""
 
 from __future__ import annotations
 
-from conductor_loop.bus import BusWriter, Message
+import subprocess
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+from conductor_loop.bus import BusWriter, Message, read_all
 from conductor_loop.storage.layout import RunsRoot
 from tests.api.helpers import ServerFactory
 
@@ -113,3 +118,55 @@ def test_invalid_utf8_in_a_bus_file_reads_with_replacement_characters(
     assert [m["msg_id"] for m in got] == [first["msg_id"], quoted["msg_id"], second["msg_id"]]
     assert got[0]["body"] == "ok \ufffd"
     assert got[1]["body"] == "\ufffd" and got[1]["meta"] == {"k": "a b \ufffd"}
+
+
+def test_concurrent_posts_and_a_cli_poster_each_land_once_in_order(
+    server_factory: ServerFactory, run_agent_exe: Path
+) -> None:
+    """Posts through the API are group-committed (bus.group): with ten clients posting at
+    once and ``run-agent bus post`` appending from another process, every message is
+    stored exactly once and whole, each poster's in the order it posted them."""
+    server = server_factory("storage:\n  bus_fsync: true\n")
+    server.root.ensure_task_dir("p", "t")
+    bus = server.root.task_bus("p", "t")
+    clients, per_client, cli_posts = 10, 40, 10
+    failures: list[str] = []
+
+    def post_all(name: str) -> None:
+        client = server.client()
+        for seq in range(per_client):
+            url = "/api/projects/p/tasks/t/messages" if seq % 2 else "/api/v1/messages"
+            body = {"body": f"{name}:{seq}", "meta": {"poster": name}}
+            if not seq % 2:
+                body |= {"project_id": "p", "task_id": "t"}
+            response = client.post(url, json=body)
+            if response.status_code != 201:
+                failures.append(response.text)
+                return
+
+    cli = subprocess.Popen(
+        [
+            "/bin/sh",
+            "-c",
+            f'for i in $(seq 0 {cli_posts - 1}); do "$0" bus post --bus "$1" --project p '
+            '--task t --type NOTE --body "cli:$i" || exit 1; done',
+            str(run_agent_exe),
+            str(bus),
+        ],
+        stderr=subprocess.PIPE,
+    )
+    threads = [threading.Thread(target=post_all, args=(f"c{i}",)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    _, err = cli.communicate(timeout=120)
+    assert cli.returncode == 0, err.decode()
+    assert failures == []
+    messages = read_all(bus)
+    assert len({m.msg_id for m in messages}) == len(messages) == clients * per_client + cli_posts
+    order: dict[str, list[str]] = defaultdict(list)
+    for msg in messages:
+        order[msg.meta.get("poster", "cli")].append(msg.body)
+    assert order.pop("cli") == [f"cli:{i}" for i in range(cli_posts)]
+    assert order == {f"c{i}": [f"c{i}:{seq}" for seq in range(per_client)] for i in range(clients)}

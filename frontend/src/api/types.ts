@@ -54,6 +54,8 @@ export interface RunList {
   total: number;
   offset: number;
   limit: number | null;
+  /** The server, just started, is still indexing: the list may miss runs. */
+  partial?: boolean;
 }
 
 export interface RunFile {
@@ -117,6 +119,7 @@ export interface TaskList {
   total: number;
   offset: number;
   limit: number | null;
+  partial?: boolean;
 }
 
 export interface TaskFile {
@@ -162,6 +165,7 @@ export interface ProjectSummary {
 
 export interface ProjectList {
   projects: ProjectSummary[];
+  partial?: boolean;
 }
 
 export interface ProjectStats {
@@ -222,6 +226,8 @@ export interface TaskRef {
 
 export interface ServerStatus {
   status: "ok";
+  /** Still indexing the runs root (just started): lists and counts may be incomplete. */
+  partial?: boolean;
   version: string;
   uptime_seconds: number;
   runs_dir: string;

@@ -1,8 +1,11 @@
 """The application factory: ``create_app(config, root)`` builds the whole server.
 
 Tests and ``conductor`` (via ``server.serve``) both call it. Start-up (the lifespan)
-builds the index with one walk of the runs root, then starts the watcher and the
-queue scheduler; shutdown ends every event stream, then stops them.
+serves at once and builds the index with one walk of the runs root in the background
+(lists say ``partial`` until it is done; lookups by id read from disk meanwhile). Once
+the index is complete the watcher starts, and with it the liveness sweep (adoption),
+and the queue scheduler starts queued tasks; shutdown ends every event stream, then
+stops them.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +48,7 @@ from conductor_loop.api.services import (
 from conductor_loop.api.sse import StreamContext, StreamSettings
 from conductor_loop.api.tasks import TaskViews
 from conductor_loop.api.watcher import RootWatcher
+from conductor_loop.bus.group import IDLE_CLOSE_SECONDS
 from conductor_loop.config.models import Config
 from conductor_loop.orchestration.index import KEY_RUNS, KEY_TASKS, Index
 from conductor_loop.orchestration.orchestrator import Orchestrator, loop_active
@@ -74,6 +80,11 @@ class AppSettings:
     conductor_url: str | None = None
     bound_host: str | None = None  # accepted in Host headers (with the localhost names)
     ui_dist: Path | None = None
+    # Start-up waits this long for the index before serving: a small runs root is then
+    # served complete from the first request; a big one is served partial at once.
+    index_wait: float = 0.1
+    # Tests: the index build waits until this file exists (a deterministic slow index).
+    index_hold: Path | None = None
 
 
 def create_app(
@@ -122,19 +133,48 @@ def create_app(
         sweep=orchestrator.sweep,
     )
 
+    stopping = threading.Event()
+
+    def build_index() -> None:
+        """The start-up walk, then the watcher (its watches and its sweep need the whole
+        index: adoption must see every running run, exactly once)."""
+        try:
+            hold = settings.index_hold
+            while hold is not None and not hold.exists() and not stopping.wait(0.01):
+                pass
+            if stopping.is_set():
+                return
+            started = time.monotonic()
+            if not index.build(stop=stopping):
+                return
+            log.info(
+                "index complete: %d runs in %.2f s", index.run_count, time.monotonic() - started
+            )
+        except Exception:
+            log.exception("building the index failed; relying on periodic rescans")
+            index.ready.set()
+        if not stopping.is_set():
+            watcher.start()
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         hub.bind(asyncio.get_running_loop())
-        index.build()
-        watcher.start()
+        builder = threading.Thread(target=build_index, name="conductor-index", daemon=True)
+        builder.start()
+        await asyncio.to_thread(index.ready.wait, settings.index_wait)
         scheduler = asyncio.create_task(_schedule_queue(svc), name="conductor-queue")
+        closer = asyncio.create_task(_close_idle_buses(svc), name="conductor-bus-files")
         try:
             yield
         finally:
             hub.close()
-            scheduler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await scheduler
+            stopping.set()
+            for task in (scheduler, closer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            svc.messages.committers.close()
+            await asyncio.to_thread(builder.join)
             await asyncio.to_thread(watcher.stop)
             access_lines.flush()
 
@@ -246,12 +286,20 @@ def _allowed_origins(config: Config) -> list[str]:
     return origins
 
 
+async def _close_idle_buses(svc: Services) -> None:
+    """Close the bus files no post came to for a while (posts keep them open)."""
+    while True:
+        await asyncio.sleep(IDLE_CLOSE_SECONDS)
+        svc.messages.committers.close_idle()
+
+
 async def _schedule_queue(svc: Services) -> None:
     """Start queued tasks when something changed (a task finished, a run ended)."""
     with svc.hub.subscribe([KEY_TASKS, KEY_RUNS]) as sub:
         while not svc.hub.closed:
             await sub.wait(1.0)
-            if svc.index.queue():
+            # Not before the index is complete: it counts the slots in use.
+            if svc.index.complete and svc.index.queue():
                 try:
                     await asyncio.to_thread(svc.orchestrator.schedule)
                 except Exception:

@@ -25,6 +25,13 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+PARTIAL_DOC = (
+    "true while the server, just started, is still indexing the runs root: the list "
+    "(or the counts) may miss entries; lookups by id are complete. The response then "
+    "also has the header X-Index-Partial: true."
+)
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
@@ -52,6 +59,7 @@ class ServerStatus(BaseModel):
     running_tasks: list[TaskRef]
     queued_tasks: int
     sse_clients: int
+    partial: bool = Field(False, description=PARTIAL_DOC)
 
 
 class RunUsage(BaseModel):
@@ -108,6 +116,7 @@ class RunList(BaseModel):
     total: int
     offset: int
     limit: int | None
+    partial: bool = Field(False, description=PARTIAL_DOC)
 
 
 class RunFile(BaseModel):
@@ -216,6 +225,7 @@ class TaskList(BaseModel):
     total: int
     offset: int
     limit: int | None
+    partial: bool = Field(False, description=PARTIAL_DOC)
 
 
 class TaskFile(BaseModel):
@@ -242,6 +252,7 @@ class ProjectSummary(BaseModel):
 
 class ProjectList(BaseModel):
     projects: list[ProjectSummary]
+    partial: bool = Field(False, description=PARTIAL_DOC)
 
 
 class ProjectStats(BaseModel):

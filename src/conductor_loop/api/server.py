@@ -123,6 +123,9 @@ def serve(
     heartbeat = os.environ.get("CONDUCTOR_SSE_HEARTBEAT")
     if heartbeat:
         settings.heartbeat_interval = float(heartbeat)
+    index_hold = os.environ.get("CONDUCTOR_TEST_INDEX_HOLD")
+    if index_hold:
+        settings.index_hold = Path(index_hold)
 
     def run(announce: bool) -> None:
         _run_worker(config, root, config_path, settings, sock, access, url, announce, count)

@@ -17,9 +17,9 @@ from conductor_loop.api.metrics import Metrics
 from conductor_loop.api.models import MessagePost
 from conductor_loop.api.sse import StreamContext
 from conductor_loop.api.tasks import TaskViews
+from conductor_loop.bus.group import GroupCommitters
 from conductor_loop.bus.message import Message, Parent
 from conductor_loop.bus.reader import PAGE, read_all, read_before, read_since, read_tail
-from conductor_loop.bus.writer import append_message
 from conductor_loop.config.models import Config
 from conductor_loop.errors import ConflictError, InvalidRequestError, NotFoundError
 from conductor_loop.orchestration.index import Index, RunEntry
@@ -49,7 +49,14 @@ RUN_FILES = {
 DEFAULT_FILE_LIMIT = 1024 * 1024
 
 
-def page_json(key: str, chunks: list[bytes], total: int, offset: int, limit: int | None) -> bytes:
+def page_json(
+    key: str,
+    chunks: list[bytes],
+    total: int,
+    offset: int,
+    limit: int | None,
+    partial: bool = False,
+) -> bytes:
     """A list response assembled from pre-rendered JSON objects."""
     limit_text = b"null" if limit is None else str(limit).encode()
     return b"".join(
@@ -64,7 +71,7 @@ def page_json(key: str, chunks: list[bytes], total: int, offset: int, limit: int
             str(offset).encode(),
             b',"limit":',
             limit_text,
-            b"}",
+            b',"partial":true}' if partial else b',"partial":false}',
         )
     )
 
@@ -86,6 +93,7 @@ class RunService:
         parent_run_id: str | None,
         offset: int,
         limit: int | None,
+        partial: bool = False,
     ) -> bytes:
         for value, kind in ((project_id, "project_id"), (task_id, "task_id")):
             if value is not None:
@@ -99,7 +107,7 @@ class RunService:
             offset=offset,
             limit=limit,
         )
-        return page_json("runs", [e.json() for e in page], total, offset, limit)
+        return page_json("runs", [e.json() for e in page], total, offset, limit, partial)
 
     def get(
         self, run_id: str, project_id: str | None = None, task_id: str | None = None
@@ -193,6 +201,12 @@ class MessageService:
         self.config = config
         self.index = index
         self.metrics = metrics
+        # Posts that arrive together share one locked write (and fsync): bus.group.
+        self.committers = GroupCommitters(
+            fsync=config.storage.bus_fsync,
+            rotate_bytes=config.storage.bus_rotate_bytes,
+            root=root.path,
+        )
 
     def bus_path(self, project_id: str, task_id: str | None, *, must_exist: bool = False) -> Path:
         if task_id:
@@ -248,14 +262,7 @@ class MessageService:
             meta=dict(request.meta),
             parents=[Parent(p) for p in request.parents],
         )
-        storage = self.config.storage
-        append_message(
-            path,
-            msg,
-            fsync=storage.bus_fsync,
-            rotate_bytes=storage.bus_rotate_bytes,
-            root=self.root.path,
-        )
+        self.committers.append(path, msg)
         self.metrics.bus_appends.inc()
         return msg.to_dict()
 

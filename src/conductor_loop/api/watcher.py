@@ -10,6 +10,10 @@ when that set changes. A recursive watch would add one inotify watch per run dir
 small ``max_user_watches`` limits. Whatever a re-creation may miss is caught by
 re-reading the newly watched directories at once; everything else by a periodic
 stat-based rescan. A liveness sweep turns runs whose owner died into ``failed``.
+
+On Linux the watch is inotify itself (``storage.inotify``): the thread sleeps in the
+kernel until a change, so an appended line reaches SSE clients at once, and watches
+are added and removed one by one. Elsewhere watchfiles polls its queue every STEP_MS.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 from collections.abc import Callable
 
 from conductor_loop.orchestration.index import Index
+from conductor_loop.storage import inotify
 
 log = logging.getLogger("conductor_loop.api")
 
@@ -28,6 +33,8 @@ log = logging.getLogger("conductor_loop.api")
 # appended line reaches SSE clients within a few milliseconds.
 STEP_MS = 2
 RUST_TIMEOUT_MS = 1000
+# inotify: how long one wait for events lasts (the stop request is seen in between).
+INOTIFY_WAIT = 0.5
 
 
 class RootWatcher:
@@ -48,8 +55,9 @@ class RootWatcher:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        watch = self._inotify_loop if inotify.available() else self._watch_loop
         for name, target in (
-            ("conductor-watch", self._watch_loop),
+            ("conductor-watch", watch),
             ("conductor-rescan", self._maintenance_loop),
         ):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -63,6 +71,43 @@ class RootWatcher:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout)
+
+    def _inotify_loop(self) -> None:
+        index = self.index
+        index.root.path.mkdir(parents=True, exist_ok=True)
+        notify: inotify.Inotify | None = None
+        version = -1
+        try:
+            notify = inotify.Inotify()
+            while not self._stop.is_set():
+                if index.layout_version != version:
+                    version = index.layout_version
+                    wanted = index.watch_dirs()
+                    watched = notify.watched
+                    added = {d for d in sorted(wanted - watched) if notify.add(d)}
+                    for gone in watched - wanted:
+                        notify.remove(gone)
+                    if added and self._watch_ready.is_set():
+                        # Catch what changed in new directories before they were watched
+                        # (the first watch follows the start-up walk; the early rescan
+                        # covers that gap without holding up start-up).
+                        index.apply(added)
+                        index.wake_running()
+                    self._watch_ready.set()
+                changed = notify.read(INOTIFY_WAIT)
+                if inotify.OVERFLOW in changed:
+                    changed.discard(inotify.OVERFLOW)
+                    log.warning("file change notification overflowed; rescanning")
+                    index.apply_rescan()
+                    index.wake_running()
+                if changed:
+                    index.apply(changed)
+        except Exception:
+            log.exception("file watcher failed; relying on periodic rescans")
+            self._watch_ready.set()
+        finally:
+            if notify is not None:
+                notify.close()
 
     def _watch_loop(self) -> None:
         from watchfiles._rust_notify import RustNotify

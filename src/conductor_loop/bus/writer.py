@@ -54,6 +54,21 @@ def _record_bytes(msg: Message) -> bytes:
     return record.encode("utf-8")
 
 
+def prepare_record(msg: Message) -> bytes:
+    """Check ``msg``, fill ``msg_id`` (always new) and ``ts`` (if empty); its record bytes."""
+    if not msg.type:
+        raise InvalidRequestError("message type is required")
+    if not msg.project_id:
+        raise InvalidRequestError("message project_id is required")
+    now_ns = time.time_ns()
+    msg.msg_id = new_msg_id(now_ns)
+    if not msg.ts:
+        msg.ts = message_ts(now_ns)
+    if msg.type == "ISSUE" and not msg.issue_id:
+        msg.issue_id = msg.msg_id
+    return _record_bytes(msg)
+
+
 class BusWriter:
     """Appends records to one bus file. Safe across processes; use one per thread.
 
@@ -129,18 +144,9 @@ class BusWriter:
 
     def append(self, msg: Message) -> Message:
         """Append ``msg``; fills ``msg_id`` (always new) and ``ts`` (if empty). Returns it."""
-        if not msg.type:
-            raise InvalidRequestError("message type is required")
-        if not msg.project_id:
-            raise InvalidRequestError("message project_id is required")
-        now_ns = time.time_ns()
-        msg.msg_id = new_msg_id(now_ns)
-        if not msg.ts:
-            msg.ts = message_ts(now_ns)
-        if msg.type == "ISSUE" and not msg.issue_id:
-            msg.issue_id = msg.msg_id
+        record = prepare_record(msg)
         with storage_writes(self.path):
-            self.append_raw(_record_bytes(msg))
+            self.append_raw(record)
         return msg
 
     def append_raw(self, record: bytes) -> None:

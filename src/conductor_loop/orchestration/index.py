@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import gc
 import json
 import os
 import re
 import stat
+import sys
 import threading
 import time
 from collections import deque
@@ -33,8 +35,12 @@ from conductor_loop.storage.ids import validate_id
 from conductor_loop.storage.layout import (
     DONE_FILE,
     LOOP_STATE_FILE,
+    OUTPUT_FILE,
     PROJECT_BUS_FILE,
+    PROMPT_FILE,
     RUNS_SUBDIR,
+    STDERR_FILE,
+    STDOUT_FILE,
     TASK_BUS_FILE,
     TASK_FILE,
     TASK_STATE_FILE,
@@ -104,12 +110,21 @@ def _safe_id(name: str) -> bool:
     return True
 
 
-@dataclass(slots=True)
 class RunEntry:
-    info: RunInfo
-    run_dir: Path
-    stamp: Stamp
-    _json: bytes | None = None
+    """One indexed run. Kept small (10,000s of them live in the server): the directory
+    as a string, made a Path on use."""
+
+    __slots__ = ("_dir", "_json", "info", "stamp")
+
+    def __init__(self, info: RunInfo, run_dir: Path | str, stamp: Stamp) -> None:
+        self.info = info
+        self._dir = str(run_dir)
+        self.stamp = stamp
+        self._json: bytes | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self._dir)
 
     def summary(self) -> dict[str, Any]:
         info = self.info
@@ -240,7 +255,82 @@ def _load_run(run_dir: Path) -> tuple[RunInfo, Stamp] | None:
         info = run_info_from_text(text)
     except (OSError, ValueError):  # missing, unreadable, a symlink, or not a run record
         return None
-    return info, _stamp(st)
+    _share_strings(info)
+    return _compact(info, str(run_dir)), _stamp(st)
+
+
+# Fields whose values repeat across runs (the same project, agent, host, command): one
+# string object each, instead of one per run.
+_SHARED_FIELDS = (
+    "project_id",
+    "task_id",
+    "agent",
+    "process_ownership",
+    "status",
+    "cwd",
+    "commandline",
+    "agent_version",
+    "backend_model",
+    "host",
+    "instance_id",
+)
+
+
+# The file paths a run-info records are nearly always its own directory's files: the
+# index keeps a marker for those and derives them when read (a third of a run's memory).
+_DERIVED = "\0derived"
+_FILE_FIELDS = (
+    ("prompt_path", PROMPT_FILE),
+    ("output_path", OUTPUT_FILE),
+    ("stdout_path", STDOUT_FILE),
+    ("stderr_path", STDERR_FILE),
+)
+_RUN_INFO_SLOTS = [(f.name, RunInfo.__dict__[f.name]) for f in dataclasses.fields(RunInfo)]
+
+
+def _derived_file(name: str, file_name: str) -> Any:
+    slot = RunInfo.__dict__[name]
+
+    def get(self: IndexedRunInfo) -> str:
+        value: str = slot.__get__(self, RunInfo)
+        return f"{self._run_dir}/{file_name}" if value is _DERIVED else value
+
+    def put(self: IndexedRunInfo, value: str) -> None:
+        slot.__set__(self, value)
+
+    return property(get, put)
+
+
+class IndexedRunInfo(RunInfo):
+    """A RunInfo as the index keeps it: the same fields and values, but the paths of the
+    run's own files are not stored (they are derived from its directory)."""
+
+    __slots__ = ("_run_dir",)
+    _run_dir: str
+
+    prompt_path = _derived_file("prompt_path", PROMPT_FILE)
+    output_path = _derived_file("output_path", OUTPUT_FILE)
+    stdout_path = _derived_file("stdout_path", STDOUT_FILE)
+    stderr_path = _derived_file("stderr_path", STDERR_FILE)
+
+
+def _compact(info: RunInfo, run_dir: str) -> RunInfo:
+    compact = IndexedRunInfo.__new__(IndexedRunInfo)
+    compact._run_dir = run_dir
+    for _name, slot in _RUN_INFO_SLOTS:
+        slot.__set__(compact, slot.__get__(info, RunInfo))
+    for name, file_name in _FILE_FIELDS:
+        if getattr(info, name) == f"{run_dir}/{file_name}":
+            RunInfo.__dict__[name].__set__(compact, _DERIVED)
+    return compact
+
+
+def _share_strings(info: RunInfo) -> None:
+    intern = sys.intern
+    for name in _SHARED_FIELDS:
+        value = getattr(info, name)
+        if value:
+            setattr(info, name, intern(value))
 
 
 class Index:
@@ -271,13 +361,33 @@ class Index:
 
     # -- reading ---------------------------------------------------------------------
 
+    @property
+    def complete(self) -> bool:
+        """Whether the start-up walk has finished; until then lists may miss entries (the
+        API says so: ``partial``), while lookups by id read what they miss from disk."""
+        return self.ready.is_set()
+
+    @property
+    def run_count(self) -> int:
+        return len(self._runs)
+
     def run(self, run_id: str) -> RunEntry | None:
-        return self._runs.get(run_id)
+        entry = self._runs.get(run_id)
+        if entry is None and not self.ready.is_set():
+            entry = self._run_from_disk(run_id)
+        return entry
 
     def task(self, project_id: str, task_id: str) -> TaskEntry | None:
-        return self._tasks.get((project_id, task_id))
+        task = self._tasks.get((project_id, task_id))
+        if task is None and not self.ready.is_set():
+            task = self._task_from_disk(project_id, task_id)
+        return task
 
     def find_tasks(self, task_id: str) -> list[TaskEntry]:
+        if not self.ready.is_set() and _safe_id(task_id):
+            for project_id in _scan_dirs(self.root.path, follow=True):
+                if (project_id, task_id) not in self._tasks:
+                    self._task_from_disk(project_id, task_id)
         with self._lock:
             return [t for (_, tid), t in self._tasks.items() if tid == task_id]
 
@@ -286,7 +396,38 @@ class Index:
             return sorted(self._projects)
 
     def has_project(self, project_id: str) -> bool:
-        return project_id in self._projects
+        if project_id in self._projects:
+            return True
+        if self.ready.is_set() or not _safe_id(project_id):
+            return False
+        if not _is_real_dir(self.root.path / project_id):
+            return False
+        with self._lock:
+            self._add_project(project_id)
+        return True
+
+    def _task_from_disk(self, project_id: str, task_id: str) -> TaskEntry | None:
+        """Index one task (and its runs) now, ahead of the start-up walk."""
+        if not (_safe_id(project_id) and _safe_id(task_id)):
+            return None
+        task_dir = self.root.path / project_id / task_id
+        if not _is_real_dir(task_dir):
+            return None
+        with self._lock:
+            self._refresh_task(project_id, task_id, task_dir, notify=set())
+            return self._tasks.get((project_id, task_id))
+
+    def _run_from_disk(self, run_id: str) -> RunEntry | None:
+        """Find a run the start-up walk has not reached yet: look in every task."""
+        if not _safe_id(run_id):
+            return None
+        root = self.root.path
+        for project_id in _scan_dirs(root, follow=True):
+            for task_id in _scan_dirs(root / project_id):
+                if _is_real_dir(root / project_id / task_id / RUNS_SUBDIR / run_id):
+                    self._task_from_disk(project_id, task_id)
+                    return self._runs.get(run_id)
+        return None
 
     def tasks(self, project_id: str | None = None) -> list[TaskEntry]:
         """Tasks sorted by project, then task id."""
@@ -497,27 +638,43 @@ class Index:
 
     # -- building and updating -------------------------------------------------------
 
-    def build(self) -> None:
-        """Full walk of the runs root (start-up).
+    def build(self, stop: threading.Event | None = None) -> bool:
+        """Full walk of the runs root (start-up; the server runs it in the background).
 
-        The cyclic GC is paused meanwhile: the walk allocates hundreds of thousands of
-        small objects, and each full collection it would trigger also rescans everything
-        the server imported (this halves start-up time at 10,000 runs).
+        The lock is taken per task, so requests are served meanwhile from what is indexed
+        so far (``complete`` is False until the walk ends). The cyclic GC is paused: the
+        walk allocates hundreds of thousands of small objects, and each full collection
+        it would trigger also rescans everything the server imported. Returns False if
+        ``stop`` cut it short.
         """
         root = self.root.path
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            with self._lock:
-                for project_id in _scan_dirs(root, follow=True):
+            for project_id in _scan_dirs(root, follow=True):
+                with self._lock:
                     self._add_project(project_id)
-                    project_dir = root / project_id
-                    for task_id in _scan_dirs(project_dir):
-                        self._refresh_task(project_id, task_id, project_dir / task_id, notify=set())
+                project_dir = root / project_id
+                for task_id in _scan_dirs(project_dir):
+                    if stop is not None and stop.is_set():
+                        return False  # shutting down
+                    task_dir = project_dir / task_id
+                    # The run infos are read and parsed (most of the work) without the
+                    # lock, so that requests are not held up meanwhile.
+                    preloaded = None
+                    if (project_id, task_id) not in self._tasks:
+                        runs_dir = task_dir / RUNS_SUBDIR
+                        preloaded = {r: _load_run(runs_dir / r) for r in _scan_dirs(runs_dir)}
+                    with self._lock:
+                        self._refresh_task(
+                            project_id, task_id, task_dir, notify=set(), preloaded=preloaded
+                        )
         finally:
             if gc_was_enabled:
                 gc.enable()
         self.ready.set()
+        self._notify({KEY_RUNS, KEY_TASKS})
+        return True
 
     def _add_project(self, project_id: str) -> None:
         if project_id not in self._projects:
@@ -530,8 +687,18 @@ class Index:
         keys.add(run_key(run_id))
         keys.add(KEY_RUNS)
 
-    def _put_run(self, task: TaskEntry, run_id: str, run_dir: Path, keys: set[str]) -> None:
-        """Read one run's info (if changed) and store it. Caller holds the lock."""
+    def _put_run(
+        self,
+        task: TaskEntry,
+        run_id: str,
+        run_dir: Path,
+        keys: set[str],
+        preloaded: dict[str, tuple[RunInfo, Stamp] | None] | None = None,
+    ) -> None:
+        """Read one run's info (if changed) and store it. Caller holds the lock.
+
+        ``preloaded``: run infos the start-up walk read without the lock (for new runs).
+        """
         existing = self._runs.get(run_id)
         if existing is not None:
             try:
@@ -540,7 +707,10 @@ class Index:
                 return
             if _stamp(st) == existing.stamp:
                 return
-        loaded = _load_run(run_dir)
+        if existing is None and preloaded is not None and run_id in preloaded:
+            loaded = preloaded[run_id]
+        else:
+            loaded = _load_run(run_dir)
         if loaded is None:
             if existing is None and str(run_dir) not in self._pending_runs:
                 self._pending_runs.add(str(run_dir))
@@ -574,7 +744,13 @@ class Index:
         self._record_change(run_id, keys)
 
     def _refresh_task(
-        self, project_id: str, task_id: str, task_dir: Path, *, notify: set[str]
+        self,
+        project_id: str,
+        task_id: str,
+        task_dir: Path,
+        *,
+        notify: set[str],
+        preloaded: dict[str, tuple[RunInfo, Stamp] | None] | None = None,
     ) -> None:
         if not _is_real_dir(task_dir) or not _is_real_dir(task_dir.parent):
             self._drop_task(project_id, task_id, notify)
@@ -600,7 +776,7 @@ class Index:
             self._pending_runs -= gone
             self.layout_version += 1
         for run_id in on_disk:
-            self._put_run(task, run_id, runs_dir / run_id, notify)
+            self._put_run(task, run_id, runs_dir / run_id, notify, preloaded)
 
     def _apply_meta(self, task: TaskEntry, meta: _TaskMeta, notify: set[str]) -> None:
         changed = (

@@ -56,6 +56,7 @@ async def status(svc: Svc) -> dict[str, Any]:
         ],
         "queued_tasks": len(svc.index.queue()),
         "sse_clients": svc.streams.clients,
+        "partial": not svc.index.complete,
     }
 
 

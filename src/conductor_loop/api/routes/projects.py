@@ -9,7 +9,14 @@ from fastapi import APIRouter, Depends, Header, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from conductor_loop.api.deps import JSON, services, sse_response
+from conductor_loop.api.deps import (
+    JSON,
+    index_complete,
+    index_partial,
+    partial_headers,
+    services,
+    sse_response,
+)
 from conductor_loop.api.models import (
     ERROR_RESPONSES,
     SSE_RESPONSES,
@@ -42,6 +49,7 @@ from conductor_loop.api.sse import STREAM_FILES, run_stream
 
 router = APIRouter(tags=["projects"], responses=ERROR_RESPONSES)
 Svc = Annotated[Services, Depends(services)]
+Partial = Annotated[bool, Depends(index_partial)]
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=200)]
 TaskStatus = Literal["queued", "running", "completed", "failed", "stopped", "idle"]
 RunStatus = Literal["running", "completed", "failed", "stopped"]
@@ -55,8 +63,8 @@ R = T + "/runs/{run_id}"
 
 
 @router.get("/api/projects", response_model=ProjectList)
-async def list_projects(svc: Svc) -> dict[str, Any]:
-    return {"projects": svc.projects.list_projects()}
+async def list_projects(svc: Svc, partial: Partial) -> dict[str, Any]:
+    return {"projects": svc.projects.list_projects(), "partial": partial}
 
 
 @router.get(P, response_model=ProjectSummary)
@@ -72,13 +80,15 @@ def project_stats(svc: Svc, project_id: str) -> dict[str, Any]:
 @router.get(P + "/tasks", response_model=TaskList)
 async def project_tasks(
     svc: Svc,
+    partial: Partial,
     project_id: str,
     status: TaskStatus | None = None,
     offset: Offset = 0,
     limit: Limit = None,
 ) -> dict[str, Any]:
     svc.projects.get(project_id)
-    return svc.tasks.list_tasks(project_id=project_id, status=status, offset=offset, limit=limit)
+    listed = svc.tasks.list_tasks(project_id=project_id, status=status, offset=offset, limit=limit)
+    return listed | {"partial": partial}
 
 
 @router.get(T, response_model=TaskDetail)
@@ -97,7 +107,12 @@ def stop_task(svc: Svc, project_id: str, task_id: str) -> dict[str, Any]:
     return asdict(svc.orchestrator.stop(svc.tasks.get(project_id, task_id)))
 
 
-@router.post(T + "/resume", status_code=202, response_model=TaskCreated)
+@router.post(
+    T + "/resume",
+    status_code=202,
+    response_model=TaskCreated,
+    dependencies=[Depends(index_complete)],
+)
 async def resume_task(svc: Svc, project_id: str, task_id: str) -> dict[str, Any]:
     """Remove DONE and start the loop again (or queue it)."""
     task = svc.tasks.get(project_id, task_id)
@@ -117,6 +132,7 @@ def task_file(
 @router.get(T + "/runs", response_model=RunList)
 async def task_runs(
     svc: Svc,
+    partial: Partial,
     project_id: str,
     task_id: str,
     status: RunStatus | None = None,
@@ -132,8 +148,9 @@ async def task_runs(
         parent_run_id=None,
         offset=offset,
         limit=limit,
+        partial=partial,
     )
-    return Response(body, media_type=JSON)
+    return Response(body, media_type=JSON, headers=partial_headers(partial))
 
 
 @router.get(R, response_model=RunDetail)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
-from conductor_loop.api.deps import JSON, services, sse_response
+from conductor_loop.api.deps import JSON, index_partial, partial_headers, services, sse_response
 from conductor_loop.api.models import (
     ERROR_RESPONSES,
     SSE_RESPONSES,
@@ -22,6 +22,7 @@ from conductor_loop.api.sse import STREAM_FILES, all_runs_stream, run_stream
 
 router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
 Svc = Annotated[Services, Depends(services)]
+Partial = Annotated[bool, Depends(index_partial)]
 RunStatus = Literal["running", "completed", "failed", "stopped"]
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=200)]
 Streams = Annotated[
@@ -36,6 +37,7 @@ Streams = Annotated[
 @router.get("/api/v1/runs", response_model=RunList)
 async def list_runs(
     svc: Svc,
+    partial: Partial,
     project_id: Annotated[str | None, Query(max_length=128)] = None,
     task_id: Annotated[str | None, Query(max_length=128)] = None,
     status: RunStatus | None = None,
@@ -44,7 +46,8 @@ async def list_runs(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
 ) -> Response:
-    """Runs, newest first. Without ``limit`` the whole (filtered) list is returned."""
+    """Runs, newest first. Without ``limit`` the whole (filtered) list is returned.
+    ``partial``: the server is still indexing the runs root (just started)."""
     body = svc.runs.list_json(
         project_id=project_id,
         task_id=task_id,
@@ -53,8 +56,9 @@ async def list_runs(
         parent_run_id=parent_run_id,
         offset=offset,
         limit=limit,
+        partial=partial,
     )
-    return Response(body, media_type=JSON)
+    return Response(body, media_type=JSON, headers=partial_headers(partial))
 
 
 @router.get("/api/v1/runs/stream/all", response_class=StreamingResponse, responses=SSE_RESPONSES)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
-from conductor_loop.api.deps import services
+from conductor_loop.api.deps import index_complete, index_partial, services
 from conductor_loop.api.models import (
     ERROR_RESPONSES,
     ErrorBody,
@@ -23,6 +23,7 @@ from conductor_loop.orchestration.orchestrator import TaskRequest
 
 router = APIRouter(tags=["tasks"], responses=ERROR_RESPONSES)
 Svc = Annotated[Services, Depends(services)]
+Partial = Annotated[bool, Depends(index_partial)]
 TaskStatus = Literal["queued", "running", "completed", "failed", "stopped", "idle"]
 ProjectQuery = Annotated[
     str | None, Query(max_length=128, description="needed when the task id is not unique")
@@ -32,12 +33,14 @@ ProjectQuery = Annotated[
 @router.get("/api/v1/tasks", response_model=TaskList)
 async def list_tasks(
     svc: Svc,
+    partial: Partial,
     project_id: Annotated[str | None, Query(max_length=128)] = None,
     status: TaskStatus | None = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
 ) -> dict[str, Any]:
-    return svc.tasks.list_tasks(project_id=project_id, status=status, offset=offset, limit=limit)
+    listed = svc.tasks.list_tasks(project_id=project_id, status=status, offset=offset, limit=limit)
+    return listed | {"partial": partial}
 
 
 @router.post(
@@ -45,6 +48,7 @@ async def list_tasks(
     status_code=201,
     response_model=TaskCreated,
     responses={409: {"model": ErrorBody, "description": "The task already exists"}},
+    dependencies=[Depends(index_complete)],
 )
 async def create_task(svc: Svc, request: TaskCreate) -> dict[str, Any]:
     """Create TASK.md and start ``run-agent task`` (or queue it: ``status`` = ``queued``).

@@ -1,0 +1,104 @@
+"""Starting a server process for a benchmark and timing it to its first healthy answer.
+
+``start_conductor`` runs the real ``conductor``; ``start_floor`` runs the floor: an
+empty ASGI app (200 ``{"status":"ok"}`` for any path) under the same server (uvicorn),
+started the same way, so that start-up and memory can be reported as ratios to what
+merely starting a Python ASGI server costs on this machine at this moment.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+FLOOR_APP = """
+import sys, uvicorn
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b'{"status":"ok"}'})
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+            access_log=False)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Started:
+    """A server process, the seconds from spawn to its first 200 on health, its URL."""
+
+    def __init__(self, argv: list[str], url: str, log_path: Path, env: dict[str, str]) -> None:
+        self.url = url
+        started = time.perf_counter()
+        with open(log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            )
+        with httpx.Client(timeout=5) as client:
+            while True:
+                try:
+                    if client.get(f"{url}/api/v1/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if self.proc.poll() is not None or time.perf_counter() - started > 120:
+                    raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
+                time.sleep(0.002)
+        self.healthy_at = time.perf_counter()
+        self.startup_seconds = self.healthy_at - started
+        self.process = psutil.Process(self.proc.pid)
+
+    def rss_mb(self) -> float:
+        return float(self.process.memory_info().rss) / 1e6
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONDUCTOR_", "JRUN_"))}
+    env.update(extra)
+    return env
+
+
+def start_conductor(root: Path, work: Path, config_text: str = "{}\n") -> Started:
+    config = work / "bench-config.yaml"
+    config.write_text(config_text, encoding="utf-8")
+    port = free_port()
+    exe = Path(sys.executable).with_name("conductor")
+    argv = [str(exe), "--host", "127.0.0.1", "--port", str(port), "--root", str(root)]
+    argv += ["--config", str(config)]
+    return Started(argv, f"http://127.0.0.1:{port}", work / "conductor.log", clean_env())
+
+
+def start_floor(work: Path) -> Started:
+    port = free_port()
+    argv = [sys.executable, "-c", FLOOR_APP, str(port)]
+    return Started(argv, f"http://127.0.0.1:{port}", work / "floor.log", clean_env())
