@@ -25,6 +25,7 @@ from conductor_loop.api.errors import install_error_handlers
 from conductor_loop.api.hub import Hub
 from conductor_loop.api.index import KEY_RUNS, KEY_TASKS, Index
 from conductor_loop.api.metrics import Metrics
+from conductor_loop.api.metrics_files import FLUSH_INTERVAL
 from conductor_loop.api.middleware import (
     ApiKeyMiddleware,
     BodySizeLimitMiddleware,
@@ -73,6 +74,10 @@ class AppSettings:
     conductor_url: str | None = None
     bound_host: str | None = None  # accepted in Host headers (with the localhost names)
     ui_dist: Path | None = None
+    # Several workers: where each publishes its metrics, and the server's start
+    # (monotonic clock), so that /metrics and the status report the whole server.
+    metrics_dir: Path | None = None
+    started: float | None = None
 
 
 def create_app(
@@ -84,7 +89,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or AppSettings()
     api_key = config.api.resolve_api_key()
-    metrics = Metrics()
+    metrics = Metrics(settings.metrics_dir, settings.started)
     access_lines = AccessLog()
     hub = Hub()
     index = Index(root, notify=hub.notify_threadsafe, loop_probe=loop_active)
@@ -126,13 +131,19 @@ def create_app(
         index.build()
         watcher.start()
         scheduler = asyncio.create_task(_schedule_queue(svc), name="conductor-queue")
+        background = [scheduler]
+        if metrics.shared_dir is not None:
+            metrics.flush()  # counted among the workers at once
+            background.append(asyncio.create_task(_publish_metrics(metrics), name="metrics"))
         try:
             yield
         finally:
             hub.close()
-            scheduler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await scheduler
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            metrics.flush()
             await asyncio.to_thread(watcher.stop)
             access_lines.flush()
 
@@ -254,3 +265,10 @@ async def _schedule_queue(svc: Services) -> None:
                     await asyncio.to_thread(svc.tasks.schedule)
                 except Exception:
                     log.exception("starting queued tasks failed")
+
+
+async def _publish_metrics(metrics: Metrics) -> None:
+    """Publish this worker's metrics for the others' scrapes, every flush interval."""
+    while True:
+        await asyncio.sleep(FLUSH_INTERVAL)
+        metrics.flush()
