@@ -182,6 +182,7 @@ class Metrics:
         self._started_monotonic = time.monotonic() if started is None else started
         self.shared_dir = shared_dir
         self._name = metrics_files.worker_name(os.getpid())
+        self._published: Snapshot | None = None
         self.uptime = Gauge(
             "conductor_uptime_seconds", "Seconds since the server started.", registry=self.registry
         )
@@ -243,11 +244,13 @@ class Metrics:
         """Sample, and publish this worker's figures to the others; returns them."""
         self.sample()
         snapshot = self.snapshot()
-        if self.shared_dir is not None:
+        if self.shared_dir is not None and snapshot != self._published:  # idle: no write
             try:
                 metrics_files.write(self.shared_dir, self._name, snapshot)
             except (OSError, ConductorError) as exc:  # the server is stopping, or disk trouble
                 log.debug("metrics snapshot not written: %s", exc)
+            else:
+                self._published = snapshot
         return snapshot
 
     def server_snapshot(self) -> Snapshot:
