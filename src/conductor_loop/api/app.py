@@ -29,6 +29,7 @@ from conductor_loop.api.deps import validate_path_ids
 from conductor_loop.api.errors import install_error_handlers
 from conductor_loop.api.hub import Hub
 from conductor_loop.api.metrics import Metrics
+from conductor_loop.api.metrics_files import FLUSH_INTERVAL
 from conductor_loop.api.middleware import (
     ApiKeyMiddleware,
     BodySizeLimitMiddleware,
@@ -85,6 +86,10 @@ class AppSettings:
     index_wait: float = 0.1
     # Tests: the index build waits until this file exists (a deterministic slow index).
     index_hold: Path | None = None
+    # Several workers: where each publishes its metrics, and the server's start
+    # (monotonic clock), so that /metrics and the status report the whole server.
+    metrics_dir: Path | None = None
+    started: float | None = None
 
 
 def create_app(
@@ -96,7 +101,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or AppSettings()
     api_key = config.api.resolve_api_key()
-    metrics = Metrics()
+    metrics = Metrics(settings.metrics_dir, settings.started)
     access_lines = AccessLog()
     hub = Hub()
     index = Index(root, notify=hub.notify_threadsafe, loop_probe=loop_active)
@@ -164,17 +169,22 @@ def create_app(
         await asyncio.to_thread(index.ready.wait, settings.index_wait)
         scheduler = asyncio.create_task(_schedule_queue(svc), name="conductor-queue")
         closer = asyncio.create_task(_close_idle_buses(svc), name="conductor-bus-files")
+        background = [scheduler, closer]
+        if metrics.shared_dir is not None:
+            metrics.flush()  # counted among the workers at once
+            background.append(asyncio.create_task(_publish_metrics(metrics), name="metrics"))
         try:
             yield
         finally:
             hub.close()
             stopping.set()
-            for task in (scheduler, closer):
+            for task in background:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             svc.messages.committers.close()
             await asyncio.to_thread(builder.join)
+            metrics.flush()
             await asyncio.to_thread(watcher.stop)
             access_lines.flush()
 
@@ -304,3 +314,10 @@ async def _schedule_queue(svc: Services) -> None:
                     await asyncio.to_thread(svc.orchestrator.schedule)
                 except Exception:
                     log.exception("starting queued tasks failed")
+
+
+async def _publish_metrics(metrics: Metrics) -> None:
+    """Publish this worker's metrics for the others' scrapes, every flush interval."""
+    while True:
+        await asyncio.sleep(FLUSH_INTERVAL)
+        metrics.flush()

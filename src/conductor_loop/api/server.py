@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -119,7 +120,7 @@ def serve(
     url = base_url(api, bound_host, bound_port)
     if access.api_key and access.source == "generated":
         config.api = dataclasses.replace(api, api_key=Secret(access.api_key))
-    settings = AppSettings(conductor_url=url, bound_host=bound_host)
+    settings = AppSettings(conductor_url=url, bound_host=bound_host, started=time.monotonic())
     heartbeat = os.environ.get("CONDUCTOR_SSE_HEARTBEAT")
     if heartbeat:
         settings.heartbeat_interval = float(heartbeat)
@@ -133,9 +134,15 @@ def serve(
     if count == 1:
         run(True)
     else:
+        from conductor_loop.api import metrics_files
         from conductor_loop.api.workers import supervise
 
-        status = supervise(count, run)
+        settings.metrics_dir = metrics_files.create_dir()
+        metrics_dir = settings.metrics_dir
+        try:
+            status = supervise(count, run, lambda pid: metrics_files.retire(metrics_dir, pid))
+        finally:
+            metrics_files.remove_dir(metrics_dir)
         sock.close()
         if status:
             log.error("conductor stopped: a worker failed")

@@ -30,11 +30,14 @@ RESTART_WINDOW = 60.0
 _PR_SET_PDEATHSIG = 1
 
 
-def supervise(count: int, run: Callable[[bool], None]) -> int:
+def supervise(
+    count: int, run: Callable[[bool], None], reaped: Callable[[int], None] | None = None
+) -> int:
     """Run ``run(announce)`` in ``count`` forked workers until they all exit.
 
     ``announce`` is true for the first worker's first start only (the start-up lines
-    are printed once). Returns 0 when every worker stopped cleanly on request.
+    are printed once). ``reaped(pid)`` is called for each worker that exited, before any
+    replacement starts. Returns 0 when every worker stopped cleanly on request.
     """
     parent = os.getpid()
     children: dict[int, int] = {}  # pid -> worker index
@@ -67,6 +70,11 @@ def supervise(count: int, run: Callable[[bool], None]) -> int:
             index = children.pop(pid, None)
             if index is None:
                 continue
+            if reaped is not None:
+                try:
+                    reaped(pid)
+                except Exception:
+                    log.exception("cleaning up after worker %d (pid %d) failed", index, pid)
             code = os.waitstatus_to_exitcode(status)
             if stopping:
                 failed |= code not in (0, -signal.SIGTERM)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -55,7 +52,7 @@ async def status(svc: Svc) -> dict[str, Any]:
             {"project_id": p, "task_id": t, "run_id": r} for (p, t), r in sorted(running.items())
         ],
         "queued_tasks": len(svc.index.queue()),
-        "sse_clients": svc.streams.clients,
+        "sse_clients": svc.metrics.sse_clients_now(),
         "partial": not svc.index.complete,
     }
 
@@ -67,7 +64,4 @@ async def status(svc: Svc) -> dict[str, Any]:
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
 async def metrics(svc: Svc) -> Response:
-    svc.metrics.asyncio_tasks.set(len(asyncio.all_tasks()))
-    with contextlib.suppress(OSError):
-        svc.metrics.open_fds.set(len(os.listdir("/proc/self/fd")))
     return Response(svc.metrics.render(), media_type=CONTENT_TYPE)
