@@ -52,6 +52,7 @@ class ServerStatus:
     running_tasks: list[TaskRef]
     queued_tasks: int
     sse_clients: int
+    partial: bool = False  # the server is still indexing: the list may be incomplete
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +109,7 @@ class RunList:
     total: int
     offset: int
     limit: int | None
+    partial: bool = False  # the server is still indexing: the list may be incomplete
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -178,6 +180,7 @@ class TaskList:
     total: int
     offset: int
     limit: int | None
+    partial: bool = False  # the server is still indexing: the list may be incomplete
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -208,6 +211,7 @@ class ProjectSummary:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProjectList:
     projects: list[ProjectSummary]
+    partial: bool = False  # the server is still indexing: the list may be incomplete
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
