@@ -27,6 +27,7 @@ from conductor_loop.api.deps import validate_path_ids
 from conductor_loop.api.errors import install_error_handlers
 from conductor_loop.api.front import front_layers
 from conductor_loop.api.hub import Hub
+from conductor_loop.api.memory import release_free_memory
 from conductor_loop.api.metrics import Metrics
 from conductor_loop.api.metrics_files import FLUSH_INTERVAL
 from conductor_loop.api.middleware.context import AccessLog, RequestTally
@@ -135,6 +136,7 @@ def build_app(
             log.info(
                 "index complete: %d runs in %.2f s", index.run_count, time.monotonic() - started
             )
+            release_free_memory()  # what parsing the runs left in this thread's arena
         except Exception:
             log.exception("building the index failed; relying on periodic rescans")
             index.ready.set()
