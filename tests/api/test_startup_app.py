@@ -177,3 +177,23 @@ def test_the_front_imports_no_app_stack() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_app_does_not_import_pydantic_v1(tmp_path: Path) -> None:
+    """FastAPI's check for pydantic v1 models is made lazy (``api.fastapi_compat``): the
+    app is built and answers without ever importing ``pydantic.v1``."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from fastapi.testclient import TestClient\n"
+        "from conductor_loop.api.app import create_app\n"
+        "from conductor_loop.config.models import Config\n"
+        "from conductor_loop.storage.layout import RunsRoot\n"
+        f"app = create_app(Config(), RunsRoot.at(Path({str(tmp_path / 'runs')!r})))\n"
+        "with TestClient(app, base_url='http://localhost') as client:\n"
+        "    assert client.get('/api/v1/runs').status_code == 200\n"
+        "    assert client.post('/api/v1/tasks', json={}).status_code == 422\n"
+        "print('pydantic.v1' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
