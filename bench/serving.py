@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -46,6 +47,23 @@ def free_port() -> int:
         return port
 
 
+@dataclass
+class Memory:
+    """MB. ``rss``/``uss``/``pss``: summed over the workers; ``supervisor``: (rss, uss,
+    pss) of the parent of several workers (zeros for one process)."""
+
+    rss: float
+    uss: float
+    pss: float
+    workers: int
+    supervisor: tuple[float, float, float]
+
+
+def _memory(process: psutil.Process) -> tuple[float, float, float]:
+    full = process.memory_full_info()
+    return full.rss / 1e6, full.uss / 1e6, full.pss / 1e6
+
+
 class Started:
     """A server process, the seconds from spawn to its first 200 on health, its URL."""
 
@@ -73,6 +91,20 @@ class Started:
     def rss_mb(self) -> float:
         return float(self.process.memory_info().rss) / 1e6
 
+    def memory(self) -> Memory:
+        """RSS, USS and PSS (MB) of the server: its worker processes (children, with
+        ``--workers`` above 1) summed, and the supervisor's separately."""
+        workers = self.process.children() or [self.process]
+        parent = self.process if workers != [self.process] else None
+        figures = [_memory(p) for p in workers]
+        return Memory(
+            rss=sum(f[0] for f in figures),
+            uss=sum(f[1] for f in figures),
+            pss=sum(f[2] for f in figures),
+            workers=len(workers),
+            supervisor=_memory(parent) if parent is not None else (0.0, 0.0, 0.0),
+        )
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -88,13 +120,18 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_conductor(root: Path, work: Path, config_text: str = "{}\n") -> Started:
+def start_conductor(
+    root: Path, work: Path, config_text: str = "{}\n", *, workers: int | None = None
+) -> Started:
+    """``workers``: ``--workers`` (default: the server's own, one per core)."""
     config = work / "bench-config.yaml"
     config.write_text(config_text, encoding="utf-8")
     port = free_port()
     exe = Path(sys.executable).with_name("conductor")
     argv = [str(exe), "--host", "127.0.0.1", "--port", str(port), "--root", str(root)]
     argv += ["--config", str(config)]
+    if workers is not None:
+        argv += ["--workers", str(workers)]
     return Started(argv, f"http://127.0.0.1:{port}", work / "conductor.log", clean_env())
 
 

@@ -1,11 +1,13 @@
-"""The application factory: ``create_app(config, root)`` builds the whole server.
+"""The application: ``build_app`` makes the routes and services, ``create_app`` puts them
+behind the front layers (``front``) as one FastAPI app (tests use it). ``conductor``
+(``server.serve``) instead builds the app in the background behind a front that serves
+from the first request (``startup``).
 
-Tests and ``conductor`` (via ``server.serve``) both call it. Start-up (the lifespan)
-serves at once and builds the index with one walk of the runs root in the background
-(lists say ``partial`` until it is done; lookups by id read from disk meanwhile). Once
-the index is complete the watcher starts, and with it the liveness sweep (adoption),
-and the queue scheduler starts queued tasks; shutdown ends every event stream, then
-stops them.
+Start-up (the lifespan) serves at once and builds the index with one walk of the runs
+root in the background (lists say ``partial`` until it is done; lookups by id read from
+disk meanwhile). Once the index is complete the watcher starts, and with it the liveness
+sweep (adoption), and the queue scheduler starts queued tasks; shutdown ends every event
+stream, then stops them.
 """
 
 from __future__ import annotations
@@ -16,29 +18,19 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
-from starlette.middleware.cors import CORSMiddleware
 
 from conductor_loop import __version__
 from conductor_loop.api.deps import validate_path_ids
 from conductor_loop.api.errors import install_error_handlers
+from conductor_loop.api.front import front_layers
 from conductor_loop.api.hub import Hub
+from conductor_loop.api.memory import release_free_memory
 from conductor_loop.api.metrics import Metrics
 from conductor_loop.api.metrics_files import FLUSH_INTERVAL
-from conductor_loop.api.middleware import (
-    ApiKeyMiddleware,
-    BodySizeLimitMiddleware,
-    ConstantRoutesMiddleware,
-    PathGuardMiddleware,
-    RequestContextMiddleware,
-    RequestGuardMiddleware,
-)
-from conductor_loop.api.middleware.context import AccessLog
+from conductor_loop.api.middleware.context import AccessLog, RequestTally
 from conductor_loop.api.routes import health, messages, projects, runs, tasks, ui
 from conductor_loop.api.services import (
     MessageService,
@@ -46,6 +38,7 @@ from conductor_loop.api.services import (
     RunService,
     Services,
 )
+from conductor_loop.api.settings import AppSettings
 from conductor_loop.api.sse import StreamContext, StreamSettings
 from conductor_loop.api.tasks import TaskViews
 from conductor_loop.api.watcher import RootWatcher
@@ -55,41 +48,9 @@ from conductor_loop.orchestration.index import KEY_RUNS, KEY_TASKS, Index
 from conductor_loop.orchestration.orchestrator import Orchestrator, loop_active
 from conductor_loop.storage.layout import RunsRoot
 
+__all__ = ["AppSettings", "build_app", "create_app"]
+
 log = logging.getLogger("conductor_loop.api")
-
-PUBLIC_PATHS = (
-    "/",
-    "/api/v1/health",
-    "/api/v1/version",
-    "/metrics",
-    "/ui",
-    "/ui/*",
-    "/docs",
-    "/docs/*",
-    "/openapi.json",
-)
-
-
-@dataclass(slots=True)
-class AppSettings:
-    """Server behaviour that is not user configuration (tests tune these)."""
-
-    heartbeat_interval: float = 15.0
-    rescan_interval: float = 10.0
-    sweep_interval: float = 2.0
-    first_run_timeout: float = 15.0
-    conductor_url: str | None = None
-    bound_host: str | None = None  # accepted in Host headers (with the localhost names)
-    ui_dist: Path | None = None
-    # Start-up waits this long for the index before serving: a small runs root is then
-    # served complete from the first request; a big one is served partial at once.
-    index_wait: float = 0.1
-    # Tests: the index build waits until this file exists (a deterministic slow index).
-    index_hold: Path | None = None
-    # Several workers: where each publishes its metrics, and the server's start
-    # (monotonic clock), so that /metrics and the status report the whole server.
-    metrics_dir: Path | None = None
-    started: float | None = None
 
 
 def create_app(
@@ -99,10 +60,30 @@ def create_app(
     config_path: str | None = None,
     settings: AppSettings | None = None,
 ) -> FastAPI:
+    """The whole server as one FastAPI app: the routes inside the front layers."""
     settings = settings or AppSettings()
-    api_key = config.api.resolve_api_key()
-    metrics = Metrics(settings.metrics_dir, settings.started)
-    access_lines = AccessLog()
+    requests: RequestTally = {}
+    access = AccessLog()
+    app = build_app(
+        config, root, config_path=config_path, settings=settings, requests=requests, access=access
+    )
+    for cls, options in front_layers(config, settings, requests, access):
+        app.add_middleware(cls, **options)  # type: ignore[arg-type]
+    return app
+
+
+def build_app(
+    config: Config,
+    root: RunsRoot,
+    *,
+    config_path: str | None,
+    settings: AppSettings,
+    requests: RequestTally,
+    access: AccessLog,
+) -> FastAPI:
+    """The routes and the services behind them, without the front layers (``front``):
+    the server puts this app behind a front that serves while it is built."""
+    metrics = Metrics(settings.metrics_dir, settings.started, requests)
     hub = Hub()
     index = Index(root, notify=hub.notify_threadsafe, loop_probe=loop_active)
     metrics.track_runs(index.status_counts)
@@ -155,6 +136,7 @@ def create_app(
             log.info(
                 "index complete: %d runs in %.2f s", index.run_count, time.monotonic() - started
             )
+            release_free_memory()  # what parsing the runs left in this thread's arena
         except Exception:
             log.exception("building the index failed; relying on periodic rescans")
             index.ready.set()
@@ -186,7 +168,7 @@ def create_app(
             await asyncio.to_thread(builder.join)
             metrics.flush()
             await asyncio.to_thread(watcher.stop)
-            access_lines.flush()
+            access.flush()
 
     app = FastAPI(
         title="Conductor Loop",
@@ -205,39 +187,6 @@ def create_app(
         _add_routes(app, router)
     ui.mount_ui(app, settings.ui_dist)
 
-    # Added innermost first: the request-id layer ends up outermost.
-    app.add_middleware(
-        ConstantRoutesMiddleware,
-        answers={
-            "/api/v1/health": {"status": "ok"},
-            "/api/v1/version": {"name": "conductor-loop", "version": __version__},
-        },
-    )
-    if api_key:
-        app.add_middleware(ApiKeyMiddleware, api_key=api_key, public_paths=PUBLIC_PATHS)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.api.max_body_bytes)
-    if config.api.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=config.api.cors_origins,
-            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-            allow_headers=[
-                "Authorization",
-                "X-API-Key",
-                "Content-Type",
-                "Last-Event-ID",
-                "X-Request-ID",
-            ],
-            expose_headers=["X-Request-ID", "X-Conductor-Instance", "X-Conductor-Worker"],
-            max_age=600,
-        )
-    app.add_middleware(
-        RequestGuardMiddleware,
-        allowed_hosts=_allowed_hosts(config, settings),
-        allowed_origins=_allowed_origins(config),
-    )
-    app.add_middleware(PathGuardMiddleware)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics, access=access_lines)
     return app
 
 
@@ -278,22 +227,6 @@ def _add_routes(app: FastAPI, router: APIRouter) -> None:
             openapi_extra=route.openapi_extra,
             generate_unique_id_function=route.generate_unique_id_function,
         )
-
-
-def _allowed_hosts(config: Config, settings: AppSettings) -> list[str]:
-    hosts = list(config.api.allowed_hosts)
-    if settings.bound_host and settings.bound_host not in ("0.0.0.0", "::"):
-        hosts.append(settings.bound_host)
-    if config.api.public_url and (public := urlsplit(config.api.public_url).hostname):
-        hosts.append(public)
-    return hosts
-
-
-def _allowed_origins(config: Config) -> list[str]:
-    origins = list(config.api.cors_origins)
-    if config.api.public_url:
-        origins.append(config.api.public_url)
-    return origins
 
 
 async def _close_idle_buses(svc: Services) -> None:

@@ -21,10 +21,7 @@ import asyncio
 import logging
 import resource
 import time
-from typing import Any
-
-from uvicorn.protocols.http.h11_impl import H11Protocol
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from typing import TYPE_CHECKING, Any
 
 from conductor_loop.api.errors import error_body
 
@@ -33,6 +30,10 @@ from conductor_loop.api.errors import error_body
 FD_RESERVE = 128
 # How long a connection over the cap may take to send its request and get the 503.
 BUSY_WAIT = 1.0
+
+if TYPE_CHECKING:
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 _BUSY_BODY = error_body(
     "too_many_connections",
@@ -65,7 +66,18 @@ def connection_cap(configured: int, fd_limit: int) -> int:
     return max(1, min(configured, fd_limit - FD_RESERVE))
 
 
-HTTP_PROTOCOLS: dict[str, type[Any]] = {"httptools": HttpToolsProtocol, "h11": H11Protocol}
+def http_protocol(parser: str) -> type[Any]:
+    """uvicorn's protocol class for ``parser``, importing only that one (h11 is not needed
+    by the server and costs its start-up an import)."""
+    if parser == "h11":
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        return H11Protocol
+    if parser == "httptools":
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        return HttpToolsProtocol
+    raise ValueError(f"unknown HTTP parser {parser!r}: use 'httptools' or 'h11'")
 
 
 def guarded_protocol(
@@ -77,7 +89,7 @@ def guarded_protocol(
     kept for comparison by the benchmark). Both keep ``connections``, ``cycle``,
     ``transport`` and ``on_response_complete``, which is all that the guard uses.
     """
-    base: type[Any] = HTTP_PROTOCOLS[parser]
+    base: type[Any] = http_protocol(parser)
 
     class GuardedProtocol(base):  # type: ignore[misc]
         _header_timer: asyncio.TimerHandle | None = None

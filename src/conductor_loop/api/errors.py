@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
 from starlette.types import Send
 
 from conductor_loop.errors import ConductorError, storage_error
+
+if TYPE_CHECKING:
+    # Imported where used: the middleware and the start-up app send errors before (and
+    # without) FastAPI being imported.
+    from fastapi import FastAPI, Request
+    from starlette.responses import Response
 
 log = logging.getLogger("conductor_loop.api")
 
@@ -69,6 +71,8 @@ def error_body(code: str, message: str) -> bytes:
 
 
 def error_response(status: int, code: str, message: str) -> Response:
+    from starlette.responses import Response
+
     return Response(error_body(code, message), status_code=status, media_type="application/json")
 
 
@@ -97,6 +101,8 @@ async def _conductor_error(_request: Request, exc: Exception) -> Response:
 
 
 async def _http_error(_request: Request, exc: Exception) -> Response:
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
     assert isinstance(exc, StarletteHTTPException)
     code = _CODE_BY_STATUS.get(
         exc.status_code, "internal_error" if exc.status_code >= 500 else "error"
@@ -114,6 +120,8 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 async def _validation_error(_request: Request, exc: Exception) -> Response:
+    from fastapi.exceptions import RequestValidationError
+
     assert isinstance(exc, RequestValidationError)
     problems = [_describe(dict(e)) for e in exc.errors()[:10]]
     return error_response(422, "validation_error", "; ".join(problems) or "invalid request")
@@ -134,6 +142,9 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
     app.add_exception_handler(ConductorError, _conductor_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from conductor_loop.api import metrics_files
 from conductor_loop.api.metrics_files import Snapshot
+from conductor_loop.api.middleware.context import RequestTally
 from conductor_loop.errors import ConductorError
 from conductor_loop.storage.usage import Usage
 
@@ -88,8 +89,8 @@ class RequestCounts(Collector):
     request path, unlike a prometheus ``Counter`` child); read at scrape time.
     """
 
-    def __init__(self) -> None:
-        self.counts: dict[tuple[str, str, int], int] = {}
+    def __init__(self, counts: RequestTally | None = None) -> None:
+        self.counts: RequestTally = {} if counts is None else counts
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         yield _request_family(self.counts.copy())
@@ -176,7 +177,12 @@ class Metrics:
     its workers); by default this process's.
     """
 
-    def __init__(self, shared_dir: Path | None = None, started: float | None = None) -> None:
+    def __init__(
+        self,
+        shared_dir: Path | None = None,
+        started: float | None = None,
+        requests: RequestTally | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.started = time.time()
         self._started_monotonic = time.monotonic() if started is None else started
@@ -187,7 +193,8 @@ class Metrics:
             "conductor_uptime_seconds", "Seconds since the server started.", registry=self.registry
         )
         self.uptime.set_function(lambda: time.monotonic() - self._started_monotonic)
-        self.requests = RequestCounts()
+        # Counted by the request context middleware, which may exist before this object.
+        self.requests = RequestCounts(requests)
         # Several workers: the summing collector reports these instead of themselves.
         own = self.registry if shared_dir is None else None
         self.registry.register(
@@ -211,11 +218,6 @@ class Metrics:
 
     def track_usage(self, totals: Callable[[], dict[tuple[str, str], Usage]]) -> None:
         self.registry.register(_AgentUsage(totals))
-
-    def observe_request(self, method: str, route: str, status: int) -> None:
-        key = (method, route, status)
-        counts = self.requests.counts
-        counts[key] = counts.get(key, 0) + 1
 
     @property
     def uptime_seconds(self) -> float:

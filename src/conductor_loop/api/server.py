@@ -21,8 +21,10 @@ from conductor_loop.storage.layout import RunsRoot
 from conductor_loop.storage.state import check_outside_root, resolve_state_dir
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
     from conductor_loop.api.access import ServerAccess
-    from conductor_loop.api.app import AppSettings
+    from conductor_loop.api.settings import AppSettings
 
 log = logging.getLogger("conductor_loop.api")
 
@@ -98,8 +100,8 @@ def serve(
     scheduler. They coordinate only through the runs root, as replicas do.
     """
     from conductor_loop.api.access import base_url, resolve_access
-    from conductor_loop.api.app import AppSettings
     from conductor_loop.api.connections import AcceptErrorFilter
+    from conductor_loop.api.settings import AppSettings
 
     configure_logging()
     logging.getLogger("asyncio").addFilter(AcceptErrorFilter())
@@ -127,6 +129,9 @@ def serve(
     index_hold = os.environ.get("CONDUCTOR_TEST_INDEX_HOLD")
     if index_hold:
         settings.index_hold = Path(index_hold)
+    app_hold = os.environ.get("CONDUCTOR_TEST_APP_HOLD")
+    if app_hold:
+        settings.app_hold = Path(app_hold)
 
     def run(announce: bool) -> None:
         _run_worker(config, root, config_path, settings, sock, access, url, announce, count)
@@ -161,15 +166,39 @@ def _run_worker(
     announce: bool,
     workers: int,
 ) -> None:
-    """One server process: build the app and serve ``sock`` until told to stop."""
+    """One server process: serve ``sock`` until told to stop.
+
+    It listens at once, behind the front (guards, health), and builds the app in the
+    background (``startup``): FastAPI is imported there, not before the first request.
+    """
     import uvicorn
 
     from conductor_loop.api.access import login_url
-    from conductor_loop.api.app import create_app
     from conductor_loop.api.connections import connection_cap, guarded_protocol, raise_fd_limit
+    from conductor_loop.api.front import front_layers
+    from conductor_loop.api.middleware.context import AccessLog, RequestTally
+    from conductor_loop.api.startup import StartupApp
 
-    app = create_app(config, root, config_path=config_path, settings=settings)
-    hub = app.state.services.hub
+    requests: RequestTally = {}
+    access_lines = AccessLog()
+
+    def build() -> Starlette:
+        from conductor_loop.api.app import build_app
+
+        app = build_app(
+            config,
+            root,
+            config_path=config_path,
+            settings=settings,
+            requests=requests,
+            access=access_lines,
+        )
+        app.middleware_stack = app.build_middleware_stack()  # now, not at the first request
+        return app
+
+    startup = StartupApp(
+        build, front_layers(config, settings, requests, access_lines), hold=settings.app_hold
+    )
     api = config.api
     max_connections = connection_cap(api.max_connections, raise_fd_limit())
     bound_host, bound_port = sock.getsockname()[:2]
@@ -191,7 +220,9 @@ def _run_worker(
             )
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            hub.close_threadsafe()  # end event streams now, not after the grace period
+            if startup.app is not None:  # end event streams now, not after the grace period
+                startup.app.state.services.hub.close_threadsafe()
+            startup.handle_exit()
             super().handle_exit(sig, frame)
             # uvicorn re-raises captured signals after shutdown; a SIGTERM that led to a
             # clean shutdown should end the process with status 0 instead.
@@ -200,7 +231,7 @@ def _run_worker(
                 captured.remove(sig)
 
     uv_config = uvicorn.Config(
-        app,
+        startup,
         http=guarded_protocol(max_connections=max_connections, header_timeout=api.header_timeout),
         loop=event_loop_name(),
         lifespan="on",
@@ -210,7 +241,15 @@ def _run_worker(
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         timeout_keep_alive=max(1, round(api.keepalive_timeout)),
     )
-    Server(uv_config).run(sockets=[sock])
+    server = Server(uv_config)
+
+    def stop_server() -> None:
+        server.should_exit = True
+
+    startup.on_failure = stop_server
+    server.run(sockets=[sock])
+    if startup.failed:
+        raise SystemExit(1)
 
 
 def _report_access(access: ServerAccess, url: str, login_url: Callable[[str, str], str]) -> None:

@@ -118,7 +118,10 @@ class RunEntry:
 
     def __init__(self, info: RunInfo, run_dir: Path | str, stamp: Stamp) -> None:
         self.info = info
-        self._dir = str(run_dir)
+        path = str(run_dir)
+        # The record's own copy of the directory, when it keeps one: one string, not two.
+        shared: str | None = getattr(info, "_run_dir", None)
+        self._dir = shared if shared == path else path
         self.stamp = stamp
         self._json: bytes | None = None
 
@@ -720,6 +723,8 @@ class Index:
         if existing is not None and existing.info.to_dict() == info.to_dict():
             existing.stamp = stamp
             return
+        if info.run_id == run_id:
+            run_id = info.run_id  # one string for the id in the record and in the index
         self._runs[run_id] = RunEntry(info, run_dir, stamp)
         if existing is None:
             bisect.insort(self._order, run_id)

@@ -16,7 +16,6 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conductor_loop.api.metrics import Metrics
 from conductor_loop.runner.identity import instance_id
 
 access_log = logging.getLogger("conductor_loop.api.access")
@@ -31,6 +30,10 @@ _HEADER_UNSAFE = re.compile(rb"[^\x21-\x7e]+")
 STANDARD_METHODS = frozenset(
     ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE")
 )
+
+# Requests by (method, route template, status): a plain dict, written by the event loop's
+# thread only (no lock), read by ``metrics.Metrics`` at scrape time.
+RequestTally = dict[tuple[str, str, int], int]
 
 
 class AccessLog:
@@ -88,9 +91,11 @@ class RequestContextMiddleware:
     the query string, so nothing a client puts in the URL query ends up in the log.
     """
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, access: AccessLog | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, requests: RequestTally, access: AccessLog | None = None
+    ) -> None:
         self.app = app
-        self.metrics = metrics
+        self.requests = requests
         self.access = access or AccessLog()
         # Visible ASCII only: the id may come from the environment.
         instance = _HEADER_UNSAFE.sub(b"_", instance_id().encode("utf-8")) or b"-"
@@ -130,9 +135,9 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            self.metrics.observe_request(
-                method if method in STANDARD_METHODS else "other", template, status
-            )
+            key = (method if method in STANDARD_METHODS else "other", template, status)
+            requests = self.requests
+            requests[key] = requests.get(key, 0) + 1
             if self.access.enabled:
                 elapsed = (time.perf_counter() - started) * 1000
                 self.access.add(
