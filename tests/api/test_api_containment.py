@@ -20,6 +20,7 @@ from tests.api.helpers import (
     ServerProcess,
     seed_run,
     start_server,
+    wait_indexed,
     wait_task,
     write_config,
 )
@@ -58,6 +59,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPr
         (root.task_dir("p", "linked-task") / name).symlink_to(secret)
     config = write_config(tmp / "config.yaml")
     server = start_server(root, config, tmp / "server.log")
+    wait_indexed(server)
     # Swapped in once the run is indexed (as an agent could do to its own run).
     info = root.run_dir("p", "t", "run-info") / "run-info.yaml"
     info.unlink()

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from bench.gen_runs import generate
 from conductor_loop.storage.layout import RunsRoot
-from tests.api.helpers import ServerFactory, server_env
+from conductor_loop.storage.runinfo import iso_utc, read_run_info, write_run_info
+from tests.api.helpers import ServerFactory, seed_run, server_env
 from tests.support import wait_until
 
 RUNS = 240  # over 3 projects × 4 tasks
@@ -69,3 +70,31 @@ def test_healthy_and_findable_while_indexing_then_lists_complete(
     assert (tasks["total"], tasks["partial"]) == (12, False)
     status = client.get("/api/v1/status").json()
     assert status["partial"] is False and sum(status["runs_by_status"].values()) == RUNS
+
+
+def test_lookups_while_indexing_see_what_changed_since_they_were_first_read(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """Nothing watches the disk until the walk is done: a task or run read once during
+    the walk must not be served from that first read afterwards."""
+    root = RunsRoot.at(tmp_path / "runs")
+    first = seed_run(root, "p", "t", status="running").name
+    hold = tmp_path / "index-may-go"
+    server = server_factory(root=root, env=server_env(CONDUCTOR_TEST_INDEX_HOLD=str(hold)))
+    client = server.client()
+    task_url = "/api/projects/p/tasks/t"
+    assert [r["run_id"] for r in client.get(task_url).json()["runs"]] == [first]
+    assert client.get(f"/api/v1/runs/{first}").json()["status"] == "running"
+
+    run_dir = root.run_dir("p", "t", first)
+    info = read_run_info(run_dir)
+    info.status, info.exit_code, info.end_time = "completed", 0, iso_utc()
+    write_run_info(run_dir, info, fsync=False)
+    second = seed_run(root, "p", "t").name
+
+    assert client.get("/api/v1/status").json()["partial"] is True
+    assert sorted(r["run_id"] for r in client.get(task_url).json()["runs"]) == sorted(
+        [first, second]
+    )
+    assert client.get(f"/api/v1/runs/{first}").json()["status"] == "completed"
+    hold.touch()

@@ -87,13 +87,16 @@ class RootWatcher:
                     added = {d for d in sorted(wanted - watched) if notify.add(d)}
                     for gone in watched - wanted:
                         notify.remove(gone)
-                    if added and self._watch_ready.is_set():
-                        # Catch what changed in new directories before they were watched
-                        # (the first watch follows the start-up walk; the early rescan
-                        # covers that gap without holding up start-up).
+                    first = not self._watch_ready.is_set()
+                    if added and not first:
+                        # Catch what changed in new directories before they were watched.
                         index.apply(added)
                         index.wake_running()
                     self._watch_ready.set()
+                    if first:
+                        # What changed between the start-up walk and the first watch.
+                        index.apply_rescan()
+                        index.wake_running()
                 changed = notify.read(INOTIFY_WAIT)
                 if inotify.OVERFLOW in changed:
                     changed.discard(inotify.OVERFLOW)

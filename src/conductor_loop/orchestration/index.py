@@ -376,15 +376,19 @@ class Index:
 
     def run(self, run_id: str) -> RunEntry | None:
         entry = self._runs.get(run_id)
-        if entry is None and not self.ready.is_set():
-            entry = self._run_from_disk(run_id)
-        return entry
+        if self.ready.is_set():
+            return entry
+        # Until the walk is done nothing watches the disk: read the run afresh.
+        if entry is None:
+            return self._run_from_disk(run_id)
+        self._task_from_disk(entry.info.project_id, entry.info.task_id)
+        return self._runs.get(run_id)
 
     def task(self, project_id: str, task_id: str) -> TaskEntry | None:
-        task = self._tasks.get((project_id, task_id))
-        if task is None and not self.ready.is_set():
-            task = self._task_from_disk(project_id, task_id)
-        return task
+        if not self.ready.is_set():
+            # Until the walk is done nothing watches the disk: read the task afresh.
+            return self._task_from_disk(project_id, task_id)
+        return self._tasks.get((project_id, task_id))
 
     def find_tasks(self, task_id: str) -> list[TaskEntry]:
         if not self.ready.is_set() and _safe_id(task_id):
