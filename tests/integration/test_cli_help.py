@@ -114,9 +114,10 @@ def test_top_level_help_lists_the_declared_summaries_as_click_would(
 ) -> None:
     """`run-agent --help` takes each command's summary from a table (so that it imports
     none of them): the listing is the one the commands' docstrings give, at any width."""
-    from conductor_loop.cli.app import _COMMANDS, _SUMMARIES
+    from conductor_loop.cli.app import _COMMANDS
+    from conductor_loop.cli.group_help import SUMMARIES
 
-    assert set(_SUMMARIES) == set(_COMMANDS)
+    assert set(SUMMARIES) == set(_COMMANDS)
     declared = CliRunner().invoke(run_agent_cli, ["--help"], terminal_width=width)
     monkeypatch.setattr(run_agent_cli, "_summaries", {})
     from_docstrings = CliRunner().invoke(run_agent_cli, ["--help"], terminal_width=width)

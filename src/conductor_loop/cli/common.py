@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from conductor_loop.cli.group_help import CONFIG_HELP, ROOT_HELP
 from conductor_loop.errors import EXIT_STORAGE, ConductorError, StorageError, storage_error
 
 if TYPE_CHECKING:
@@ -21,13 +22,6 @@ if TYPE_CHECKING:
     from conductor_loop.storage.layout import RunsRoot
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-CONFIG_HELP = (
-    "Config file (default: $CONDUCTOR_CONFIG, then ./config.yaml if it is ours, then "
-    "$XDG_CONFIG_HOME/conductor/config.yaml, i.e. ~/.config/conductor/config.yaml)."
-)
-ROOT_HELP = "Runs root (default: $CONDUCTOR_ROOT, then storage.runs_dir, then ~/.run-agent/runs)."
 
 
 def inherited(ctx: click.Context, param: click.Parameter, value: Any) -> Any:

@@ -1,8 +1,9 @@
 """``run-agent``: the local CLI. Works on the runs root directly, no server needed.
 
 The entry point imports nothing heavy itself: ``bus post``, which agents run many times
-per run, goes to ``cli.fast_post`` (no click) when it can; everything else, and what that
-declines, to the click group in ``cli.app``.
+per run, goes to ``cli.fast_post`` (no click) when it can, and the group's own help
+(``--help``, ``-h``, no arguments) to ``cli.fast_help``; everything else, and what those
+decline, to the click group in ``cli.app``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ def main() -> None:
         from conductor_loop.cli.fast_post import try_post
 
         status = try_post(args)
+        if status is not None:
+            sys.exit(status)
+    if len(args) <= 1:
+        from conductor_loop.cli.fast_help import try_help
+
+        status = try_help(args)
         if status is not None:
             sys.exit(status)
     # We use no pydantic plugins; skipping their entry-point scan saves ~40 ms per start.
