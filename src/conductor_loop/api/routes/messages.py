@@ -58,9 +58,11 @@ def read_messages(
     return {"messages": messages, "total": len(messages)}
 
 
-def post_message(
+async def post_message(
     svc: Services, body: MessagePost, project_id: str | None, task_id: str | None
 ) -> dict[str, Any]:
+    """The POST routes are ``async``: the handler awaits the group commit on the event
+    loop (no thread hand-off per request), and answers once its message is written."""
     project = project_id or body.project_id
     if not project:
         raise InvalidRequestError("project_id is required")
@@ -69,7 +71,7 @@ def post_message(
     if task_id and body.task_id and body.task_id != task_id:
         raise InvalidRequestError("task_id in the body differs from the path")
     project, task = _scope(project, task_id or body.task_id)
-    return svc.messages.post(body, project, task)
+    return await svc.messages.post(body, project, task)
 
 
 def stream_messages(
@@ -100,9 +102,9 @@ def get_messages(
 
 
 @router.post("/api/v1/messages", status_code=201, response_model=MessageOut)
-def create_message(svc: Svc, body: MessagePost) -> dict[str, Any]:
+async def create_message(svc: Svc, body: MessagePost) -> dict[str, Any]:
     """Append a message (type USER unless given) to the project or task bus."""
-    return post_message(svc, body, None, None)
+    return await post_message(svc, body, None, None)
 
 
 @router.get("/api/v1/messages/stream", response_class=StreamingResponse, responses=SSE_RESPONSES)
