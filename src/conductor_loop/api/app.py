@@ -34,6 +34,7 @@ from conductor_loop.api.middleware import (
     ApiKeyMiddleware,
     BodySizeLimitMiddleware,
     ConstantRoutesMiddleware,
+    MessagePostMiddleware,
     PathGuardMiddleware,
     RequestContextMiddleware,
     RequestGuardMiddleware,
@@ -206,6 +207,7 @@ def create_app(
     ui.mount_ui(app, settings.ui_dist)
 
     # Added innermost first: the request-id layer ends up outermost.
+    app.add_middleware(MessagePostMiddleware, services=svc)
     app.add_middleware(
         ConstantRoutesMiddleware,
         answers={
