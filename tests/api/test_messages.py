@@ -10,14 +10,18 @@ import subprocess
 import threading
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from conductor_loop.api.models import MessageOut
 from conductor_loop.bus import BusWriter, Message, read_all
 from conductor_loop.storage.layout import RunsRoot
 from tests.api.helpers import ServerFactory
 from tests.support import HeldLock, Tmpfs, wait_until
+
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def _fill(root: RunsRoot, count: int) -> list[str]:
@@ -268,3 +272,62 @@ def test_a_full_disk_answers_507_to_every_post_waiting_on_the_write(
     tmpfs.free()
     assert client.post("/api/projects/p/messages", json={"body": "after"}).status_code == 201
     assert [m.body for m in read_all(bus)] == ["before", "after"]
+
+
+def test_message_posts_keep_the_api_contract(server_factory: ServerFactory) -> None:
+    """The posts answered before FastAPI (middleware.message_post): the same 201 body,
+    and every error FastAPI gives (it answers them), counted under the route template."""
+    server = server_factory("api:\n  max_body_bytes: 4096\n")
+    server.root.ensure_task_dir("p", "t")
+    client = server.client()
+    created = client.post("/api/projects/p/tasks/t/messages", json={"body": "hi", "type": "NOTE"})
+    assert created.status_code == 201, created.text
+    assert created.headers["content-type"] == "application/json"
+    doc = created.json()
+    assert set(doc) == set(MessageOut.model_fields)
+    assert (doc["project_id"], doc["task_id"], doc["type"], doc["body"]) == ("p", "t", "NOTE", "hi")
+    assert [m.msg_id for m in read_all(server.root.task_bus("p", "t"))] == [doc["msg_id"]]
+    bus = {"project_id": "p", "task_id": "t", "body": "via v1"}
+    assert client.post("/api/v1/messages", json=bus).status_code == 201
+
+    def error(path: str, status: int, code: str, **kwargs: Any) -> str:
+        response = client.post(path, **kwargs)
+        assert response.status_code == status, response.text
+        body = response.json()
+        assert body["error"]["code"] == code, body
+        message: str = body["error"]["message"]
+        return message
+
+    project = "/api/projects/p/messages"
+    assert "Input should be a valid string" in error(
+        project, 422, "validation_error", json={"body": 5}
+    )
+    assert "extra: Extra inputs are not permitted" in error(
+        project, 422, "validation_error", json={"extra": "x"}
+    )
+    assert "JSON decode error" in error(
+        project, 422, "validation_error", content=b"{not json", headers=JSON_HEADERS
+    )
+    assert "Field required" in error(project, 422, "validation_error", headers=JSON_HEADERS)
+    assert "project_id" in error("/api/projects/.hid/messages", 400, "invalid_id", json={})
+    assert "run_id" in error(project, 400, "invalid_id", json={"run_id": "../x"})
+    mismatch = {"project_id": "q"}
+    assert "differs from the path" in error(project, 400, "invalid_request", json=mismatch)
+    assert "does not exist" in error("/api/projects/nope/messages", 404, "not_found", json={})
+    assert "project_id is required" in error("/api/v1/messages", 400, "invalid_request", json={})
+    error(project, 413, "payload_too_large", json={"body": "x" * 5000})
+    assert client.post(project + "/", json={}).status_code == 404  # no such route
+    assert len(read_all(server.root.task_bus("p", "t"))) == 2
+    assert not server.root.project_bus("p").exists()
+
+    metrics = client.get("/metrics").text
+    for route, status, count in [
+        ("/api/projects/{project_id}/tasks/{task_id}/messages", 201, 1),
+        ("/api/v1/messages", 201, 1),
+        ("/api/projects/{project_id}/messages", 422, 4),
+        ("/api/projects/{project_id}/messages", 400, 3),
+        ("/api/projects/{project_id}/messages", 404, 1),
+        ("/api/v1/messages", 400, 1),
+    ]:
+        line = f'conductor_http_requests_total{{method="POST",route="{route}",status="{status}"}}'
+        assert f"{line} {count}.0" in metrics, (line, metrics)
