@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import re
 import subprocess
@@ -194,3 +195,16 @@ def _mount(*args: str) -> None:
     done = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise OSError(f"mount {' '.join(args)} failed: {done.stderr.strip()}")
+
+
+class HeldLock:
+    """The bus file's flock, held by the test the way another process's append holds it."""
+
+    def __init__(self, bus: Path) -> None:
+        bus.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(bus, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)

@@ -4,24 +4,25 @@ stores none of its batch, and other processes' appends interleave whole."""
 
 from __future__ import annotations
 
-import fcntl
+import asyncio
 import os
 import subprocess
 import sys
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from conductor_loop.bus import Message, read_all
 from conductor_loop.bus import writer as writer_module
-from conductor_loop.bus.group import GroupCommitter
+from conductor_loop.bus.group import GroupCommitter, GroupCommitters
 from conductor_loop.errors import StorageError
 from tests.integration.workers import SCRIPT as WORKERS
 from tests.integration.workers import make_body
-from tests.support import Tmpfs, wait_until
+from tests.support import HeldLock, Tmpfs, wait_until
 
 
 def _msg(poster: str, seq: int, size: int = 80) -> Message:
@@ -48,19 +49,6 @@ def _post_in_thread(
     thread = threading.Thread(target=post, daemon=True)
     thread.start()
     return thread, outcome
-
-
-class HeldLock:
-    """The bus file's flock, held by the test the way another process's append holds it."""
-
-    def __init__(self, bus: Path) -> None:
-        bus.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(bus, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def release(self) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
 
 
 def test_posts_that_arrive_together_share_one_write_and_one_fsync(
@@ -201,3 +189,129 @@ def test_the_file_stays_open_between_posts_and_is_closed_once_idle(tmp_path: Pat
     assert not _open_here(bus)
     committer.append(_msg("p0", 2))
     assert [m.meta["seq"] for m in read_all(bus)] == ["1", "2"]
+
+
+# ----- async posters (the server's request handlers: append_async)
+
+
+async def _until(check: Callable[[], bool], what: str) -> None:
+    """wait_until for a coroutine: polls without blocking the loop the posters run on."""
+    deadline = time.monotonic() + 10
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
+
+
+def test_async_posts_that_arrive_together_share_one_write_and_answer_once_written(
+    tmp_path: Path,
+) -> None:
+    bus = tmp_path / "TASK-MESSAGE-BUS.md"
+    committers = GroupCommitters(fsync=True)
+    held = HeldLock(bus)
+
+    async def scenario() -> None:
+        first = asyncio.create_task(committers.append_async(bus, _msg("p0", 1)))
+        committer = committers.for_path(bus)
+        await _until(lambda: committer.leading, "a writer thread to take the first post")
+        rest = [
+            asyncio.create_task(committers.append_async(bus, _msg(f"p{i}", 1))) for i in range(1, 8)
+        ]
+        await _until(lambda: committer.pending == 7, "seven posts queued behind it")
+        # No poster is answered while the write covering its message cannot be made.
+        assert not any(task.done() for task in [first, *rest])
+        assert bus.stat().st_size == 0
+        held.release()
+        results = await asyncio.wait_for(asyncio.gather(first, *rest), 10)
+        assert all(isinstance(m, Message) for m in results)
+        assert committer.batches == 2
+
+    asyncio.run(scenario())
+    messages = read_all(bus)
+    assert [m.meta["writer"] for m in messages] == [f"p{i}" for i in range(8)]
+    assert len({m.msg_id for m in messages}) == 8
+
+
+def test_a_failed_write_fails_every_async_post_in_its_batch(tmpfs: Tmpfs) -> None:
+    bus = tmpfs.path / "proj" / "PROJECT-MESSAGE-BUS.md"
+    committers = GroupCommitters(root=tmpfs.path)
+    committers.append(bus, _msg("before", 1))
+    size = bus.stat().st_size
+    tmpfs.fill()
+    held = HeldLock(bus)
+
+    async def scenario() -> list[BaseException | Message]:
+        first = asyncio.create_task(committers.append_async(bus, _msg("p0", 1, 20_000)))
+        committer = committers.for_path(bus)
+        await _until(lambda: committer.leading, "a writer thread to take the first post")
+        rest = [
+            asyncio.create_task(committers.append_async(bus, _msg(f"p{i}", 1, 20_000)))
+            for i in range(1, 5)
+        ]
+        await _until(lambda: committer.pending == 4, "four posts queued")
+        held.release()
+        return await asyncio.wait_for(asyncio.gather(first, *rest, return_exceptions=True), 10)
+
+    for outcome in asyncio.run(scenario()):
+        assert isinstance(outcome, StorageError) and outcome.code == "storage_full", outcome
+        assert str(bus) in outcome.message
+    assert bus.stat().st_size == size
+    tmpfs.free()
+    committers.append(bus, _msg("after", 1))
+    assert [m.meta["writer"] for m in read_all(bus)] == ["before", "after"]
+
+
+def test_a_cancelled_async_post_is_still_stored_once(tmp_path: Path) -> None:
+    """A handler whose client went away may be cancelled: its message, already queued,
+    is written once, like the others in its batch, and nothing waits on it."""
+    bus = tmp_path / "TASK-MESSAGE-BUS.md"
+    committers = GroupCommitters()
+    held = HeldLock(bus)
+
+    async def scenario() -> None:
+        gone = asyncio.create_task(committers.append_async(bus, _msg("gone", 1)))
+        committer = committers.for_path(bus)
+        await _until(lambda: committer.leading, "a writer thread to take the post")
+        stays = asyncio.create_task(committers.append_async(bus, _msg("stays", 1)))
+        await _until(lambda: committer.pending == 1, "the second post queued")
+        gone.cancel()
+        held.release()
+        await asyncio.wait_for(stays, 10)
+        assert gone.cancelled()
+
+    asyncio.run(scenario())
+    assert [m.meta["writer"] for m in read_all(bus)] == ["gone", "stays"]
+
+
+def test_thread_and_async_posters_mixed_each_land_once_in_order(tmp_path: Path) -> None:
+    """A thread poster leads its own batch and hands over to the pool for async ones, and
+    the pool hands over to a thread poster: neither waits forever, each message once."""
+    bus = tmp_path / "TASK-MESSAGE-BUS.md"
+    committers = GroupCommitters()
+    per_poster = 60
+
+    def thread_poster(name: str) -> None:
+        for seq in range(per_poster):
+            committers.append(bus, _msg(name, seq))
+
+    async def async_poster(name: str) -> None:
+        for seq in range(per_poster):
+            await committers.append_async(bus, _msg(name, seq))
+
+    async def scenario() -> None:
+        threads = [threading.Thread(target=thread_poster, args=(f"t{i}",)) for i in range(3)]
+        for thread in threads:
+            thread.start()
+        await asyncio.wait_for(asyncio.gather(*(async_poster(f"a{i}") for i in range(5))), 60)
+        for thread in threads:
+            await asyncio.to_thread(thread.join, 60)
+
+    asyncio.run(scenario())
+    order: dict[str, list[int]] = defaultdict(list)
+    messages = read_all(bus)
+    for msg in messages:
+        order[msg.meta["writer"]].append(int(msg.meta["seq"]))
+    assert len({m.msg_id for m in messages}) == len(messages) == 8 * per_poster
+    assert order == {
+        n: list(range(per_poster))
+        for n in [f"t{i}" for i in range(3)] + [f"a{i}" for i in range(5)]
+    }

@@ -31,6 +31,7 @@ from conductor_loop.api.memory import release_free_memory
 from conductor_loop.api.metrics import Metrics
 from conductor_loop.api.metrics_files import FLUSH_INTERVAL
 from conductor_loop.api.middleware.context import AccessLog, RequestTally
+from conductor_loop.api.middleware.message_post import MessagePostMiddleware
 from conductor_loop.api.routes import health, messages, projects, runs, tasks, ui
 from conductor_loop.api.services import (
     MessageService,
@@ -187,6 +188,8 @@ def build_app(
         _add_routes(app, router)
     ui.mount_ui(app, settings.ui_dist)
 
+    # Message posts are answered ahead of FastAPI's routing (inside the front layers).
+    app.add_middleware(MessagePostMiddleware, services=svc)
     return app
 
 

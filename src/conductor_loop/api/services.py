@@ -249,7 +249,17 @@ class MessageService:
             messages = read_all(path, root=root)
         return [m.to_dict() for m in messages]
 
-    def post(self, request: MessagePost, project_id: str, task_id: str | None) -> dict[str, Any]:
+    async def commit(self, path: Path, msg: Message) -> dict[str, Any]:
+        """Awaits the group commit (bus.group): returns once the message is written."""
+        await self.committers.append_async(path, msg)
+        self.metrics.bus_appends.inc()
+        return msg.to_dict()
+
+    def prepare(
+        self, request: MessagePost, project_id: str, task_id: str | None
+    ) -> tuple[Path, Message]:
+        """Check a post (its run id, that its bus's directory exists): the bus file and
+        the message to ``commit``."""
         if request.run_id:
             validate_id(request.run_id, "run_id")
         path = self.bus_path(project_id, task_id, must_exist=True)
@@ -262,9 +272,7 @@ class MessageService:
             meta=dict(request.meta),
             parents=[Parent(p) for p in request.parents],
         )
-        self.committers.append(path, msg)
-        self.metrics.bus_appends.inc()
-        return msg.to_dict()
+        return path, msg
 
 
 class ProjectService:

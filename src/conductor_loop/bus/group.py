@@ -11,13 +11,22 @@ disk) stores none of the batch and fails every poster in it with the same error.
 
 Other processes (``run-agent bus post``, the Go tool) take the same flock per append,
 so their records land between batches, never inside one.
+
+The server's request handlers post with ``append_async``: the handler awaits an asyncio
+future instead of blocking a thread. An async poster never leads (that would block its
+event loop); when the next batch falls to one, a writer thread of the committers' pool
+drains the queue, and completes each future through its loop's ``call_soon_threadsafe``,
+once per batch and loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from conductor_loop.bus.message import Message
 from conductor_loop.bus.writer import DEFAULT_LOCK_TIMEOUT, BusWriter, prepare_record
@@ -29,16 +38,33 @@ MAX_BATCH_BYTES = 1 << 20
 # A bus file's descriptor is closed once no post came for this long (reopening costs
 # more than an append; an open one would keep a deleted file's space, or a remount busy).
 IDLE_CLOSE_SECONDS = 2.0
+# Writer threads draining the queues of async posters (one per bus file at most).
+DRAIN_THREADS = 4
 
 
 class _Slot:
-    __slots__ = ("done", "error", "lead", "record")
+    __slots__ = ("done", "error", "future", "lead", "record")
 
-    def __init__(self, record: bytes) -> None:
+    def __init__(self, record: bytes, future: asyncio.Future[None] | None = None) -> None:
         self.record = record
-        self.done = threading.Event()
+        # A thread poster waits on ``done``; an async one awaits ``future``.
+        self.done = threading.Event() if future is None else None
+        self.future = future
         self.lead = False  # set with ``done`` when this poster is to lead the next batch
         self.error: BaseException | None = None
+
+
+def _settle(slots: list[_Slot]) -> None:
+    """In the event loop: answer the async posters of one batch (a cancelled one, whose
+    client went away, is skipped; its message is stored all the same)."""
+    for slot in slots:
+        future = slot.future
+        assert future is not None
+        if not future.done():
+            if slot.error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(slot.error)
 
 
 class GroupCommitter:
@@ -52,7 +78,9 @@ class GroupCommitter:
         rotate_bytes: int = 0,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         root: StrPath | None = None,
+        drain: ThreadPoolExecutor | None = None,
     ) -> None:
+        self._drain_pool = drain
         self._writer = BusWriter(
             path, fsync=fsync, rotate_bytes=rotate_bytes, lock_timeout=lock_timeout, root=root
         )
@@ -88,6 +116,7 @@ class GroupCommitter:
             lead = not self._busy
             self._busy = True
         if not lead:
+            assert slot.done is not None
             slot.done.wait()
             if not slot.lead:
                 if slot.error is not None:
@@ -98,8 +127,55 @@ class GroupCommitter:
             raise slot.error
         return msg
 
+    async def append_async(self, msg: Message) -> Message:
+        """``append`` for a coroutine: awaits the write covering ``msg`` without blocking
+        the event loop. If the awaiting task is cancelled (its client went away), the
+        message is still written, once."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        with self._mutex:
+            slot = _Slot(prepare_record(msg), future)
+            self._queue.append(slot)
+            self._last_post = time.monotonic()
+            start = not self._busy
+            self._busy = True
+        if start:
+            self._start_drain()
+        await future
+        return msg
+
+    def _start_drain(self) -> None:
+        if self._drain_pool is None:
+            threading.Thread(target=self._drain, name="bus-commit", daemon=True).start()
+        else:
+            self._drain_pool.submit(self._drain)
+
+    def _drain(self) -> None:
+        """A writer thread: append batches until the queue is empty or a thread poster
+        is next (it leads its own batch)."""
+        while True:
+            heir = self._commit_batch()
+            if heir is None:
+                return
+            if heir.future is None:
+                self._hand_over(heir)
+                return
+
     def _lead(self) -> None:
         """Append one batch from the head of the queue, then hand over or stand down."""
+        heir = self._commit_batch()
+        if heir is not None:
+            self._hand_over(heir)
+
+    def _hand_over(self, heir: _Slot) -> None:
+        if heir.done is not None:
+            heir.lead = True
+            heir.done.set()
+        else:
+            self._start_drain()
+
+    def _commit_batch(self) -> _Slot | None:
+        """Append one batch and answer its posters; the head of the queue left (whoever
+        is to lead next), or None once the queue is empty (no one is busy then)."""
         with self._mutex:
             size = 0
             count = 0
@@ -125,13 +201,19 @@ class GroupCommitter:
             else:
                 heir = None
                 self._busy = False
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Slot]] = {}
         for queued in batch:
             queued.error = error
             queued.lead = False
-            queued.done.set()
-        if heir is not None:
-            heir.lead = True
-            heir.done.set()
+            if queued.done is not None:
+                queued.done.set()
+            else:
+                assert queued.future is not None
+                by_loop.setdefault(queued.future.get_loop(), []).append(queued)
+        for loop, slots in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: no one waits any more
+                loop.call_soon_threadsafe(_settle, slots)
+        return heir
 
     def close_if_idle(self, now: float, idle: float = IDLE_CLOSE_SECONDS) -> None:
         """Close the file if no post came for ``idle`` seconds (the next one reopens it)."""
@@ -159,8 +241,16 @@ class GroupCommitters:
         self._mutex = threading.Lock()
         self._by_path: dict[str, GroupCommitter] = {}
         self._next_sweep = 0.0
+        self._drain = ThreadPoolExecutor(DRAIN_THREADS, thread_name_prefix="bus-commit")
 
     def append(self, path: str | os.PathLike[str], msg: Message) -> Message:
+        return self.for_path(path).append(msg)
+
+    async def append_async(self, path: str | os.PathLike[str], msg: Message) -> Message:
+        """``append`` awaited: the event loop goes on while the write is made."""
+        return await self.for_path(path).append_async(msg)
+
+    def for_path(self, path: str | os.PathLike[str]) -> GroupCommitter:
         key = os.fspath(path)
         now = time.monotonic()
         if now >= self._next_sweep:
@@ -172,10 +262,14 @@ class GroupCommitters:
                 committer = self._by_path.get(key)
                 if committer is None:
                     committer = GroupCommitter(
-                        key, fsync=self._fsync, rotate_bytes=self._rotate_bytes, root=self._root
+                        key,
+                        fsync=self._fsync,
+                        rotate_bytes=self._rotate_bytes,
+                        root=self._root,
+                        drain=self._drain,
                     )
                     self._by_path[key] = committer
-        return committer.append(msg)
+        return committer
 
     def close_idle(self, now: float | None = None) -> None:
         """Close the files that had no post for a while."""

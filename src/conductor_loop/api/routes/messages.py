@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -17,6 +18,7 @@ from conductor_loop.api.models import (
 )
 from conductor_loop.api.services import Services
 from conductor_loop.api.sse import message_stream
+from conductor_loop.bus.message import Message
 from conductor_loop.errors import InvalidRequestError
 from conductor_loop.storage.ids import validate_id
 
@@ -58,9 +60,10 @@ def read_messages(
     return {"messages": messages, "total": len(messages)}
 
 
-def post_message(
+def check_post(
     svc: Services, body: MessagePost, project_id: str | None, task_id: str | None
-) -> dict[str, Any]:
+) -> tuple[Path, Message]:
+    """Every check of a post, before anything is written: the bus file and the message."""
     project = project_id or body.project_id
     if not project:
         raise InvalidRequestError("project_id is required")
@@ -69,7 +72,21 @@ def post_message(
     if task_id and body.task_id and body.task_id != task_id:
         raise InvalidRequestError("task_id in the body differs from the path")
     project, task = _scope(project, task_id or body.task_id)
-    return svc.messages.post(body, project, task)
+    return svc.messages.prepare(body, project, task)
+
+
+async def commit_post(svc: Services, path: Path, msg: Message) -> dict[str, Any]:
+    """Append the checked message; returns once the write covering it completed."""
+    return await svc.messages.commit(path, msg)
+
+
+async def post_message(
+    svc: Services, body: MessagePost, project_id: str | None, task_id: str | None
+) -> dict[str, Any]:
+    """The POST routes (``async``: the handler awaits the group commit on the event loop,
+    no thread hand-off). ``middleware.message_post`` answers them first, with these two
+    steps; this is what answers when it hands a request on."""
+    return await commit_post(svc, *check_post(svc, body, project_id, task_id))
 
 
 def stream_messages(
@@ -100,9 +117,9 @@ def get_messages(
 
 
 @router.post("/api/v1/messages", status_code=201, response_model=MessageOut)
-def create_message(svc: Svc, body: MessagePost) -> dict[str, Any]:
+async def create_message(svc: Svc, body: MessagePost) -> dict[str, Any]:
     """Append a message (type USER unless given) to the project or task bus."""
-    return post_message(svc, body, None, None)
+    return await post_message(svc, body, None, None)
 
 
 @router.get("/api/v1/messages/stream", response_class=StreamingResponse, responses=SSE_RESPONSES)

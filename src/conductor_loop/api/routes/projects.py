@@ -212,8 +212,8 @@ def project_messages(
 
 
 @router.post(P + "/messages", status_code=201, response_model=MessageOut)
-def post_project_message(svc: Svc, project_id: str, body: MessagePost) -> dict[str, Any]:
-    return post_message(svc, body, project_id, None)
+async def post_project_message(svc: Svc, project_id: str, body: MessagePost) -> dict[str, Any]:
+    return await post_message(svc, body, project_id, None)
 
 
 @router.get(P + "/messages/stream", response_class=StreamingResponse, responses=SSE_RESPONSES)
@@ -240,8 +240,10 @@ def task_messages(
 
 
 @router.post(T + "/messages", status_code=201, response_model=MessageOut)
-def post_task_message(svc: Svc, project_id: str, task_id: str, body: MessagePost) -> dict[str, Any]:
-    return post_message(svc, body, project_id, task_id)
+async def post_task_message(
+    svc: Svc, project_id: str, task_id: str, body: MessagePost
+) -> dict[str, Any]:
+    return await post_message(svc, body, project_id, task_id)
 
 
 @router.get(T + "/messages/stream", response_class=StreamingResponse, responses=SSE_RESPONSES)
