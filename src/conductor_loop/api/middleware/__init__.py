@@ -11,7 +11,6 @@ from conductor_loop.api.middleware.api_key import ApiKeyMiddleware
 from conductor_loop.api.middleware.body_limit import BodySizeLimitMiddleware
 from conductor_loop.api.middleware.constant import ConstantRoutesMiddleware
 from conductor_loop.api.middleware.context import RequestContextMiddleware
-from conductor_loop.api.middleware.message_post import MessagePostMiddleware
 from conductor_loop.api.middleware.path_guard import PathGuardMiddleware
 from conductor_loop.api.middleware.request_guard import RequestGuardMiddleware
 
@@ -19,7 +18,6 @@ __all__ = [
     "ApiKeyMiddleware",
     "BodySizeLimitMiddleware",
     "ConstantRoutesMiddleware",
-    "MessagePostMiddleware",
     "PathGuardMiddleware",
     "RequestContextMiddleware",
     "RequestGuardMiddleware",
