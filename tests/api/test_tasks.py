@@ -151,7 +151,7 @@ def test_stop_resume_and_delete_through_the_api(task_server: ServerProcess, tmp_
     assert deleted.json()["status"] == "deleted"
     assert not task_server.root.task_dir("proj", "ctl").exists()
     wait_until(
-        lambda: client.get("/api/projects/proj/tasks/ctl").status_code == 404, 2, "task gone"
+        lambda: client.get("/api/projects/proj/tasks/ctl").status_code == 404, 30, "task gone"
     )
 
 
