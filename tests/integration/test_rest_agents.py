@@ -63,7 +63,7 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         done.append(delay)
         return result
 
-    monkeypatch.setattr(openai_chat.asyncio, "sleep", recorded)
+    monkeypatch.setattr(asyncio, "sleep", recorded)  # the module openai_chat sleeps with
     return done
 
 
