@@ -2,13 +2,15 @@
 
 Run: ``python -m bench sse``. One ``conductor`` over a small runs root; a client
 follows a running run's stream while lines are appended to its agent-stdout.txt, and a
-project's message stream while messages are posted. The floor is the kernel's part:
+project's message stream while messages are posted, and while another process (this
+one) appends to the project's bus file directly. The floor is the kernel's part:
 a thread blocked on inotify for the same kind of append, woken in this process.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -17,10 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.api_bench import message_latency, output_latency, pct
+from bench.api_bench import EventTimes, message_latency, output_latency, pct
 from bench.gen_runs import generate
 from bench.report import Row, finish
 from bench.serving import start_conductor
+from conductor_loop.bus import BusWriter, Message
 from conductor_loop.storage import inotify
 from conductor_loop.storage.layout import RunsRoot
 
@@ -64,6 +67,30 @@ def inotify_floor(work: Path, samples: int = SAMPLES) -> list[float]:
     return latencies
 
 
+def external_message_latency(url: str, root: RunsRoot, samples: int = SAMPLES) -> list[float]:
+    """Milliseconds from a bus append by another process to the project's SSE event.
+
+    The file watcher's path (no POST to the server): tests only check that it arrives.
+    """
+    reader = EventTimes(
+        f"{url}/api/projects/project-02/messages/stream?tail=1",
+        "message",
+        re.compile(r"external (\d+)"),
+    )
+    time.sleep(0.2)
+    sent: dict[int, float] = {}
+    with BusWriter(root.project_bus("project-02")) as writer:
+        for i in range(samples):
+            sent[i] = time.perf_counter()
+            writer.append(Message(type="INFO", project_id="project-02", body=f"external {i}"))
+            time.sleep(0.01)
+    deadline = time.monotonic() + 5
+    while len(reader.arrived) < samples and time.monotonic() < deadline:
+        time.sleep(0.01)
+    reader.close()
+    return [(reader.arrived[i] - sent[i]) * 1000 for i in sent if i in reader.arrived]
+
+
 class _Server:
     """What ``api_bench``'s latency probes need of a server."""
 
@@ -84,9 +111,12 @@ def main() -> int:
             probe: Any = _Server(server.url)
             out = output_latency(probe, root, SAMPLES)
             msg = message_latency(probe, SAMPLES)
+            ext = external_message_latency(server.url, root, SAMPLES)
         finally:
             server.stop()
-    details.update(floor_ms=floor, output_ms=out, message_ms=msg, load=os.getloadavg()[0])
+    details.update(
+        floor_ms=floor, output_ms=out, message_ms=msg, external_ms=ext, load=os.getloadavg()[0]
+    )
     floor_p50 = statistics.median(floor) if floor else 0.0
     out_p50 = statistics.median(out)
     ratio = f"{out_p50 / floor_p50:.1f}x floor; " if floor_p50 else ""
@@ -105,6 +135,13 @@ def main() -> int:
             statistics.median(msg),
             "ms",
             note=f"includes the POST; p99 {pct(msg, 0.99):.2f} ms",
+        ),
+        Row(
+            "bus append by another process -> SSE event p50",
+            statistics.median(ext) if ext else 0.0,
+            "ms",
+            note=f"the file watcher's path; p99 {pct(ext, 0.99) if ext else 0.0:.2f} ms; "
+            f"{len(ext)}/{SAMPLES} samples",
         ),
     ]
     return finish("sse", rows, details)

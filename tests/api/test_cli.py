@@ -50,7 +50,7 @@ def test_startup_line_and_one_log_line_per_request(seeded_server: ServerProcess)
             if seeded_server.log_text().count("count-me-") >= 2
             else None
         ),
-        2,
+        30,
         "access log lines",
     )
     assert len(lines) == 2

@@ -1,4 +1,4 @@
-"""The in-memory index follows the disk: other processes' changes show up within ~1 s."""
+"""The in-memory index follows the disk: other processes' changes show up (how fast: bench)."""
 
 from __future__ import annotations
 
@@ -138,26 +138,30 @@ def test_running_run_whose_owner_is_gone_reads_as_failed(
     wait_until(lambda: swept.name in _run_ids(client, status="failed"), 5.0, "sweep to reconcile")
 
 
-def test_runs_show_when_the_tasks_runs_dir_appears_after_the_task(
-    server_factory: ServerFactory, tmp_path: Path
-) -> None:
+def test_runs_show_when_the_tasks_runs_dir_appears_after_the_task(runs_root: RunsRoot) -> None:
     """A task directory seen before its ``runs/`` exists (another replica created the
-    two a moment apart): the runs created in it later still show within a second."""
-    root = RunsRoot.at(tmp_path / "runs")
-    seed_run(root, "p", "old", status="completed")
-    server = server_factory(root=root)
-    client = server.client()
-    task_dir = root.task_dir("p", "late-runs")
-    task_dir.mkdir()
-    (task_dir / "TASK.md").write_text("a task\n", encoding="utf-8")
-    wait_until(
-        lambda: client.get("/api/projects/p/tasks/late-runs").status_code == 200, 1.0, "task"
-    )
-    time.sleep(0.3)  # the watcher has settled on the task directory (no runs/ yet)
-    (task_dir / "runs").mkdir()
-    time.sleep(0.3)  # ... and has seen runs/ appear, empty
-    run_id = _write_run_in_other_process(root, "p", "late-runs", "running")
-    wait_until(lambda: run_id in _run_ids(client, task_id="late-runs"), 1.0, "run in the list")
+    two a moment apart): the runs created in it later still show. Rescans and sweeps are
+    off, so only the watch can show them (how fast is bench/sse_bench.py's concern)."""
+    from conductor_loop.api.watcher import RootWatcher
+
+    seed_run(runs_root, "p", "old", status="completed")
+    index = Index(runs_root)
+    index.build()
+    watcher = RootWatcher(index, rescan_interval=3600, sweep_interval=3600)
+    watcher.start()
+    try:
+        assert watcher.wait_ready(30)
+        task_dir = runs_root.task_dir("p", "late-runs")
+        task_dir.mkdir()
+        (task_dir / "TASK.md").write_text("a task\n", encoding="utf-8")
+        wait_until(lambda: index.task("p", "late-runs") is not None, 30, "task")
+        time.sleep(0.3)  # the watcher has settled on the task directory (no runs/ yet)
+        (task_dir / "runs").mkdir()
+        time.sleep(0.3)  # ... and has seen runs/ appear, empty
+        run_id = _write_run_in_other_process(runs_root, "p", "late-runs", "running")
+        wait_until(lambda: index.run(run_id) is not None, 30, "run in the index")
+    finally:
+        watcher.stop()
 
 
 def test_a_loop_that_ended_since_the_last_sweep_shows_at_once(runs_root: RunsRoot) -> None:
@@ -183,8 +187,8 @@ def test_a_loop_that_ended_since_the_last_sweep_shows_at_once(runs_root: RunsRoo
 
 def test_no_change_is_lost_while_the_watch_is_re_created(runs_root: RunsRoot) -> None:
     """Runs starting and ending elsewhere change the set of watched directories all the
-    time (as with several replicas); runs created meanwhile must still show within a
-    second, not only after a rescan."""
+    time (as with several replicas); runs created meanwhile must still show. Rescans are
+    off, so a run the watch missed would never show."""
     import threading
 
     from conductor_loop.api.watcher import RootWatcher
@@ -210,17 +214,11 @@ def test_no_change_is_lost_while_the_watch_is_re_created(runs_root: RunsRoot) ->
 
     churner = threading.Thread(target=churn, daemon=True)
     churner.start()
-    missed = []
     try:
-        for _ in range(100):
+        for i in range(100):
             run_id = seed_run(runs_root, "p", "quiet").name
-            deadline = time.monotonic() + 1.0
-            while index.run(run_id) is None and time.monotonic() < deadline:
-                time.sleep(0.002)
-            if index.run(run_id) is None:
-                missed.append(run_id)
+            wait_until(lambda rid=run_id: index.run(rid) is not None, 30, f"new run {i}")
     finally:
         stop.set()
         churner.join(5)
         watcher.stop()
-    assert not missed, f"{len(missed)} of 100 new runs were not seen within a second"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +151,7 @@ def test_stop_resume_and_delete_through_the_api(task_server: ServerProcess, tmp_
     assert deleted.json()["status"] == "deleted"
     assert not task_server.root.task_dir("proj", "ctl").exists()
     wait_until(
-        lambda: client.get("/api/projects/proj/tasks/ctl").status_code == 404, 2, "task gone"
+        lambda: client.get("/api/projects/proj/tasks/ctl").status_code == 404, 30, "task gone"
     )
 
 
@@ -170,16 +169,17 @@ def test_run_stop_through_the_api(task_server: ServerProcess, tmp_path: Path) ->
     assert "wait-file" in api.run_file("proj", "one-run", run_id, "prompt").content
 
 
-def test_sigterm_stops_the_server_quickly_with_streams_open(task_server: ServerProcess) -> None:
+def test_sigterm_ends_open_streams_and_stops_the_server(task_server: ServerProcess) -> None:
     client = task_server.client()
     task_server.root.ensure_task_dir("proj", "t")
     reader = StreamReader(client, "/api/v1/messages/stream?project_id=proj")
-    started = time.monotonic()
     task_server.proc.send_signal(signal.SIGTERM)
-    assert task_server.proc.wait(5) == 0
-    assert time.monotonic() - started < 5
+    assert task_server.proc.wait(30) == 0
     reader.close()
-    assert "conductor stopped" in task_server.log_text()
+    log = task_server.log_text()
+    assert "conductor stopped" in log
+    # The server ended the stream itself; uvicorn did not have to cancel it after the grace.
+    assert "graceful shutdown exceeded" not in log
 
 
 def test_a_loop_that_died_with_the_server_is_adopted_at_start_up(

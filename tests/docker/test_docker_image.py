@@ -111,17 +111,17 @@ def test_pid1_forwards_sigterm_and_stops_leftovers(conductor_image: str) -> None
         ).stdout.split()  # fmt: skip
         assert "Z" not in states, f"zombies left unreaped: {states}"
 
-        started = time.monotonic()
         docker("stop", "-t", "30", container, timeout=60)
-        elapsed = time.monotonic() - started
         state = inspect(container)["State"]
-        logs = docker("logs", container).stdout
+        logs = docker("logs", container)
     finally:
         docker("rm", "-f", container, check=False)
-    assert state["ExitCode"] == 0, state
-    assert elapsed < 10, f"docker stop took {elapsed:.1f}s"
-    assert "main: got SIGTERM" in logs
-    assert "orphan: got SIGTERM" in logs
+    # Both would sleep on: 0 (not 137, docker's SIGKILL after 30 s) means PID 1 ended them.
+    assert state["ExitCode"] == 0 and not state["OOMKilled"], state
+    assert "main: got SIGTERM" in logs.stdout
+    assert "orphan: got SIGTERM" in logs.stdout
+    assert "received SIGTERM; stopping" in logs.stderr
+    assert "killing them" not in logs.stderr  # the SIGTERM sufficed: no SIGKILL after the grace
 
 
 def test_exit_status_of_the_command_is_the_container_s(conductor_image: str) -> None:
@@ -209,13 +209,14 @@ def test_pid1_kills_leftovers_that_ignore_sigterm_after_the_grace(conductor_imag
         while "main: ready" not in docker("logs", container).stdout:
             assert time.monotonic() < deadline, "the test program did not start"
             time.sleep(0.2)
-        started = time.monotonic()
         docker("stop", "-t", "30", container, timeout=60)
-        elapsed = time.monotonic() - started
         state = inspect(container)["State"]
         logs = docker("logs", container)
     finally:
         docker("rm", "-f", container, check=False)
-    assert state["ExitCode"] == 0, state
-    assert 2 <= elapsed < 10, f"docker stop took {elapsed:.1f}s (grace 2s)"
-    assert "killing them" in logs.stderr
+    # 0, not 137: PID 1 itself killed the leftover that ignores SIGTERM (it would sleep
+    # 600 s), before docker's own SIGKILL at 30 s; first asked, then killed after its grace.
+    assert state["ExitCode"] == 0 and not state["OOMKilled"], state
+    asked = logs.stderr.find("asking the remaining processes to stop")
+    killed = logs.stderr.find("processes still running after 2s; killing them")
+    assert 0 <= asked < killed, logs.stderr

@@ -188,12 +188,22 @@ def test_graceful_stop(stack: Stack) -> None:
     elapsed = time.monotonic() - started
     record_figure("docker_stop_seconds", elapsed)
 
+    # How long it took is a figure; what is checked is how it ended. The agent sleeps
+    # 300 s, far past docker's 30 s: only the conductor's own SIGTERM handling can have
+    # ended it with exit 0 (docker's SIGKILL after the 30 s would read 137).
     state = inspect(container)["State"]
     assert state["Status"] == "exited"
-    assert state["ExitCode"] == 0, state
-    assert elapsed < 15, f"docker stop took {elapsed:.1f}s of its 30s"
-    running = [str(p) for p, info in stack.host_run_infos() if info.get("status") == "running"]
+    assert state["ExitCode"] == 0 and not state["OOMKilled"], state
+    logs = docker("logs", container, check=False)
+    assert "conductor stopped" in logs.stdout + logs.stderr, logs.stderr[-3000:]
+    # PID 1 had nothing left to kill: the conductor stopped its runs itself.
+    assert "killing them" not in logs.stdout + logs.stderr, logs.stderr[-3000:]
+    infos = stack.host_run_infos()
+    running = [str(p) for p, info in infos if info.get("status") == "running"]
     assert not running, f"runs left 'running' on disk: {running}"
+    ours = [info for p, info in infos if task in str(p)]
+    assert ours and all(info.get("exit_code") == 143 for info in ours), ours  # runner-ended
+    assert not (stack.task_dir(project, task) / "DONE").exists()  # the agent never finished
 
 
 def test_stack_is_on_loopback_and_uses_a_generated_key(stack: Stack) -> None:

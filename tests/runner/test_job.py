@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 from conductor_loop.bus.reader import read_all
@@ -157,16 +156,15 @@ def test_agent_env_contract(rig: RunnerEnv) -> None:
 
 
 def test_timeout_kills_the_whole_group(rig: RunnerEnv) -> None:
-    prompt = "FAKE: spawn-grandchild\nFAKE: sleep 60"
-    started = time.monotonic()
+    # The agent would sleep far past the 30 s guard below: only the timeout can end it.
+    prompt = "FAKE: spawn-grandchild\nFAKE: sleep 600"
     done = rig.run(
         "job", "--project", "p", "--task", "t", "--prompt", prompt, "--timeout", "1s", timeout=30
     )
-    elapsed = time.monotonic() - started
     info = read_run_info(_only_run(rig))
-    assert info.status == "failed" and "timed out" in info.error_summary
+    assert info.status == "failed" and info.error_summary == "timed out after 1s"
+    assert info.exit_code == 124  # the runner's timeout, as timeout(1)
     assert done.returncode != 0
-    assert elapsed < 15
     grandchild = int((_only_run(rig) / "grandchild.pid").read_text())
     wait_until(
         lambda: not pid_alive(grandchild),
@@ -226,7 +224,7 @@ def test_stop_of_agent_ignoring_sigterm_kills_it_and_grandchild(rig: RunnerEnv) 
         "--task",
         "t",
         "--prompt",
-        "FAKE: ignore-sigterm\nFAKE: spawn-grandchild\nFAKE: sleep 60",
+        "FAKE: ignore-sigterm\nFAKE: spawn-grandchild 600\nFAKE: sleep 600",
     )
     run_dir = wait_until(lambda: rig.root.run_ids("p", "t") and _only_run(rig), 10, "run dir")
     assert isinstance(run_dir, Path)
@@ -236,14 +234,10 @@ def test_stop_of_agent_ignoring_sigterm_kills_it_and_grandchild(rig: RunnerEnv) 
     grandchild = int((run_dir / "grandchild.pid").read_text())
     stopper = rig.start("stop", "--run", info.run_id)
     wait_until((run_dir / "STOP-REQUEST").exists, 20, "the stop request", interval=0.01)
-    requested = time.monotonic()  # from here the runner must be done within grace + 1 s
+    # Both ignore SIGTERM and would sleep 600 s: only the SIGKILL after the grace ends them.
+    # The guard is below the default grace (30 s), so the configured 1 s must have applied.
     for pid in (info.pid, grandchild):
-        wait_until(
-            lambda pid=pid: not pid_alive(pid),
-            max(0.1, requested + 1 + 1 - time.monotonic()),
-            f"process {pid} to die within grace + 1 s",
-            interval=0.01,
-        )
+        wait_until(lambda pid=pid: not pid_alive(pid), 20, f"process {pid} to be killed")
     out, err = stopper.communicate(timeout=30)
     assert stopper.returncode == 0, err
     assert "stopped" in out
@@ -259,11 +253,12 @@ def test_stop_request_written_by_another_process(rig: RunnerEnv) -> None:
     run_dir = wait_until(lambda: rig.root.run_ids("p", "t") and _only_run(rig), 10, "run dir")
     assert isinstance(run_dir, Path)
     wait_until(lambda: agent_pid(run_dir) > 0, 10, "agent start")
-    started = time.monotonic()
     request_stop(run_dir, reason="test")
-    wait_until(lambda: read_run_info(run_dir).status != "running", 1 + 2 + 1, "run to stop")
-    assert time.monotonic() - started < 1 + 2 + 1
-    assert read_run_info(run_dir).status == "stopped"
+    # The agent would sleep 60 s, past this guard: only the stop request can end the run.
+    wait_until(lambda: read_run_info(run_dir).status != "running", 30, "run to stop")
+    info = read_run_info(run_dir)
+    assert info.status == "stopped" and info.exit_code == 143
+    assert info.error_summary.endswith(": test")  # the reason the other process gave
     proc.communicate(timeout=10)
 
 

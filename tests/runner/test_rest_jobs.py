@@ -4,7 +4,6 @@ fake OpenAI-style server: streaming into stdout, output.md, errors, stop."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 from conductor_loop.storage.layout import OUTPUT_FILE, STDOUT_FILE
@@ -89,10 +88,10 @@ def test_rest_job_can_be_stopped_mid_stream(rig: RunnerEnv) -> None:
         run_dir = _run_dir(rig)
         stdout = run_dir / STDOUT_FILE
         wait_until(lambda: stdout.exists() and "partial" in stdout.read_text(), 20, "first tokens")
-        started = time.monotonic()
         stopper = threading.Thread(target=lambda: rig.run("stop", "--run", run_dir.name))
         stopper.start()
+        # The reply hangs for good (and the read timeout is 120 s): only the stop ends it.
         proc.communicate(timeout=30)
         stopper.join(30)
-        assert time.monotonic() - started < 10
         assert read_run_info(run_dir).status == "stopped"
+        assert server.request_count() == 1  # the stop was not taken for a dropped stream

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,9 @@ from conductor_loop.agents.base import CliBackend
 from conductor_loop.agents.registry import INLINE_TOKEN_NOTE, backend_for, probe_version, usable
 from conductor_loop.config.models import AgentConfig, Secret
 from conductor_loop.errors import AgentError
+from conductor_loop.runner.process import pid_alive
 from tests.fakes import install_fake_agents
+from tests.support import wait_until
 
 TOKEN = "sk-usable-secret-42"
 
@@ -198,13 +199,16 @@ def test_failing_version_is_reported(tmp_path: Path) -> None:
 
 
 def test_hanging_version_times_out(tmp_path: Path) -> None:
-    exe = _script(tmp_path / "codex", "sleep 30 & sleep 30")
+    pids = tmp_path / "pids"
+    # The wrapper and a child it left in the background (holding the pipes) sleep 600 s.
+    exe = _script(tmp_path / "codex", f"echo $$ > {pids}; sleep 600 & echo $! >> {pids}; sleep 600")
     backend = backend_for("codex", AgentConfig(type="codex", command=str(exe)))
     assert isinstance(backend, CliBackend)
-    started = time.monotonic()
-    with pytest.raises(AgentError, match=r"did not answer within 0.3s"):
-        probe_version(backend, timeout=0.3)
-    assert time.monotonic() - started < 5
+    with pytest.raises(AgentError, match=r"did not answer within 2s"):
+        probe_version(backend, timeout=2)
+    wrapper, child = (int(pid) for pid in pids.read_text().split())
+    # Both went down with the probe (killed as a group), not left to finish their sleep.
+    wait_until(lambda: not (pid_alive(wrapper) or pid_alive(child)), 30, "both to be killed")
 
 
 def test_version_sees_configured_env(tmp_path: Path) -> None:

@@ -273,19 +273,37 @@ def test_append_requires_type_and_project(tmp_path: Path, missing: str) -> None:
     assert not (tmp_path / "bus.md").exists()
 
 
-def test_lock_wait_is_bounded_with_a_clear_error(tmp_path: Path) -> None:
+def test_lock_wait_is_bounded_with_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "bus.md"
     path.write_text("")
+    naps: list[float] = []
+    real_sleep = time.sleep
+    release_on_nap: list[int] = []  # the nap after which the holder lets go
+
     with open(path, "rb") as holder:
+
+        def nap(seconds: float) -> None:
+            naps.append(seconds)
+            if len(naps) in release_on_nap:
+                fcntl.flock(holder, fcntl.LOCK_UN)
+            real_sleep(seconds)
+
+        monkeypatch.setattr(time, "sleep", nap)
         fcntl.flock(holder, fcntl.LOCK_EX)  # another writer stuck holding the lock
-        started = time.monotonic()
         with (
             BusWriter(path, lock_timeout=0.2) as writer,
-            pytest.raises(BusLockTimeoutError, match=str(path)),
+            pytest.raises(BusLockTimeoutError, match=str(path)) as failed,
         ):
             writer.append(Message("INFO", "p"))
-        assert 0.2 <= time.monotonic() - started < 5
-        fcntl.flock(holder, fcntl.LOCK_UN)
-    with BusWriter(path, lock_timeout=0.2) as writer:
-        msg = writer.append(Message("INFO", "p", body="after the lock was released"))
+        assert "gave up after 0.2s" in str(failed.value)
+        assert len(naps) > 1  # it kept trying before it gave up
+        assert path.read_text() == ""
+        # A writer waiting for the lock gets it once the holder lets go.
+        naps.clear()
+        release_on_nap.append(3)
+        with BusWriter(path, lock_timeout=60) as writer:
+            msg = writer.append(Message("INFO", "p", body="after the lock was released"))
+        assert len(naps) >= 3
     assert [m.msg_id for m in read_all(path)] == [msg.msg_id]
