@@ -55,7 +55,7 @@ def _message(writer: str, i: int) -> Message:
     )
 
 
-def _threads(post: Callable[[str, int], None]) -> float:
+def _threads(post: Callable[[str, int], object]) -> float:
     """Messages per second with THREADS threads posting PER_THREAD each, all at once."""
     go = threading.Barrier(THREADS + 1)
 
@@ -117,6 +117,7 @@ def wrk_posts(work: Path, fsync: bool) -> dict[str, Any]:
     config = f"storage:\n  bus_fsync: {'true' if fsync else 'false'}\n"
     server = start_conductor(root.path, work, config)
     try:
+        server.wait_indexed()
         out = subprocess.run(
             [exe, "-t1", "-c10", f"-d{WRK_SECONDS}s", "--latency", "-s", str(script),
              f"{server.url}/api/projects/bench/messages"],

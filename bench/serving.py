@@ -88,6 +88,23 @@ class Started:
         self.startup_seconds = self.healthy_at - started
         self.process = psutil.Process(self.proc.pid)
 
+    def wait_indexed(self, timeout: float = 300) -> tuple[float, float]:
+        """Seconds from spawn to the app's first answer (a run list waits for the app;
+        health does not) and to a list that is no longer partial (the index is whole).
+        A benchmark of the app waits for this first: health alone is not "ready"."""
+        deadline = time.monotonic() + timeout
+        ready = 0.0
+        with httpx.Client(base_url=self.url, timeout=60) as client:
+            while time.monotonic() < deadline:
+                response = client.get("/api/v1/runs", params={"limit": 1})
+                if response.status_code == 200:
+                    now = time.perf_counter() - self.healthy_at + self.startup_seconds
+                    ready = ready or now
+                    if response.json().get("partial") is False:
+                        return ready, now
+                time.sleep(0.005)
+        raise RuntimeError("the server's index did not complete")
+
     def rss_mb(self) -> float:
         return float(self.process.memory_info().rss) / 1e6
 

@@ -107,7 +107,8 @@ def main() -> int:
         floor = inotify_floor(work)
         server = start_conductor(root.path, work)
         try:
-            time.sleep(1.0)
+            server.wait_indexed()
+            time.sleep(1.0)  # the watcher settles on the new directories
             probe: Any = _Server(server.url)
             out = output_latency(probe, root, SAMPLES)
             msg = message_latency(probe, SAMPLES)

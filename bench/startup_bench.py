@@ -22,8 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench.gen_runs import generate
 from bench.report import Row, finish
 from bench.serving import Memory, Started, start_conductor, start_floor
@@ -35,32 +33,6 @@ STARTUP_TARGET_MS = 400
 RSS_TARGET_MB = 60
 
 
-def _list_runs(client: httpx.Client) -> dict[str, Any] | None:
-    response = client.get("/api/v1/runs", params={"limit": 1})
-    body: dict[str, Any] = response.json()
-    return body if response.status_code == 200 else None
-
-
-def app_ready_and_index_complete(server: Started, timeout: float = 300) -> tuple[float, float]:
-    """Seconds from the server's spawn to its first answer from the app (a run list, which
-    waits for the app), and until that list is no longer partial."""
-    deadline = time.monotonic() + timeout
-    ready = 0.0
-    with httpx.Client(base_url=server.url, timeout=60) as client:
-        while time.monotonic() < deadline:
-            body = _list_runs(client)
-            if body is not None and not ready:
-                ready = server.startup_seconds + _since(server)
-            if body is not None and body.get("partial") is False:
-                return ready, server.startup_seconds + _since(server)
-            time.sleep(0.005)
-    raise RuntimeError("the index did not complete")
-
-
-def _since(server: Started) -> float:
-    return time.perf_counter() - server.healthy_at
-
-
 def idle_memory(server: Started) -> Memory:
     time.sleep(IDLE_SECONDS)
     return server.memory()
@@ -69,7 +41,7 @@ def idle_memory(server: Started) -> Memory:
 def run_conductor(root: Path, work: Path, workers: int) -> dict[str, Any]:
     server = start_conductor(root, work, workers=workers)
     try:
-        ready, complete = app_ready_and_index_complete(server)
+        ready, complete = server.wait_indexed()
         memory = idle_memory(server)
     finally:
         server.stop()
