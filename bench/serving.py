@@ -21,21 +21,9 @@ import psutil
 
 FLOOR_APP = """
 import sys, uvicorn
+from bench.floor_server import empty_app
 
-async def app(scope, receive, send):
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            else:
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": b'{"status":"ok"}'})
-
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+uvicorn.run(empty_app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
             access_log=False)
 """
 
