@@ -57,7 +57,7 @@ class Started:
 
     def __init__(self, argv: list[str], url: str, log_path: Path, env: dict[str, str]) -> None:
         self.url = url
-        started = time.perf_counter()
+        started = self.spawned_at = time.perf_counter()
         with open(log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
@@ -86,7 +86,7 @@ class Started:
             while time.monotonic() < deadline:
                 response = client.get("/api/v1/runs", params={"limit": 1})
                 if response.status_code == 200:
-                    now = time.perf_counter() - self.healthy_at + self.startup_seconds
+                    now = time.perf_counter() - self.spawned_at
                     ready = ready or now
                     if response.json().get("partial") is False:
                         return ready, now

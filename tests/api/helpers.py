@@ -145,8 +145,10 @@ def wait_indexed(server: ServerProcess, timeout: float = 30) -> None:
     """Until the server's app is built and its start-up index complete: ``start_server``
     returns once it listens, and health answers before either."""
 
+    client = server.client()
+
     def indexed() -> bool:
-        response = server.client().get("/api/v1/status")
+        response = client.get("/api/v1/status")
         return response.status_code == 200 and response.json()["partial"] is False
 
     wait_until(indexed, timeout, "the server's index to be complete")
