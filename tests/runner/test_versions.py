@@ -153,3 +153,41 @@ def test_version_probe_leaves_the_users_home_alone(tmp_path: Path) -> None:
     assert cached_version(_backend(exe), tmp_path / "state") == "0.61.0"
     scratch = seen.read_text().strip()
     assert scratch and not Path(scratch).exists()
+
+
+def test_a_slow_cli_does_not_hold_up_another_clis_probe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Probes of one executable wait for each other, never for another executable's.
+
+    With one lock for the whole cache, a claude probe queued behind a gemini one that took
+    long ran out of the run's wait and left claude's run-info without a version."""
+    import threading
+
+    gate = tmp_path / "gate"
+    for folder in ("hung", "quick"):
+        (tmp_path / folder).mkdir()
+    hung = _slow_cli(tmp_path / "hung" / "gemini", tmp_path / "hung.txt", seconds=0)
+    quick = _slow_cli(tmp_path / "quick" / "gemini", tmp_path / "quick.txt", seconds=0)
+    state = tmp_path / "state"
+    answers: dict[str, str] = {}
+    monkeypatch.setenv("VERSION_GATE", str(gate))
+    try:
+        first = threading.Thread(
+            target=lambda: answers.setdefault("hung", cached_version(_backend(hung), state))
+        )
+        first.start()
+        wait_until(lambda: (tmp_path / "hung.txt").exists(), 10, "the first probe started")
+        monkeypatch.delenv("VERSION_GATE")
+        second = threading.Thread(
+            target=lambda: answers.setdefault("quick", cached_version(_backend(quick), state))
+        )
+        second.start()
+        wait_until(lambda: "quick" in answers, 10, "the second executable's probe answered")
+        assert answers["quick"] == VERSION and "hung" not in answers
+    finally:
+        gate.touch()
+    first.join(30)
+    assert answers["hung"] == VERSION
+    cache = json.loads((state / CACHE_FILE).read_text())
+    assert {cache[str(p.resolve())]["version"] for p in (hung, quick)} == {VERSION}

@@ -3,14 +3,16 @@
 A CLI can take seconds to print its version (``gemini --version``: 2.5-3.5 s on a busy
 machine), so a run never waits for it: ``VersionProbe`` asks in a thread while the
 agent runs. Answers are cached in the state dir by the executable's real path, mtime
-and size (an upgrade or a ``touch`` asks again), and a lock makes concurrent runs ask
-once. A failed probe stores nothing. The probing itself is
+and size (an upgrade or a ``touch`` asks again), and a lock per executable makes
+concurrent runs ask once, without one slow CLI holding up another's probe. A failed probe
+stores nothing. The probing itself is
 ``agents.registry.probe_version``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -26,7 +28,8 @@ from conductor_loop.storage.locks import take_lock
 from conductor_loop.storage.state import ensure_private_dir
 
 CACHE_FILE = "agent-versions.json"
-LOCK_FILE = "agent-versions.lock"
+CACHE_LOCK_FILE = "agent-versions.lock"  # held only while the cache file is rewritten
+LOCKS_DIR = "agent-versions.locks"  # one lock file per executable, named by its path's hash
 LEGACY_CACHE = ".cache/agent-versions.json"  # under the runs root, where it looked a project
 # how long a finished run waits for a version still coming: a probe, or another
 # runner's probe of the same executable and then ours
@@ -75,8 +78,10 @@ def cached_version(backend: CliBackend, state_dir: Path, timeout: float | None =
     version = _cached(cache_path, path, stamp)
     if version is not None:
         return version
-    ensure_private_dir(state_dir)
-    lock_fd = take_lock(state_dir / LOCK_FILE)  # one probe at a time; others then read it
+    locks = state_dir / LOCKS_DIR
+    ensure_private_dir(locks)
+    # one probe of an executable at a time (others then read its answer)
+    lock_fd = take_lock(locks / hashlib.sha256(path.encode()).hexdigest()[:32])
     try:
         version = _cached(cache_path, path, stamp)
         if version is not None:
@@ -85,11 +90,22 @@ def cached_version(backend: CliBackend, state_dir: Path, timeout: float | None =
             version = probe_version(backend, timeout)
         except AgentError:
             return ""
+    finally:
+        os.close(lock_fd)
+    _store(state_dir, path, {**stamp, "version": version})
+    return version
+
+
+def _store(state_dir: Path, path: str, entry: dict[str, Any]) -> None:
+    """Add one executable's entry to the cache file (read, update, replace under a lock:
+    probes of different executables may finish together)."""
+    cache_path = state_dir / CACHE_FILE
+    lock_fd = take_lock(state_dir / CACHE_LOCK_FILE)
+    try:
         cache = _read_cache(cache_path)
-        cache[path] = {**stamp, "version": version}
+        cache[path] = entry
         with contextlib.suppress(OSError):
             atomic_write_text(cache_path, json.dumps(cache, indent=1), fsync=False, mode=0o600)
-        return version
     finally:
         os.close(lock_fd)
 
