@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
 from bench.gen_runs import generate
 from bench.report import Row, finish
+from bench.serving import Started, start_conductor
 from conductor_loop.storage.ids import new_run_id
 from conductor_loop.storage.layout import RunsRoot
 from conductor_loop.storage.runinfo import RunInfo, iso_utc, write_run_info
@@ -35,7 +35,6 @@ from conductor_loop.storage.runinfo import RunInfo, iso_utc, write_run_info
 RUNS = 10_000
 STARTS = 3
 SSE_CLIENTS = 200
-_LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -43,65 +42,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-class Server:
-    def __init__(self, root: Path, work: Path) -> None:
-        config = work / "config.yaml"
-        config.write_text("{}\n", encoding="utf-8")
-        self.log_path = work / "server.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CONDUCTOR_", "JRUN_"))}
-        exe = Path(sys.executable).with_name("conductor")
-        started = time.perf_counter()
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    str(exe),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    "0",
-                    "--root",
-                    str(root),
-                    "--config",
-                    str(config),
-                    # One process: start-up and RSS are those of one server (http_bench
-                    # measures workers).
-                    "--workers",
-                    "1",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
-        self.url = ""
-        while not self.url:
-            match = _LISTENING.search(self.log_path.read_text(errors="replace"))
-            if match:
-                self.url = match.group(1)
-            elif self.proc.poll() is not None or time.perf_counter() - started > 60:
-                raise RuntimeError(f"server did not start:\n{self.log_path.read_text()}")
-            else:
-                time.sleep(0.002)
-        with httpx.Client(timeout=5) as client:
-            while True:
-                try:
-                    if client.get(f"{self.url}/api/v1/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.002)
-        self.startup_seconds = time.perf_counter() - started
-        self.process = psutil.Process(self.proc.pid)
-
-    def rss_mb(self) -> float:
-        return self.process.memory_info().rss / 1e6
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+def start_server(root: Path, work: Path) -> Started:
+    # One process: start-up and RSS are those of one server (http_bench measures workers).
+    return start_conductor(root, work, workers=1)
 
 
 def latencies_ms(client: httpx.Client, paths: list[str]) -> list[float]:
@@ -170,7 +113,7 @@ class EventTimes:
         self._client.close()
 
 
-def output_latency(server: Server, root: RunsRoot, samples: int = 200) -> list[float]:
+def output_latency(server: Started, root: RunsRoot, samples: int = 200) -> list[float]:
     run_dir = running_run(root, "project-00", "task-20260223-191700-bench-00")
     with httpx.Client(base_url=server.url) as client:
         deadline = time.monotonic() + 5
@@ -196,7 +139,7 @@ def output_latency(server: Server, root: RunsRoot, samples: int = 200) -> list[f
     return [(reader.arrived[i] - sent[i]) * 1000 for i in sent if i in reader.arrived]
 
 
-def message_latency(server: Server, samples: int = 200) -> list[float]:
+def message_latency(server: Started, samples: int = 200) -> list[float]:
     reader = EventTimes(
         f"{server.url}/api/projects/project-01/messages/stream?tail=1",
         "message",
@@ -217,7 +160,7 @@ def message_latency(server: Server, samples: int = 200) -> list[float]:
     return [(reader.arrived[i] - sent[i]) * 1000 for i in sent if i in reader.arrived]
 
 
-async def _many_clients(server: Server, run_dir: Path, count: int) -> dict[str, float]:
+async def _many_clients(server: Started, run_dir: Path, count: int) -> dict[str, float]:
     url = f"{server.url}/api/v1/runs/{run_dir.name}/stream"
     limits = httpx.Limits(max_connections=count + 10)
     async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=None), limits=limits) as client:
@@ -258,7 +201,7 @@ async def _many_clients(server: Server, run_dir: Path, count: int) -> dict[str, 
         }
 
 
-def many_clients(server: Server, root: RunsRoot) -> dict[str, float]:
+def many_clients(server: Started, root: RunsRoot) -> dict[str, float]:
     run_dir = running_run(root, "project-02", "task-20260223-191700-bench-00")
     with httpx.Client(base_url=server.url) as client:
         while client.get(f"/api/v1/runs/{run_dir.name}").status_code != 200:
@@ -287,10 +230,10 @@ def main() -> int:
         os.sync()  # write-back of the generated tree must not run during the start-ups
         startups = []
         for _ in range(STARTS - 1):
-            probe = Server(root.path, work)
+            probe = start_server(root.path, work)
             startups.append(probe.startup_seconds)
             probe.stop()
-        server = Server(root.path, work)
+        server = start_server(root.path, work)
         startups.append(server.startup_seconds)
         startup = statistics.median(startups)
         details["startups_s"] = startups

@@ -3,23 +3,23 @@
 ``python -m bench.floor_server --workers N [--parser h11] [--loop asyncio]`` serves the
 same way ``conductor`` does (``api.server.bind_socket``, the guarded uvicorn protocol,
 the chosen event loop, ``api.workers.supervise`` for N > 1), but every request gets
-``{"status":"ok"}`` once its body is read. What our app costs is the gap to this.
+``{"status":"ok"}`` once its body is read. What our app costs is the gap to this. Like
+ours, each worker names itself in ``X-Conductor-Worker`` (its pid), so that a benchmark
+can wait for all of them.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import socket
 import sys
 from typing import Any
 
 BODY = b'{"status":"ok"}'
-START = {
-    "type": "http.response.start",
-    "status": 200,
-    "headers": [(b"content-type", b"application/json"), (b"content-length", b"15")],
-}
+HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"15")]
+START: dict[str, Any] = {"type": "http.response.start", "status": 200, "headers": HEADERS}
 
 
 async def empty_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -27,6 +27,8 @@ async def empty_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # in the worker, after the fork: its own pid
+                START["headers"] = [*HEADERS, (b"x-conductor-worker", str(os.getpid()).encode())]
                 await send({"type": "lifespan.startup.complete"})
             else:
                 await send({"type": "lifespan.shutdown.complete"})

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -30,10 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench.report import Row, finish
-from bench.serving import free_port
+from bench.serving import Started, clean_env, free_port
 from conductor_loop.bus.parser import parse_records
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -43,7 +40,6 @@ POST_SCRIPT = """wrk.method = "POST"
 wrk.body = '{"body":"hello from wrk"}'
 wrk.headers["Content-Type"] = "application/json"
 """
-_LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
 BIN = Path(sys.executable).parent
 
 
@@ -54,59 +50,39 @@ def core_count() -> int:
         return os.cpu_count() or 1
 
 
-@dataclass
 class Server:
-    """A server process started for one measurement, stopped with SIGTERM."""
+    """A server to start for one measurement (``bench.serving.Started``), stopped after."""
 
-    name: str
-    argv: list[str]
-    work: Path
-    url: str = ""
-    proc: subprocess.Popen[bytes] | None = None
+    def __init__(
+        self, name: str, argv: list[str], work: Path, workers: int, url: str = "", app: bool = False
+    ) -> None:
+        """``app``: ours, whose app is built after health answers: wait for it and the
+        index too (``Started.wait_indexed``) before measuring."""
+        self.name, self.argv, self.work, self.workers, self.fixed_url, self.app = (
+            name, argv, work, workers, url, app,
+        )  # fmt: skip
+        self.started: Started | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.started is not None
+        return self.started.url
 
     def start(self) -> Server:
-        log_path = self.work / f"{self.name}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CONDUCTOR_", "JRUN_"))}
-        with open(log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                self.argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 60
-        while not self.url:
-            match = _LISTENING.search(log_path.read_text(errors="replace"))
-            if match:
-                self.url = match.group(1)
-            elif self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not start:\n{log_path.read_text()}")
-            else:
-                time.sleep(0.05)
-        with httpx.Client(timeout=5) as client:
-            while True:
-                try:
-                    if client.get(f"{self.url}/api/v1/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} never answered health")
-                time.sleep(0.05)
-        time.sleep(0.5)  # let the other workers finish starting
+        self.started = Started(
+            self.argv,
+            self.fixed_url or None,
+            self.work / f"{self.name}.log",
+            clean_env(),
+            workers=self.workers,
+        )
+        if self.app:
+            self.started.wait_indexed()
         return self
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        if self.started is not None:
+            self.started.stop()
 
 
 @dataclass
@@ -172,10 +148,14 @@ def measure(server: Server, script: Path, root: Path | None, figures: Figures) -
     figures.post.append(_rps(post))
     figures.p99.append(_p99_ms(post))
     if root is not None:
-        time.sleep(0.2)
         # wrk stops counting at its deadline: up to one request per connection is still
-        # answered (and stored) after it, so only a shortfall on disk is a loss.
-        figures.lost.append(max(0, _completed(post) - (messages_on_disk(root) - before)))
+        # answered (and stored) after it, so only a shortfall on disk is a loss. Posts
+        # wrk counted are answered after their write: give stragglers a bounded while.
+        completed = _completed(post)
+        deadline = time.monotonic() + 10
+        while messages_on_disk(root) - before < completed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        figures.lost.append(max(0, completed - (messages_on_disk(root) - before)))
 
 
 def main() -> int:
@@ -197,12 +177,12 @@ def main() -> int:
         def ours(count: int) -> Server:
             argv = [str(BIN / "conductor"), "--host", "127.0.0.1", "--port", "0"]
             argv += ["--root", str(root), "--config", str(config), "--workers", str(count)]
-            return Server(f"conductor-{count}", argv, work)
+            return Server(f"conductor-{count}", argv, work, count, app=True)
 
         def floor(count: int, parser: str = "httptools", loop: str = "uvloop") -> Server:
             argv = [sys.executable, "-m", "bench.floor_server", "--workers", str(count)]
             argv += ["--parser", parser, "--loop", loop]
-            return Server(f"floor-{parser}-{loop}-{count}", argv, work)
+            return Server(f"floor-{parser}-{loop}-{count}", argv, work, count)
 
         subjects: dict[str, tuple[Any, bool]] = {
             "ours-1": (lambda: ours(1), True),
@@ -219,9 +199,8 @@ def main() -> int:
                 argv = [granian, "--interface", "asgi", "--host", "127.0.0.1"]
                 argv += ["--port", str(port), "--workers", "1", "--log-level", "warning"]
                 argv += ["bench.floor_server:empty_app"]
-                server = Server("granian-1", argv, work)
-                server.url = f"http://127.0.0.1:{port}"
-                return server
+                # granian names no worker: one, and its URL is known
+                return Server("granian-1", argv, work, 1, f"http://127.0.0.1:{port}")
 
             subjects["granian-floor-1"] = (granian_server, False)
         results = {name: Figures() for name in subjects}

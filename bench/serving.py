@@ -9,6 +9,8 @@ merely starting a Python ASGI server costs on this machine at this moment.
 from __future__ import annotations
 
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -52,20 +54,42 @@ def _memory(process: psutil.Process) -> tuple[float, float, float]:
     return full.rss / 1e6, full.uss / 1e6, full.pss / 1e6
 
 
-class Started:
-    """A server process, the seconds from spawn to its first 200 on health, its URL."""
+_LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
+WORKER_HEADER = "x-conductor-worker"
 
-    def __init__(self, argv: list[str], url: str, log_path: Path, env: dict[str, str]) -> None:
-        self.url = url
+
+class Started:
+    """A server process, the seconds from spawn to its first 200 on health, its URL.
+
+    ``url`` None: read from the "listening on URL" line of its log (``--port 0``).
+    ``workers`` above 1: also wait until that many worker processes have answered (each
+    names itself in ``X-Conductor-Worker``), so that a measurement meets them all started.
+    """
+
+    def __init__(
+        self,
+        argv: list[str],
+        url: str | None,
+        log_path: Path,
+        env: dict[str, str],
+        *,
+        workers: int = 1,
+    ) -> None:
         started = self.spawned_at = time.perf_counter()
         with open(log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,  # its workers go down with it (see stop)
             )
+        self.url = url or self._announced_url(log_path)
         with httpx.Client(timeout=5) as client:
             while True:
                 try:
-                    if client.get(f"{url}/api/v1/health").status_code == 200:
+                    if client.get(f"{self.url}/api/v1/health").status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
@@ -75,21 +99,55 @@ class Started:
         self.healthy_at = time.perf_counter()
         self.startup_seconds = self.healthy_at - started
         self.process = psutil.Process(self.proc.pid)
+        self.workers = workers
+        if workers > 1:
+            self._wait_workers(workers)
+
+    def _announced_url(self, log_path: Path, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = _LISTENING.search(log_path.read_text(errors="replace"))
+            if match:
+                return match.group(1)
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.002)
+        raise RuntimeError(f"server did not say where it listens:\n{log_path.read_text()}")
+
+    def _wait_workers(self, workers: int, timeout: float = 60) -> None:
+        """Until ``workers`` distinct workers answered health, each on a new connection
+        (the kernel hands new connections to whichever worker accepts first)."""
+        seen: set[str] = set()
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=5, headers={"Connection": "close"}) as client:
+            while len(seen) < workers:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"only {len(seen)} of {workers} workers answered")
+                response = client.get(f"{self.url}/api/v1/health")
+                if WORKER_HEADER in response.headers:
+                    seen.add(response.headers[WORKER_HEADER])
+                else:
+                    time.sleep(0.002)
 
     def wait_indexed(self, timeout: float = 300) -> tuple[float, float]:
         """Seconds from spawn to the app's first answer (a run list waits for the app;
-        health does not) and to a list that is no longer partial (the index is whole).
-        A benchmark of the app waits for this first: health alone is not "ready"."""
+        health does not) and to the moment every worker listed runs not partially (its
+        index is whole). A benchmark of the app waits for this first: health alone is not
+        "ready". Each request goes on a new connection, to reach every worker."""
         deadline = time.monotonic() + timeout
         ready = 0.0
-        with httpx.Client(base_url=self.url, timeout=60) as client:
+        indexed: set[str] = set()
+        with httpx.Client(base_url=self.url, timeout=60, headers={"Connection": "close"}) as client:
             while time.monotonic() < deadline:
                 response = client.get("/api/v1/runs", params={"limit": 1})
                 if response.status_code == 200:
                     now = time.perf_counter() - self.spawned_at
                     ready = ready or now
                     if response.json().get("partial") is False:
-                        return ready, now
+                        indexed.add(response.headers.get(WORKER_HEADER, "the only one"))
+                        if len(indexed) >= self.workers:
+                            return ready, now
+                        continue
                 time.sleep(0.005)
         raise RuntimeError("the server's index did not complete")
 
@@ -113,9 +171,9 @@ class Started:
     def stop(self) -> None:
         self.proc.terminate()
         try:
-            self.proc.wait(10)
+            self.proc.wait(15)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
 
@@ -137,7 +195,10 @@ def start_conductor(
     argv += ["--config", str(config)]
     if workers is not None:
         argv += ["--workers", str(workers)]
-    return Started(argv, f"http://127.0.0.1:{port}", work / "conductor.log", clean_env())
+    count = workers or 1
+    return Started(
+        argv, f"http://127.0.0.1:{port}", work / "conductor.log", clean_env(), workers=count
+    )
 
 
 def start_floor(work: Path) -> Started:
