@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conductor_loop.orchestration.index import Index
 from conductor_loop.storage.layout import RunsRoot
 from conductor_loop.storage.runinfo import read_run_info, write_run_info
@@ -138,7 +140,39 @@ def test_running_run_whose_owner_is_gone_reads_as_failed(
     wait_until(lambda: swept.name in _run_ids(client, status="failed"), 5.0, "sweep to reconcile")
 
 
-def test_runs_show_when_the_tasks_runs_dir_appears_after_the_task(runs_root: RunsRoot) -> None:
+@pytest.fixture(params=["inotify", "watchfiles"])
+def watch_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each watcher test on both watches: inotify (Linux) and watchfiles (elsewhere)."""
+    if request.param == "watchfiles":
+        monkeypatch.setattr("conductor_loop.api.watcher.inotify.available", lambda: False)
+    return str(request.param)
+
+
+def test_a_change_before_the_first_watch_shows_without_a_rescan(
+    runs_root: RunsRoot, watch_backend: str
+) -> None:
+    """Runs created between the start-up walk and the first watch are read once the watch
+    is in place; periodic rescans are off."""
+    from conductor_loop.api.watcher import RootWatcher
+
+    seed_run(runs_root, "p", "t", status="completed")
+    index = Index(runs_root)
+    index.build()
+    late = seed_run(runs_root, "p", "t", status="completed").name
+    other_task = seed_run(runs_root, "p", "new-task", status="completed").name
+    watcher = RootWatcher(index, rescan_interval=3600, sweep_interval=3600)
+    watcher.start()
+    try:
+        assert watcher.wait_ready(30)
+        wait_until(lambda: index.run(late) is not None, 30, "the run created before the watch")
+        wait_until(lambda: index.run(other_task) is not None, 30, "the task created before it")
+    finally:
+        watcher.stop()
+
+
+def test_runs_show_when_the_tasks_runs_dir_appears_after_the_task(
+    runs_root: RunsRoot, watch_backend: str
+) -> None:
     """A task directory seen before its ``runs/`` exists (another replica created the
     two a moment apart): the runs created in it later still show. Rescans and sweeps are
     off, so only the watch can show them (how fast is bench/sse_bench.py's concern)."""
@@ -185,7 +219,9 @@ def test_a_loop_that_ended_since_the_last_sweep_shows_at_once(runs_root: RunsRoo
     assert index.task_status(task) == "completed"  # its first run came: the lock decides
 
 
-def test_no_change_is_lost_while_the_watch_is_re_created(runs_root: RunsRoot) -> None:
+def test_no_change_is_lost_while_the_watch_is_re_created(
+    runs_root: RunsRoot, watch_backend: str
+) -> None:
     """Runs starting and ending elsewhere change the set of watched directories all the
     time (as with several replicas); runs created meanwhile must still show. Rescans are
     off, so a run the watch missed would never show."""

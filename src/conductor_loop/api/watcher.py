@@ -142,10 +142,12 @@ class RootWatcher:
                             notify = fresh
                             if watched:
                                 # Catch what changed in new directories before they were
-                                # watched (the first watch follows the start-up walk; the
-                                # early rescan covers that gap without holding up start-up).
+                                # watched.
                                 index.apply(wanted - watched)
-                                index.wake_running()
+                            else:
+                                # What changed between the start-up walk and the first watch.
+                                index.apply_rescan()
+                            index.wake_running()
                             watched = wanted
                     self._watch_ready.set()
                 if notify is None:
@@ -164,9 +166,10 @@ class RootWatcher:
                 notify.close()
 
     def _maintenance_loop(self) -> None:
-        # The first rescan comes early: it covers changes made between the start-up walk
-        # and the first watch.
-        next_rescan = time.monotonic() + min(self.rescan_interval, 2 * self.sweep_interval)
+        # Changes between the start-up walk and the first watch are the watch loop's (it
+        # rescans once watching); these rescans catch what a watch can miss (e.g. writes
+        # from other hosts on a network file system).
+        next_rescan = time.monotonic() + self.rescan_interval
         while not self._stop.wait(self.sweep_interval):
             try:
                 if self._sweep is not None:
