@@ -169,6 +169,17 @@ def _mount_of(pod: Doc, volume: Callable[[Doc], bool]) -> list[str]:
     return [m["mountPath"] for m in container.get("volumeMounts", []) if m["name"] in names]
 
 
+def _claim_at(pod: Doc, path: str) -> str | None:
+    """The claim whose volume the pod's first container mounts at ``path``."""
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"]
+        for v in pod.get("volumes", [])
+        if "persistentVolumeClaim" in v
+    }
+    mounts = pod["containers"][0].get("volumeMounts", [])
+    return next((claims.get(m["name"]) for m in mounts if m["mountPath"] == path), None)
+
+
 def _env(container: Doc) -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in container.get("env", [])}
 
@@ -210,7 +221,6 @@ def consistency_errors(directory: Path) -> list[str]:
             errors.append(f"{m.name}: namespace {own!r}, the kustomization sets {namespace!r}")
 
     config_map = _only(manifests, "ConfigMap", errors)
-    pvc = _only(manifests, "PersistentVolumeClaim", errors)
     ray = _only(manifests, "RayCluster", errors)
     deployment = _only(manifests, "Deployment", errors)
     service = _only(manifests, "Service", errors)
@@ -220,23 +230,42 @@ def consistency_errors(directory: Path) -> list[str]:
 
     text = config_map["data"]["config.yaml"]
     config = parse_config(text, "configmap.yaml config.yaml")
-    runs_dir = config.storage.runs_dir or ""
-    if "ReadWriteMany" not in pvc["spec"].get("accessModes", []):
-        errors.append("the runs root's claim is not ReadWriteMany: every Ray node mounts it")
+    claims = {
+        m.doc["metadata"]["name"]: m.doc
+        for m in manifests
+        if m.doc["kind"] == "PersistentVolumeClaim"
+    }
 
+    # The runs root and the state dir: one shared volume each, at the same path on every
+    # pod, where config.yaml and the environment say.
     uid = _image_uid()
     config_name = config_map["metadata"]["name"]
-    pvc_name = pvc["metadata"]["name"]
+    shared: dict[str, set[str | None]] = {}
+    for what, path, var in (
+        ("the runs root", config.storage.runs_dir or "", "CONDUCTOR_ROOT"),
+        ("the state dir", config.storage.state_dir or "", "CONDUCTOR_STATE_DIR"),
+    ):
+        for label, pod in pod_specs(manifests):
+            claim = _claim_at(pod, path)
+            shared.setdefault(what, set()).add(claim)
+            value = _env(pod["containers"][0]).get(var)
+            if claim is None or value != path:
+                errors.append(
+                    f"{label}: {what} ({path!r} in config.yaml) is not a claim mounted there "
+                    f"(claim {claim}), or {var}={value!r}"
+                )
+    for what, found in shared.items():
+        if len(found) != 1:
+            errors.append(f"{what} is not the same claim on every pod: {sorted(map(str, found))}")
+        for name in found - {None}:
+            modes = claims.get(name, {}).get("spec", {}).get("accessModes", [])
+            if "ReadWriteMany" not in modes:
+                errors.append(f"{what}'s claim {name} is not ReadWriteMany: every node mounts it")
+    if shared.get("the runs root") == shared.get("the state dir"):
+        errors.append("the state dir is on the runs root's claim: it must be outside the root")
+
     for label, pod in pod_specs(manifests):
         env = _env(pod["containers"][0])
-        runs = _mount_of(
-            pod, lambda v: v.get("persistentVolumeClaim", {}).get("claimName") == pvc_name
-        )
-        if runs != [runs_dir] or env.get("CONDUCTOR_ROOT") != runs_dir:
-            errors.append(
-                f"{label}: the runs root (claim {pvc_name}) is mounted at {runs}, "
-                f"CONDUCTOR_ROOT={env.get('CONDUCTOR_ROOT')!r}; config.yaml says {runs_dir!r}"
-            )
         config_dirs = _mount_of(pod, lambda v: v.get("configMap", {}).get("name") == config_name)
         config_path = env.get("CONDUCTOR_CONFIG", "")
         if config_dirs != [str(PurePosixPath(config_path).parent)]:

@@ -103,6 +103,12 @@ def _read_write_once(docs: list[Doc]) -> None:
     docs[0]["spec"]["accessModes"] = ["ReadWriteOnce"]
 
 
+def _state_per_pod(docs: list[Doc]) -> None:
+    volumes = _worker(docs)["template"]["spec"]["volumes"]
+    next(v for v in volumes if v["name"] == "state").pop("persistentVolumeClaim")
+    next(v for v in volumes if v["name"] == "state")["emptyDir"] = {}
+
+
 def _slots_on_head(docs: list[Doc]) -> None:
     params = _by_kind(docs, "RayCluster")["spec"]["headGroupSpec"]["rayStartParams"]
     params["resources"] = "'{\"agent_slots\": 2}'"
@@ -121,12 +127,13 @@ def _other_executor(docs: list[Doc]) -> None:
     ("file", "change", "expected"),
     [
         ("raycluster.yaml", _move_worker_runs, "worker group agents: the runs root"),
-        ("pvc.yaml", _read_write_once, "not ReadWriteMany"),
+        ("pvc.yaml", _read_write_once, "claim conductor-runs is not ReadWriteMany"),
+        ("raycluster.yaml", _state_per_pod, "the state dir is not the same claim on every pod"),
         ("raycluster.yaml", _slots_on_head, "head offers agent slots"),
         ("server.yaml", _root_server, "non-root user 10001"),
         ("configmap.yaml", _other_executor, "expected type ray at ray://conductor-ray-head-svc"),
     ],
-    ids=["runs-path", "rwo", "head-slots", "root", "executor-address"],
+    ids=["runs-path", "rwo", "state-per-pod", "head-slots", "root", "executor-address"],
 )
 def test_a_manifest_that_disagrees_fails_the_consistency_check(
     tmp_path: Path, file: str, change: Callable[[list[Doc]], None], expected: str
