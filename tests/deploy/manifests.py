@@ -185,15 +185,22 @@ def _env(container: Doc) -> dict[str, str]:
 
 
 def _agent_slots(params: Doc, where: str, errors: list[str]) -> float:
+    """The ``agent_slots`` a group's ``rayStartParams.resources`` offers. The value is
+    read twice, and both readings must agree: by bash, in the ``ray start --resources=…``
+    command KubeRay generates (one shell word holding the JSON), and by Ray's KubeRay
+    autoscaler, which drops the first and last character, removes backslashes and wants
+    whole numbers."""
     raw = params.get("resources")
     if raw is None:
         return 0.0
     try:
         words = shlex.split(str(raw))
         assert len(words) == 1, f"{len(words)} shell words"
-        value = json.loads(words[0]).get("agent_slots", 0)
-        assert isinstance(value, int | float), "not a number"
-        return float(value)
+        by_shell = json.loads(words[0])
+        by_autoscaler = json.loads(str(raw)[1:-1].replace("\\", ""))
+        assert by_shell == by_autoscaler, "bash and the autoscaler read it differently"
+        assert all(type(v) is int for v in by_shell.values()), "not whole numbers"
+        return float(by_shell.get("agent_slots", 0))
     except (ValueError, AssertionError, AttributeError) as exc:
         errors.append(f"{where}: rayStartParams.resources {raw!r} is not a quoted JSON: {exc}")
         return 0.0

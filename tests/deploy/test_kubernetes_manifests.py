@@ -114,6 +114,14 @@ def _slots_on_head(docs: list[Doc]) -> None:
     params["resources"] = "'{\"agent_slots\": 2}'"
 
 
+def _unquoted_slots(docs: list[Doc]) -> None:
+    _worker(docs)["rayStartParams"]["resources"] = '{"agent_slots": 4}'
+
+
+def _fractional_slots(docs: list[Doc]) -> None:
+    _worker(docs)["rayStartParams"]["resources"] = "'{\"agent_slots\": 1.5}'"
+
+
 def _root_server(docs: list[Doc]) -> None:
     _by_kind(docs, "Deployment")["spec"]["template"]["spec"]["securityContext"]["runAsUser"] = 0
 
@@ -130,10 +138,21 @@ def _other_executor(docs: list[Doc]) -> None:
         ("pvc.yaml", _read_write_once, "claim conductor-runs is not ReadWriteMany"),
         ("raycluster.yaml", _state_per_pod, "the state dir is not the same claim on every pod"),
         ("raycluster.yaml", _slots_on_head, "head offers agent slots"),
+        ("raycluster.yaml", _unquoted_slots, "is not a quoted JSON"),
+        ("raycluster.yaml", _fractional_slots, "not whole numbers"),
         ("server.yaml", _root_server, "non-root user 10001"),
         ("configmap.yaml", _other_executor, "expected type ray at ray://conductor-ray-head-svc"),
     ],
-    ids=["runs-path", "rwo", "state-per-pod", "head-slots", "root", "executor-address"],
+    ids=[
+        "runs-path",
+        "rwo",
+        "state-per-pod",
+        "head-slots",
+        "slots-unquoted",
+        "slots-fraction",
+        "root",
+        "executor-address",
+    ],
 )
 def test_a_manifest_that_disagrees_fails_the_consistency_check(
     tmp_path: Path, file: str, change: Callable[[list[Doc]], None], expected: str
