@@ -10,7 +10,6 @@ directory level, paid once per open of a file, never per read or write.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
@@ -55,9 +54,11 @@ def _failed(dir_fd: int, name: str, shown: str, path: str, exc: OSError) -> OSEr
     """The error to raise for a failed open of ``name``: ContainmentError for a symlink,
     else the same error naming the whole path."""
     if exc.errno in _MAYBE_SYMLINK:
-        with contextlib.suppress(OSError):
+        try:
             if stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode):
                 return _symlink_error(shown, path)
+        except OSError:
+            pass
     return OSError(exc.errno, exc.strerror, shown)
 
 
@@ -82,8 +83,10 @@ def _walk(root: str, parts: list[str], path: str, *, create: bool, mode: int) ->
                         errno.ENOENT, os.strerror(errno.ENOENT), shown
                     ) from None
                 try:
-                    with contextlib.suppress(FileExistsError):
+                    try:  # noqa: SIM105  (contextlib.suppress: `bus post` does not import contextlib)
                         os.mkdir(name, mode, dir_fd=fd)
+                    except FileExistsError:
+                        pass
                     next_fd = os.open(name, _DIR | os.O_NOFOLLOW, dir_fd=fd)
                 except OSError as exc:  # named by the whole path, not the relative name
                     raise _failed(fd, name, shown, path, exc) from None
