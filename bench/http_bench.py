@@ -63,6 +63,8 @@ class Server:
     work: Path
     url: str = ""
     proc: subprocess.Popen[bytes] | None = None
+    # conductor's workers, each to have built its app before measuring (0: a floor)
+    app_workers: int = 0
 
     def start(self) -> Server:
         log_path = self.work / f"{self.name}.log"
@@ -96,7 +98,21 @@ class Server:
                     raise RuntimeError(f"{self.name} never answered health")
                 time.sleep(0.05)
         time.sleep(0.5)  # let the other workers finish starting
+        self._wait_for_apps(deadline)
         return self
+
+    def _wait_for_apps(self, deadline: float) -> None:
+        """Until every worker has answered from its app (health is answered before it is
+        built, and a POST measured meanwhile would time the build, not the post): new
+        connections spread over the workers, which name themselves in a header."""
+        seen: set[str] = set()
+        while len(seen) < self.app_workers:
+            with httpx.Client(timeout=30) as client:
+                response = client.get(f"{self.url}/api/v1/runs", params={"limit": 1})
+            if response.status_code == 200:
+                seen.add(response.headers.get("x-conductor-worker", ""))
+            if time.monotonic() > deadline + 60:
+                raise RuntimeError(f"{self.name}: {len(seen)} of {self.app_workers} apps answered")
 
     def stop(self) -> None:
         if self.proc is None:
@@ -197,7 +213,7 @@ def main() -> int:
         def ours(count: int) -> Server:
             argv = [str(BIN / "conductor"), "--host", "127.0.0.1", "--port", "0"]
             argv += ["--root", str(root), "--config", str(config), "--workers", str(count)]
-            return Server(f"conductor-{count}", argv, work)
+            return Server(f"conductor-{count}", argv, work, app_workers=count)
 
         def floor(count: int, parser: str = "httptools", loop: str = "uvloop") -> Server:
             argv = [sys.executable, "-m", "bench.floor_server", "--workers", str(count)]
