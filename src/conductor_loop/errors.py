@@ -6,13 +6,12 @@ statuses in one place (``api.errors``) and the CLIs print the message and exit n
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `bus post` start-up
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from types import TracebackType
 
 # A runner exits with this status when it cannot write under the runs root (sysexits'
 # EX_IOERR); its one ``error:`` line names the path and the cause.
@@ -135,14 +134,32 @@ def storage_error(
     return StorageError(exc.errno, path)
 
 
-@contextlib.contextmanager
-def storage_writes(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Writes to ``path`` inside: a full or unwritable disk raises StorageError naming it
-    (a failed ``write`` on an open file names no path of its own)."""
-    try:
-        yield
-    except OSError as exc:
-        error = storage_error(exc, path)
-        if error is None or error is exc:
-            raise
-        raise error from exc
+def storage_writes(path: str | os.PathLike[str]) -> _StorageWrites:
+    """Writes to ``path`` inside (``with storage_writes(path): ...``): a full or
+    unwritable disk raises StorageError naming it (a failed ``write`` on an open file
+    names no path of its own)."""
+    return _StorageWrites(path)
+
+
+class _StorageWrites:
+    """``storage_writes``'s context manager; a class, as ``contextlib`` would cost
+    ``run-agent bus post`` more than the rest of this module."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, OSError):
+            error = storage_error(exc, self.path)
+            if error is not None and error is not exc:
+                raise error from exc

@@ -183,6 +183,28 @@ def test_messages_into_a_symlinked_project_or_task_are_refused(
     assert client.get("/api/projects/evil").status_code == 404
 
 
+def test_a_task_dir_replaced_by_a_symlink_after_posts_refuses_the_next_post(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """The server remembers a bus by its ids, and keeps its file open between posts; the
+    task's directory moved out and linked back in is still refused at the next post."""
+    root = RunsRoot.at(tmp_path / "runs")
+    root.path.mkdir()
+    seed_run(root, "p", "t")
+    client = server_factory(root=root).client()
+    post = {"type": "INFO", "body": "before"}
+    for _ in range(2):
+        assert client.post("/api/projects/p/tasks/t/messages", json=post).status_code == 201
+    task_dir = root.task_dir("p", "t")
+    moved = tmp_path / "outside-t"
+    task_dir.rename(moved)
+    task_dir.symlink_to(moved, target_is_directory=True)
+    bus_before = (moved / "TASK-MESSAGE-BUS.md").read_bytes()
+    response = client.post("/api/projects/p/tasks/t/messages", json={**post, "body": "after"})
+    _refused(response, task_dir)
+    assert (moved / "TASK-MESSAGE-BUS.md").read_bytes() == bus_before
+
+
 def test_symlinked_dirs_appearing_later_are_not_indexed(
     server_factory: ServerFactory, linked_dirs: tuple[RunsRoot, Path]
 ) -> None:

@@ -121,6 +121,19 @@ def test_missing_paths_read_as_missing_and_check_as_fine(root: Path) -> None:
     check_inside(root, root / "p" / "gone" / "x")
 
 
+def test_check_inside_says_whether_the_directory_of_the_path_exists(root: Path) -> None:
+    (root / "p" / "t" / "bus.md").write_text("")
+    (root / "p" / "file").write_text("")
+    assert check_inside(root, root / "p" / "t" / "bus.md")  # all there
+    assert check_inside(root, root / "p" / "t" / "new.md")  # only the leaf missing
+    assert check_inside(root, root / "p")  # the root is its directory
+    assert check_inside(root, root / "q")
+    assert not check_inside(root, root / "p" / "gone" / "x")
+    assert not check_inside(root, root / "q" / "t" / "x")
+    assert not check_inside(root, root / "p" / "file" / "x")  # not a directory
+    assert not check_inside(root / "none", root / "none" / "x")  # nor is the root
+
+
 def test_listing_skips_symlinked_entries_and_refuses_a_symlinked_dir(
     root: Path, outside: Path
 ) -> None:

@@ -20,7 +20,7 @@ def test_indexed_records_read_back_as_stored(tmp_path: Path) -> None:
     info.stdout_path = str(own / "agent-stdout.txt")
     info.output_path = "/elsewhere/output.md"  # not the run's own: kept as is
     write_run_info(own, info, fsync=False)
-    loaded = _load_run(own)
+    loaded = _load_run(str(own.parent), own.name)
     assert loaded is not None
     indexed, _stamp = loaded
     stored = read_run_info(own)

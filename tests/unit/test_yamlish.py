@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 import string
 
 import pytest
@@ -15,10 +16,13 @@ from conductor_loop.storage.runinfo import RunInfo
 from conductor_loop.storage.usage import Usage
 from conductor_loop.storage.yamlish import (
     _NON_STRING,
-    _PLAIN_SAFE,
+    _iso_utc,
+    _non_string,
     _parse_fast,
+    _plain_safe,
     parse_block,
     scalar,
+    timestamp,
 )
 
 LOADERS = [yaml.CSafeLoader, yaml.CBaseLoader, yaml.SafeLoader]
@@ -156,8 +160,61 @@ def test_non_string_verdict_covers_pyyaml_resolver(value: str) -> None:
     written_plain = scalar(value) == value
     if tag != "tag:yaml.org,2002:str":
         assert not written_plain, f"{value!r} resolves to {tag} but is written plain"
-    if _PLAIN_SAFE.match(value) and not _NON_STRING.match(value):
+    if _plain_safe(value) and not _non_string(value):
         assert tag == "tag:yaml.org,2002:str"
+
+
+# The patterns the writer used before it decided with string tests (so that `run-agent
+# bus post` imports no ``re``), and its scalar rendering with them: the string tests
+# must give exactly the same answers, so every record is written byte for byte as before.
+_PLAIN_SAFE_RE = re.compile(r"[A-Za-z0-9/](?:[A-Za-z0-9_.:/@+\-]*[A-Za-z0-9_./@+\-])?\Z")
+_ISO_UTC_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\Z")
+_ESCAPE_RE = re.compile(r'[\\"\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]')
+_KNOWN_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\x00": "\\0"}
+
+
+def _scalar_by_patterns(value: str) -> str:
+    if _PLAIN_SAFE_RE.match(value) and ": " not in value and not _NON_STRING().match(value):
+        return value
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        code = ord(char)
+        fallback = f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+        return _KNOWN_ESCAPES.get(char, fallback)
+
+    return '"' + _ESCAPE_RE.sub(escape, value) + '"'
+
+
+# Ids and times as they are written, and shapes near the string tests' shortcuts.
+_ID_LIKE = st.from_regex(
+    r"[0-9]{1,8}(?:[-.:_][0-9a-fA-FTZ]{1,6}){0,4}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}T[0-9:]{5,8}Z?",
+    fullmatch=True,
+)
+
+
+@settings(max_examples=1500)
+@given(st.one_of(_plainish, _ID_LIKE, st.text(max_size=12), st.text()))
+@example("20260223-1917100000-67946-1")
+@example("2026-01-02")
+@example("1.5e-3")
+@example("09")
+@example("0")
+@example("017")
+@example("1-2.5")
+@example("\u0663\u0660\u0662\u0666-01-01T00:00:00Z")
+def test_string_tests_answer_as_the_patterns_did(value: str) -> None:
+    assert _plain_safe(value) == bool(_PLAIN_SAFE_RE.match(value))
+    if _plain_safe(value):
+        assert _non_string(value) == bool(_NON_STRING().match(value))
+    assert _iso_utc(value) == bool(_ISO_UTC_RE.match(value))
+    assert scalar(value) == _scalar_by_patterns(value)
+    assert timestamp(value) == (value if _ISO_UTC_RE.match(value) else scalar(value))
+
+
+@pytest.mark.parametrize("value", _TRICKY + _RESOLVED_WORDS)
+def test_tricky_values_are_written_as_the_patterns_wrote_them(value: str) -> None:
+    assert scalar(value) == _scalar_by_patterns(value)
 
 
 def test_plain_values_stay_unquoted() -> None:

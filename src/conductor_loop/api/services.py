@@ -195,6 +195,9 @@ class RunService:
         return {"run_id": entry.info.run_id, "status": "deleted", "stop_requested": False}
 
 
+_KNOWN_BUS_FILES = 4096
+
+
 class MessageService:
     def __init__(self, root: RunsRoot, config: Config, index: Index, metrics: Metrics):
         self.root = root
@@ -207,16 +210,28 @@ class MessageService:
             rotate_bytes=config.storage.bus_rotate_bytes,
             root=root.path,
         )
+        self._root_str = str(root.path)
+        # (project, task) -> the bus file as a Path and a string, and the scope's name.
+        self._bus_files: dict[tuple[str, str], tuple[Path, str, str]] = {}
 
     def bus_path(self, project_id: str, task_id: str | None, *, must_exist: bool = False) -> Path:
-        if task_id:
-            path = self.root.task_bus(project_id, task_id)
-            scope = f"task {project_id}/{task_id}"
-        else:
-            path = self.root.project_bus(project_id)
-            scope = f"project {project_id}"
-        check_inside(self.root.path, path)
-        if must_exist and not path.parent.is_dir():
+        """The bus file of a project or task, checked now: no symlink on the way to it
+        (and with ``must_exist``, its directory is there). Only what the ids give (their
+        validation, the path) is remembered; the disk is looked at every time."""
+        key = (project_id, task_id or "")
+        known = self._bus_files.get(key)
+        if known is None:
+            if task_id:
+                path = self.root.task_bus(project_id, task_id)
+                scope = f"task {project_id}/{task_id}"
+            else:
+                path = self.root.project_bus(project_id)
+                scope = f"project {project_id}"
+            if len(self._bus_files) >= _KNOWN_BUS_FILES:
+                self._bus_files.clear()  # ids come from requests: keep it bounded
+            known = self._bus_files[key] = (path, str(path), scope)
+        path, path_str, scope = known
+        if not check_inside(self._root_str, path_str) and must_exist:
             raise NotFoundError(f"{scope} does not exist")
         return path
 

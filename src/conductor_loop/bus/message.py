@@ -10,8 +10,7 @@ searches back from the end or ignores ``body_length``.
 
 from __future__ import annotations
 
-import re
-
+from conductor_loop.storage.lazy_re import lazy
 from conductor_loop.storage.yamlish import scalar, timestamp
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see _Record)
@@ -24,10 +23,11 @@ RECORD_START = "---\nmsg_id:"
 # more ">" on every ">*msg_id:" line in such a place), so reading removes exactly one.
 QUOTED_BODY = "quoted-msg-id"
 _AT_LINE_AFTER_RULE = r"(?:\A|(?<=\n---\n)|(?<=\A---\n))"
-_OPENS_RECORD = re.compile(_AT_LINE_AFTER_RULE + "msg_id:")
-_QUOTABLE = re.compile(_AT_LINE_AFTER_RULE + "(?=>*msg_id:)")
-_QUOTED = re.compile(_AT_LINE_AFTER_RULE + ">(?=>*msg_id:)")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# Compiled when first needed: most bodies hold no "msg_id:", and `bus post` skips ``re``.
+_OPENS_RECORD = lazy(_AT_LINE_AFTER_RULE + "msg_id:")
+_QUOTABLE = lazy(_AT_LINE_AFTER_RULE + "(?=>*msg_id:)")
+_QUOTED = lazy(_AT_LINE_AFTER_RULE + ">(?=>*msg_id:)")
+_SURROGATE = lazy("[\ud800-\udfff]")
 
 
 class _Record:
@@ -140,14 +140,16 @@ class Message(_Record):
 
 def quote_body(body: str) -> str | None:
     """``body`` with its record-opening lines quoted, or None when it has none."""
-    if "msg_id:" not in body or _OPENS_RECORD.search(body) is None:
+    if "msg_id:" not in body or _OPENS_RECORD().search(body) is None:
         return None
-    return _QUOTABLE.sub(">", body)
+    return _QUOTABLE().sub(">", body)
 
 
 def unquote_body(body: str) -> str:
     """The inverse of ``quote_body``."""
-    return _QUOTED.sub("", body)
+    if "msg_id:" not in body:
+        return body
+    return _QUOTED().sub("", body)
 
 
 def replace_surrogates(msg: Message) -> bool:
@@ -157,13 +159,14 @@ def replace_surrogates(msg: Message) -> bool:
     ``"\\ud800"``, and Python decodes undecodable argv bytes to them.
     """
     changed = False
+    surrogate = _SURROGATE()
 
     def fix(text: str) -> str:
         nonlocal changed
-        if _SURROGATE.search(text) is None:
+        if surrogate.search(text) is None:
             return text
         changed = True
-        return _SURROGATE.sub("\ufffd", text)
+        return surrogate.sub("\ufffd", text)
 
     def fix_map(values: dict[str, str]) -> dict[str, str]:
         return {fix(key): fix(value) for key, value in values.items()}

@@ -7,15 +7,14 @@ by a writer that died mid-write by starting its record on a fresh line.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
 import time
-from pathlib import Path
 
 from conductor_loop.bus.message import Message, format_record, replace_surrogates
 from conductor_loop.errors import BusLockTimeoutError, InvalidRequestError, storage_writes
+from conductor_loop.storage import strpath
 from conductor_loop.storage.containment import StrPath, open_inside
 from conductor_loop.storage.ids import new_msg_id, utc_stamp
 
@@ -74,6 +73,7 @@ class BusWriter:
 
     Given the runs ``root`` the bus lives in, the file is opened under the containment
     rule (no symlink between the root and it); an explicit path elsewhere is opened as is.
+    ``path`` is kept as a string (``run-agent bus post`` does not import pathlib).
     """
 
     def __init__(
@@ -85,7 +85,7 @@ class BusWriter:
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         root: StrPath | None = None,
     ) -> None:
-        self.path = Path(path)
+        self.path = strpath.normal(os.fspath(path))
         self.root = root
         self.fsync = fsync
         self.rotate_bytes = rotate_bytes
@@ -116,7 +116,7 @@ class BusWriter:
         if self.root is not None:
             self._fd = open_inside(self.root, self.path, flags, 0o644, make_dirs=True)
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(strpath.parent(self.path), exist_ok=True)
             self._fd = os.open(self.path, flags, 0o644)
         self._ino = os.fstat(self._fd).st_ino
         self._known_end = -1
@@ -175,8 +175,10 @@ class BusWriter:
                     while view:
                         view = view[os.write(self._fd, view) :]
                 except OSError:  # e.g. the disk filled up mid-record: leave no torn record
-                    with contextlib.suppress(OSError):
+                    try:  # noqa: SIM105  (contextlib.suppress: `bus post` does not import contextlib)
                         os.ftruncate(self._fd, size)
+                    except OSError:
+                        pass
                     raise
                 if self.fsync:
                     os.fsync(self._fd)
@@ -202,7 +204,7 @@ class BusWriter:
 
     def _rotate(self) -> None:
         """Rename the full file to ``<file>.<stamp>.archived`` (we hold its lock)."""
-        archived = self.path.with_name(f"{self.path.name}.{utc_stamp()}.archived")
+        archived = f"{self.path}.{utc_stamp()}.archived"  # beside it
         os.rename(self.path, archived)
 
 

@@ -120,7 +120,7 @@ def post(
         meta=meta_map,
         parents=[Parent(p) for p in parents],
     )
-    append_message(location.path, msg, root=location.root)
+    append_message(location.file, msg, root=location.root_dir)
     click.echo(msg.msg_id)
 
 

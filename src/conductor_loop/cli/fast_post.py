@@ -8,7 +8,8 @@ not know, a ``KEY=VALUE`` to complain about, a runs root only the config can giv
 it cannot locate. Those go to the click command, which gives its own messages. Both use
 the same locate, message and writer code, so both store the same record, and they are
 tested to behave alike. Nothing here may import click, pydantic, yaml or the server
-stack (tests/unit/test_fast_post.py checks).
+stack, nor the costly standard modules (pathlib, re, dataclasses, typing, contextlib,
+...): tests/integration/test_cli_bus_fast.py checks.
 """
 
 from __future__ import annotations
@@ -99,9 +100,9 @@ def try_post(args: list[str]) -> int | None:
             root = opts.get("root")
             if not (root or os.environ.get("CONDUCTOR_ROOT")):
                 return None  # the runs root comes from the config file
-            from conductor_loop.storage.layout import resolve_runs_root
+            from conductor_loop.storage.layout import runs_root_dir
 
-            runs_root = resolve_runs_root(root)
+            runs_root = runs_root_dir(root)
         location = resolve_bus(runs_root, bus=bus, project_id=project, task_id=task)
         project_id, task_id, run_id = message_fields(
             location, project_id=project, task_id=task, run_id=opts.get("run")
@@ -125,7 +126,7 @@ def try_post(args: list[str]) -> int | None:
         parents=[Parent(p) for p in multi["parent"]],
     )
     try:
-        append_message(location.path, msg, root=location.root)
+        append_message(location.file, msg, root=location.root_dir)
     except ConductorError as exc:  # as cli.common.reports_errors
         _note(f"error: {exc.message}")
         return EXIT_STORAGE if isinstance(exc, StorageError) else 2

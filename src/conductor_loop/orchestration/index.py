@@ -74,7 +74,9 @@ RUN_SUMMARY_FIELDS = (
     "host",
 )
 
-Stamp = tuple[int, int, int]
+# A run-info file's (mtime_ns, size, inode) as one int: a tuple of three would take
+# 160 bytes per run, this ~50; equal exactly when all three are.
+Stamp = int
 
 # How long a loop this server launched counts as running before it has a run (it may
 # not hold its task lock yet); ends early with its first run.
@@ -93,7 +95,7 @@ def bus_key(path: Path | str) -> str:
 
 
 def _stamp(st: os.stat_result) -> Stamp:
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
+    return (st.st_mtime_ns << 128) | (st.st_size << 64) | st.st_ino
 
 
 _PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+\-]{0,127}\Z")
@@ -111,23 +113,26 @@ def _safe_id(name: str) -> bool:
 
 
 class RunEntry:
-    """One indexed run. Kept small (10,000s of them live in the server): the directory
-    as a string, made a Path on use."""
+    """One indexed run. Kept small (10,000s of them live in the server): its directory is
+    its task's ``runs/`` directory (one string per task) and its name (the run id's own
+    string), joined on use."""
 
-    __slots__ = ("_dir", "_json", "info", "stamp")
+    __slots__ = ("_json", "_name", "_parent", "info", "stamp")
 
-    def __init__(self, info: RunInfo, run_dir: Path | str, stamp: Stamp) -> None:
+    def __init__(self, info: RunInfo, parent: str, name: str, stamp: Stamp) -> None:
         self.info = info
-        path = str(run_dir)
-        # The record's own copy of the directory, when it keeps one: one string, not two.
-        shared: str | None = getattr(info, "_run_dir", None)
-        self._dir = shared if shared == path else path
+        self._parent = parent
+        self._name = name
         self.stamp = stamp
         self._json: bytes | None = None
 
     @property
+    def dir(self) -> str:
+        return f"{self._parent}/{self._name}"
+
+    @property
     def run_dir(self) -> Path:
-        return Path(self._dir)
+        return Path(self._parent, self._name)
 
     def summary(self) -> dict[str, Any]:
         info = self.info
@@ -149,6 +154,8 @@ class TaskEntry:
     project_id: str
     task_id: str
     task_dir: Path
+    # Its runs/ directory as a string: one per task, shared by its runs' entries.
+    runs_path: str = field(init=False, repr=False, compare=False)
     run_ids: list[str] = field(default_factory=list)
     done: bool = False
     has_prompt: bool = False
@@ -160,6 +167,9 @@ class TaskEntry:
     # end stopped), and the budget it ran under.
     stop_reason: str | None = None
     loop_budget: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.runs_path = f"{self.task_dir}/{RUNS_SUBDIR}"
 
 
 @dataclass(slots=True)
@@ -226,7 +236,7 @@ def _read_loop_end(task_dir: Path) -> tuple[str | None, dict[str, Any] | None]:
     return reason, budget if isinstance(budget, dict) else None
 
 
-def _scan_dirs(path: Path, *, follow: bool = False) -> list[str]:
+def _scan_dirs(path: Path | str, *, follow: bool = False) -> list[str]:
     """Real sub-directories of ``path`` with safe names; none if ``path`` is missing or a
     symlink (only the runs root itself may be reached through one: ``follow``)."""
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
@@ -248,9 +258,11 @@ def _scan_dirs(path: Path, *, follow: bool = False) -> list[str]:
 
 
 # One ``key: value`` line of a run-info.yaml as the runner writes it (flat, no nesting).
-def _load_run(run_dir: Path) -> tuple[RunInfo, Stamp] | None:
-    """Read run-info.yaml and its stamp from one open file (start-up reads 10,000s)."""
-    path = f"{run_dir}/{RUN_INFO_FILE}"
+def _load_run(parent: str, name: str) -> tuple[RunInfo, Stamp] | None:
+    """Read the run-info.yaml of run directory ``parent/name`` and its stamp from one
+    open file (start-up reads 10,000s). ``parent``, its task's runs/ directory, is kept
+    by the record (derived paths): pass the task's one string."""
+    path = f"{parent}/{name}/{RUN_INFO_FILE}"
     try:
         with open(path, "rb", opener=open_nofollow) as handle:
             st = os.fstat(handle.fileno())
@@ -259,7 +271,7 @@ def _load_run(run_dir: Path) -> tuple[RunInfo, Stamp] | None:
     except (OSError, ValueError):  # missing, unreadable, a symlink, or not a run record
         return None
     _share_strings(info)
-    return _compact(info, str(run_dir)), _stamp(st)
+    return _compact(info, parent, name), _stamp(st)
 
 
 # Fields whose values repeat across runs (the same project, agent, host, command): one
@@ -296,7 +308,7 @@ def _derived_file(name: str, file_name: str) -> Any:
 
     def get(self: IndexedRunInfo) -> str:
         value: str = slot.__get__(self, RunInfo)
-        return f"{self._run_dir}/{file_name}" if value is _DERIVED else value
+        return f"{self._runs_dir}/{self.run_id}/{file_name}" if value is _DERIVED else value
 
     def put(self: IndexedRunInfo, value: str) -> None:
         slot.__set__(self, value)
@@ -306,10 +318,11 @@ def _derived_file(name: str, file_name: str) -> Any:
 
 class IndexedRunInfo(RunInfo):
     """A RunInfo as the index keeps it: the same fields and values, but the paths of the
-    run's own files are not stored (they are derived from its directory)."""
+    run's own files are not stored (they are derived from its directory, when its name
+    is the run id: the directory of its task's runs, one string per task, and the id)."""
 
-    __slots__ = ("_run_dir",)
-    _run_dir: str
+    __slots__ = ("_runs_dir",)
+    _runs_dir: str
 
     prompt_path = _derived_file("prompt_path", PROMPT_FILE)
     output_path = _derived_file("output_path", OUTPUT_FILE)
@@ -317,14 +330,17 @@ class IndexedRunInfo(RunInfo):
     stderr_path = _derived_file("stderr_path", STDERR_FILE)
 
 
-def _compact(info: RunInfo, run_dir: str) -> RunInfo:
+def _compact(info: RunInfo, parent: str, name: str) -> RunInfo:
+    """``info`` for the run in directory ``parent/name``, as the index keeps it."""
     compact = IndexedRunInfo.__new__(IndexedRunInfo)
-    compact._run_dir = run_dir
-    for _name, slot in _RUN_INFO_SLOTS:
+    compact._runs_dir = parent
+    for _field, slot in _RUN_INFO_SLOTS:
         slot.__set__(compact, slot.__get__(info, RunInfo))
-    for name, file_name in _FILE_FIELDS:
-        if getattr(info, name) == f"{run_dir}/{file_name}":
-            RunInfo.__dict__[name].__set__(compact, _DERIVED)
+    if info.run_id == name:
+        run_dir = f"{parent}/{name}"
+        for field_name, file_name in _FILE_FIELDS:
+            if getattr(info, field_name) == f"{run_dir}/{file_name}":
+                RunInfo.__dict__[field_name].__set__(compact, _DERIVED)
     return compact
 
 
@@ -617,9 +633,7 @@ class Index:
             for task in self._tasks.values():
                 dirs.add(str(task.task_dir))
                 dirs.add(f"{task.task_dir}/{RUNS_SUBDIR}")
-            dirs.update(
-                str(e.run_dir) for e in self._runs.values() if e.info.status == STATUS_RUNNING
-            )
+            dirs.update(e.dir for e in self._runs.values() if e.info.status == STATUS_RUNNING)
             dirs.update(self._pending_runs)
         return dirs
 
@@ -670,8 +684,8 @@ class Index:
                     # lock, so that requests are not held up meanwhile.
                     preloaded = None
                     if (project_id, task_id) not in self._tasks:
-                        runs_dir = task_dir / RUNS_SUBDIR
-                        preloaded = {r: _load_run(runs_dir / r) for r in _scan_dirs(runs_dir)}
+                        runs_path = f"{task_dir}/{RUNS_SUBDIR}"
+                        preloaded = {r: _load_run(runs_path, r) for r in _scan_dirs(runs_path)}
                     with self._lock:
                         self._refresh_task(
                             project_id, task_id, task_dir, notify=set(), preloaded=preloaded
@@ -698,18 +712,19 @@ class Index:
         self,
         task: TaskEntry,
         run_id: str,
-        run_dir: Path,
         keys: set[str],
         preloaded: dict[str, tuple[RunInfo, Stamp] | None] | None = None,
     ) -> None:
-        """Read one run's info (if changed) and store it. Caller holds the lock.
+        """Read the info of the task's run ``run_id`` (if changed) and store it. Caller
+        holds the lock.
 
         ``preloaded``: run infos the start-up walk read without the lock (for new runs).
         """
+        run_dir = f"{task.runs_path}/{run_id}"
         existing = self._runs.get(run_id)
         if existing is not None:
             try:
-                st = os.stat(run_dir / RUN_INFO_FILE)
+                st = os.stat(f"{run_dir}/{RUN_INFO_FILE}")
             except (FileNotFoundError, NotADirectoryError):
                 return
             if _stamp(st) == existing.stamp:
@@ -717,10 +732,10 @@ class Index:
         if existing is None and preloaded is not None and run_id in preloaded:
             loaded = preloaded[run_id]
         else:
-            loaded = _load_run(run_dir)
+            loaded = _load_run(task.runs_path, run_id)
         if loaded is None:
-            if existing is None and str(run_dir) not in self._pending_runs:
-                self._pending_runs.add(str(run_dir))
+            if existing is None and run_dir not in self._pending_runs:
+                self._pending_runs.add(run_dir)
                 self.layout_version += 1
             return
         info, stamp = loaded
@@ -729,15 +744,26 @@ class Index:
             return
         if info.run_id == run_id:
             run_id = info.run_id  # one string for the id in the record and in the index
-        self._runs[run_id] = RunEntry(info, run_dir, stamp)
+        self._share_ids(info)
+        self._runs[run_id] = RunEntry(info, task.runs_path, run_id, stamp)
         if existing is None:
             bisect.insort(self._order, run_id)
             bisect.insort(task.run_ids, run_id)
-            self._pending_runs.discard(str(run_dir))
+            self._pending_runs.discard(run_dir)
             task.launched_at = 0.0
         if existing is None or existing.info.status != info.status:
             self.layout_version += 1
         self._record_change(run_id, keys)
+
+    def _share_ids(self, info: RunInfo) -> None:
+        """The previous and parent run ids as the string their runs' entries hold (each
+        run names its predecessor: one id string less per run). Caller holds the lock."""
+        for name in ("previous_run_id", "parent_run_id"):
+            other_id = getattr(info, name)
+            if other_id:
+                other = self._runs.get(other_id)
+                if other is not None and other.info.run_id == other_id:
+                    setattr(info, name, other.info.run_id)
 
     def _drop_run(self, task: TaskEntry | None, run_id: str, keys: set[str]) -> None:
         entry = self._runs.pop(run_id, None)
@@ -773,19 +799,18 @@ class Index:
             self.layout_version += 1
             notify.add(KEY_TASKS)
         self._apply_meta(task, _read_task_meta(task_dir), notify)
-        runs_dir = task_dir / RUNS_SUBDIR
-        on_disk = _scan_dirs(runs_dir)
+        on_disk = _scan_dirs(task.runs_path)
         for run_id in set(task.run_ids).difference(on_disk):
             self._drop_run(task, run_id, notify)
-        prefix = f"{runs_dir}/"
+        prefix = f"{task.runs_path}/"
         gone = {p for p in self._pending_runs if p.startswith(prefix)} - {
             prefix + r for r in on_disk
         }
         if gone:
             self._pending_runs -= gone
             self.layout_version += 1
-        for run_id in on_disk:
-            self._put_run(task, run_id, runs_dir / run_id, notify, preloaded)
+        for run_id in sorted(on_disk):  # oldest first: a run's predecessor is there before it
+            self._put_run(task, run_id, notify, preloaded)
 
     def _apply_meta(self, task: TaskEntry, meta: _TaskMeta, notify: set[str]) -> None:
         changed = (
@@ -910,9 +935,8 @@ class Index:
                             project_id, task_id, root_path / project_id / task_id, notify=keys
                         )
                     continue
-                run_dir = task.task_dir / RUNS_SUBDIR / run_id
-                if _is_real_dir(run_dir):
-                    self._put_run(task, run_id, run_dir, keys)
+                if _is_real_dir(f"{task.runs_path}/{run_id}"):
+                    self._put_run(task, run_id, keys)
                 else:
                     self._drop_run(task, run_id, keys)
         return keys
@@ -950,10 +974,10 @@ class Index:
             if entry is None or entry.info.to_dict() == info.to_dict():
                 return
             try:
-                stamp = _stamp(os.stat(entry.run_dir / RUN_INFO_FILE))
+                stamp = _stamp(os.stat(f"{entry.dir}/{RUN_INFO_FILE}"))
             except FileNotFoundError:
                 stamp = entry.stamp
-            self._runs[run_id] = RunEntry(info, entry.run_dir, stamp)
+            self._runs[run_id] = RunEntry(info, entry._parent, entry._name, stamp)
             self._record_change(run_id, keys)
         self._notify(keys)
 

@@ -10,7 +10,6 @@ directory level, paid once per open of a file, never per read or write.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
@@ -55,9 +54,11 @@ def _failed(dir_fd: int, name: str, shown: str, path: str, exc: OSError) -> OSEr
     """The error to raise for a failed open of ``name``: ContainmentError for a symlink,
     else the same error naming the whole path."""
     if exc.errno in _MAYBE_SYMLINK:
-        with contextlib.suppress(OSError):
+        try:
             if stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode):
                 return _symlink_error(shown, path)
+        except OSError:
+            pass
     return OSError(exc.errno, exc.strerror, shown)
 
 
@@ -82,8 +83,10 @@ def _walk(root: str, parts: list[str], path: str, *, create: bool, mode: int) ->
                         errno.ENOENT, os.strerror(errno.ENOENT), shown
                     ) from None
                 try:
-                    with contextlib.suppress(FileExistsError):
+                    try:  # noqa: SIM105  (contextlib.suppress: `bus post` does not import contextlib)
                         os.mkdir(name, mode, dir_fd=fd)
+                    except FileExistsError:
+                        pass
                     next_fd = os.open(name, _DIR | os.O_NOFOLLOW, dir_fd=fd)
                 except OSError as exc:  # named by the whole path, not the relative name
                     raise _failed(fd, name, shown, path, exc) from None
@@ -162,20 +165,30 @@ def list_dirs_inside(root: StrPath, path: StrPath) -> list[str]:
     return names
 
 
-def check_inside(root: StrPath, path: StrPath) -> None:
+def check_inside(root: StrPath, path: StrPath) -> bool:
     """Refuse ``path`` if an existing component below ``root`` is a symlink; what does not
     exist yet is fine. For checks ahead of work done later (a stream, a launch); opens
-    go through ``open_inside``."""
+    go through ``open_inside``. Returns whether the directory ``path`` is in exists (a
+    real directory): the components looked at tell, so a caller that needs it has no
+    ``stat`` of its own to make."""
     root_s, path_s = os.fspath(root), os.fspath(path)
     current = root_s.rstrip("/")
-    for name in _parts(root_s, path_s):
+    parts = _parts(root_s, path_s)
+    for depth, name in enumerate(parts):
         current = f"{current}/{name}"
         try:
             mode = os.lstat(current).st_mode
-        except (FileNotFoundError, NotADirectoryError):
-            return
+        except NotADirectoryError:
+            return False
+        except FileNotFoundError:
+            if depth < len(parts) - 1:
+                return False
+            # Only the last component is missing: its directory is there if it is the
+            # one looked at just before (below the root), else if the root is one.
+            return depth > 0 or os.path.isdir(root_s)
         if stat.S_ISLNK(mode):
             raise _symlink_error(current, path_s)
+    return True
 
 
 def read_text_inside(root: StrPath, path: StrPath, *, errors: str = "strict") -> str:

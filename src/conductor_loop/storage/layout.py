@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import errno
 import os
-from pathlib import Path
 
 from conductor_loop.errors import NotFoundError
+from conductor_loop.storage import strpath
 from conductor_loop.storage.containment import list_dirs_inside, make_dirs_inside, open_dir_inside
 from conductor_loop.storage.ids import validate_id
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `bus post` start-up
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 PROJECT_BUS_FILE = "PROJECT-MESSAGE-BUS.md"
 TASK_BUS_FILE = "TASK-MESSAGE-BUS.md"
@@ -61,7 +62,9 @@ class RunsRoot:
 
     @classmethod
     def at(cls, path: str | os.PathLike[str]) -> RunsRoot:
-        return cls(Path(path).expanduser().absolute())
+        from pathlib import Path  # here, not at the top: `bus post` never builds a RunsRoot
+
+        return cls(Path(strpath.absolute(os.fspath(path))))
 
     def project_dir(self, project_id: str) -> Path:
         return self.path / validate_id(project_id, "project_id")
@@ -90,10 +93,10 @@ class RunsRoot:
         return self.runs_dir(project_id, task_id) / validate_id(run_id, "run_id")
 
     def project_bus(self, project_id: str) -> Path:
-        return self.project_dir(project_id) / PROJECT_BUS_FILE
+        return self.path.joinpath(*_project_bus_parts(project_id))
 
     def task_bus(self, project_id: str, task_id: str) -> Path:
-        return self.task_dir(project_id, task_id) / TASK_BUS_FILE
+        return self.path.joinpath(*_task_bus_parts(project_id, task_id))
 
     def ensure_task_dir(self, project_id: str, task_id: str) -> Path:
         task_dir = self.task_dir(project_id, task_id)
@@ -132,7 +135,34 @@ class RunsRoot:
 
 def resolve_runs_root(flag: str | None = None, configured: str | None = None) -> RunsRoot:
     """``--root`` flag → ``CONDUCTOR_ROOT`` → ``storage.runs_dir`` from config → default."""
+    return RunsRoot.at(runs_root_dir(flag, configured))
+
+
+def runs_root_dir(flag: str | None = None, configured: str | None = None) -> str:
+    """``resolve_runs_root(...).path`` as a string, without building a ``RunsRoot``."""
     for candidate in (flag, os.environ.get("CONDUCTOR_ROOT"), configured):
         if candidate:
-            return RunsRoot.at(candidate)
-    return RunsRoot.at(DEFAULT_RUNS_ROOT)
+            return strpath.absolute(candidate)
+    return strpath.absolute(DEFAULT_RUNS_ROOT)
+
+
+def project_bus_file(root_dir: str, project_id: str) -> str:
+    """``RunsRoot.project_bus`` as a string, under the runs root ``root_dir``."""
+    return strpath.join(root_dir, *_project_bus_parts(project_id))
+
+
+def task_bus_file(root_dir: str, project_id: str, task_id: str) -> str:
+    """``RunsRoot.task_bus`` as a string, under the runs root ``root_dir``."""
+    return strpath.join(root_dir, *_task_bus_parts(project_id, task_id))
+
+
+def _project_bus_parts(project_id: str) -> tuple[str, str]:
+    return validate_id(project_id, "project_id"), PROJECT_BUS_FILE
+
+
+def _task_bus_parts(project_id: str, task_id: str) -> tuple[str, str, str]:
+    return (
+        validate_id(project_id, "project_id"),
+        validate_id(task_id, "task_id"),
+        TASK_BUS_FILE,
+    )

@@ -9,21 +9,48 @@ else. No YAML library is imported unless that fallback runs.
 
 from __future__ import annotations
 
-import functools
-import re
+from conductor_loop.storage.lazy_re import lazy
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `bus post` start-up
 if TYPE_CHECKING:
+    import re
     from typing import Any
 
-# Plain (unquoted) scalars we emit: safe characters only, no trailing ":" (YAML reads it
-# as a mapping indicator), and nothing that a YAML 1.1 loader resolves to a non-string.
-# The patterns are the YAML 1.1 implicit types (bool, null, int, float, timestamp), kept
-# here so writing never imports a YAML library; a property test checks them against
-# PyYAML's own resolver.
-_PLAIN_SAFE = re.compile(r"[A-Za-z0-9/](?:[A-Za-z0-9_.:/@+\-]*[A-Za-z0-9_./@+\-])?\Z")
-_NON_STRING = re.compile(
-    r"""(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
+# Plain (unquoted) scalars we emit: safe characters only (``_plain_safe``), and nothing
+# that a YAML 1.1 loader resolves to a non-string (``_non_string``). Both are string
+# tests, not patterns, so that writing a record imports no ``re`` in the common case.
+_PLAIN_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/")
+_PLAIN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:/@+-"
+
+
+def _plain_safe(value: str) -> bool:
+    """Whether ``value`` matches ``[A-Za-z0-9/](?:[A-Za-z0-9_.:/@+\\-]*[A-Za-z0-9_./@+\\-])?``:
+    only characters that never need quoting, and no trailing ":" (a mapping indicator)."""
+    return (
+        bool(value)
+        and value[0] in _PLAIN_FIRST
+        and value[-1] != ":"
+        and value.isascii()
+        and not value.strip(_PLAIN_CHARS)
+    )
+
+
+# The YAML 1.1 implicit types (bool, null, int, float, timestamp) for a ``_plain_safe``
+# value, kept here so writing never imports a YAML library; a property test checks them
+# against PyYAML's own resolver. A plain-safe value starts with a letter, a digit or "/":
+# after a letter only the bool and null words resolve, after "/" nothing does.
+# fmt: off
+_BOOL_NULL_WORDS = frozenset((
+    "yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
+    "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL",
+))
+# fmt: on
+# After a digit: numbers and dates, only ever made of these characters.
+_NUMBER_CHARS = frozenset("0123456789_.:+-abcdefABCDEFxXoObBeETtZ")
+# All of them: the definition ``_non_string`` answers from (it checks the words, digits
+# and ids itself, and asks this for the rest); a property test holds the two equal.
+_NON_STRING = lazy(
+    r"""(?x)(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
     |~|null|Null|NULL
     |[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+
     |[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+
@@ -32,9 +59,28 @@ _NON_STRING = re.compile(
     |[0-9]{4}-[0-9]{2}-[0-9]{2}
     |[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?
      (?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?
-    |<<|=)\Z""",
-    re.VERBOSE,
+    |<<|=)\Z"""
 )
+
+
+def _non_string(value: str) -> bool:
+    """Whether a YAML 1.1 loader reads the ``_plain_safe`` ``value`` as a non-string."""
+    first = value[0]
+    if first == "/":
+        return False
+    if not first.isdigit():
+        return value in _BOOL_NULL_WORDS
+    if value.isdigit():  # 0, an int, or an octal: decided without the pattern
+        return value == "0" or first != "0" or not value.strip("01234567")
+    if not _NUMBER_CHARS.issuperset(value):
+        return False
+    if "-" in value and "." not in value and value[4:5] != "-":
+        # A "-" after the first character is only in a date (at index 4) or in a
+        # float's exponent (after a "."): ids such as run ids are text.
+        return False
+    return _NON_STRING().match(value) is not None
+
+
 _ESCAPES = {
     "\\": "\\\\",
     '"': '\\"',
@@ -43,7 +89,7 @@ _ESCAPES = {
     "\r": "\\r",
     "\x00": "\\0",
 }
-_NEEDS_ESCAPE = re.compile(r'[\\"\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]')
+_NEEDS_ESCAPE = lazy(r'[\\"\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]')
 
 
 def _escape_char(match: re.Match[str]) -> str:
@@ -57,20 +103,47 @@ def _escape_char(match: re.Match[str]) -> str:
     return f"\\u{code:04x}"
 
 
-@functools.lru_cache(maxsize=8192)
+_SCALARS: dict[str, str] = {}  # a bounded cache (functools would cost `bus post` ~3 ms)
+_MAX_SCALARS = 8192
+
+
 def scalar(value: str) -> str:
     """Render ``value`` as a YAML scalar that every loader reads back as this exact string."""
-    if _PLAIN_SAFE.match(value) and ": " not in value and not _NON_STRING.match(value):
-        return value
-    return '"' + _NEEDS_ESCAPE.sub(_escape_char, value) + '"'
-
-
-_ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\Z")
+    known = _SCALARS.get(value)
+    if known is not None:
+        return known
+    if _plain_safe(value) and ": " not in value and not _non_string(value):
+        written = value
+    elif value.isprintable() and "\\" not in value and '"' not in value:
+        # Nothing to escape: isprintable() is False for every other character that
+        # _NEEDS_ESCAPE finds (C0/C1 controls, line/paragraph separators, BOM,
+        # surrogates, non-characters).
+        written = '"' + value + '"'
+    else:
+        written = '"' + _NEEDS_ESCAPE().sub(_escape_char, value) + '"'
+    if len(_SCALARS) >= _MAX_SCALARS:
+        _SCALARS.clear()
+    _SCALARS[value] = written
+    return written
 
 
 def timestamp(value: str) -> str:
     """An ISO-8601 UTC time plain (as YAML tools write times); any other text via ``scalar``."""
-    return value if _ISO_UTC.match(value) else scalar(value)
+    return value if _iso_utc(value) else scalar(value)
+
+
+def _iso_utc(value: str) -> bool:
+    """Whether ``value`` matches ``\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?Z``
+    (``\\d`` as in ``re``: any Unicode decimal digit)."""
+    if len(value) < 20 or value[-1] != "Z" or value[4] + value[7] + value[10] != "--T":
+        return False
+    if value[13] + value[16] != "::":
+        return False
+    digits = value[:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16] + value[17:19]
+    if not digits.isdecimal():
+        return False
+    fraction = value[19:-1]
+    return not fraction or (fraction[0] == "." and fraction[1:].isdecimal())
 
 
 _NOT_PLAIN_FIRST = frozenset("'&*!|>%@`{}[]#,\" ")
@@ -96,10 +169,7 @@ def _plain_value(raw: str) -> str | None:
 
 # Tabs, carriage returns, other line breaks, BOM, control characters and surrogates:
 # ``scalar`` escapes all of these, so text holding one was not written by us.
-@functools.cache
-def _not_fast() -> re.Pattern[str]:
-    # Compiled on first read, not at import: writing (`run-agent bus post`) never needs it.
-    return re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
+_not_fast = lazy("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
 
 
 # The lines run-info and bus headers are made of, matched in one C-level pass each: flat
@@ -108,14 +178,8 @@ def _not_fast() -> re.Pattern[str]:
 _FAST_CHARS = "[^\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]"
 
 
-@functools.cache
-def _flat_line() -> re.Pattern[str]:
-    return re.compile(f"^([a-z_]{{1,100}}):(?: ({_FAST_CHARS}*))?$", re.MULTILINE)
-
-
-@functools.cache
-def _nested_line() -> re.Pattern[str]:
-    return re.compile(f"^  ([a-z_]{{1,100}}): ({_FAST_CHARS}*)$", re.MULTILINE)
+_flat_line = lazy(f"(?m)^([a-z_]{{1,100}}):(?: ({_FAST_CHARS}*))?$")
+_nested_line = lazy(f"(?m)^  ([a-z_]{{1,100}}): ({_FAST_CHARS}*)$")
 
 
 # PyYAML refuses an implicit key longer than 1024 characters (quotes included).
