@@ -1,0 +1,199 @@
+"""The Ray executor: each task loop a detached, named Ray actor that runs ``run-agent
+task`` on the node Ray placed it on.
+
+* **Placement.** The actor asks for the configured resources (``agent_slots: 1``) and no
+  CPU, so only nodes that offer agent slots (those with the agent CLIs and the shared
+  runs root mounted at the same path) take loops, as many as they have slots.
+* **Once.** The actor is named ``loop:{project}/{task}`` in the configured namespace and
+  created with ``get_if_exists``: a second submit of the same loop, from any server
+  replica, finds the live actor instead of starting another.
+* **Detached.** The loop outlives the server that submitted it (Ray's driver).
+* **Node loss.** Ray restarts the actor elsewhere (``max_restarts = max_retries``). The
+  constructor then runs again and starts ``run-agent task --adopt``: the same path a
+  server's adoption sweep takes for a dead local loop (the task lock on the shared
+  volume was released with the dead node's processes), so the cut-off run is recorded
+  failed with one ``RUN_CRASH`` and the loop continues from disk. The sweep itself
+  leaves these loops to Ray (``.loop.json`` says ``executor: ray``).
+* **End.** When the loop process exits, the actor kills itself without restart, so its
+  slot and its name are free again.
+
+Ray is imported here only, and only when a loop is launched or the cluster is asked
+for its slots: the default install has no Ray, and nothing else pays for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import subprocess
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from conductor_loop.errors import ConfigError
+from conductor_loop.orchestration.errors import LaunchError
+from conductor_loop.orchestration.launcher import LaunchSpec, launch
+from conductor_loop.runner.placement import (
+    LOOP_EXECUTOR_ENV,
+    LOOP_TASK_ENV,
+    RAY_JOB_ID_ENV,
+    RAY_NODE_ID_ENV,
+    RAY_NODE_NAME_ENV,
+    RAY_WORKER_ID_ENV,
+)
+
+if TYPE_CHECKING:
+    from conductor_loop.config.models import ExecutorConfig
+
+INSTALL_HINT = "executor ray needs `pip install conductor-loop[ray]`"
+EXIT_GRACE = 1.0  # seconds the actor outlives its loop, so that exit_code() answers
+SLOTS_RESOURCE = "agent_slots"
+_UNKNOWN_EXIT = -1  # the actor is gone without telling how its loop ended
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(INSTALL_HINT) from None
+    return ray
+
+
+def actor_name(project_id: str, task_id: str) -> str:
+    return f"loop:{project_id}/{task_id}"
+
+
+class LoopActor:
+    """Runs one task's loop on its node (made a Ray actor by ``RayExecutor``)."""
+
+    def __init__(self, spec: LaunchSpec, exit_grace: float = EXIT_GRACE) -> None:
+        import ray
+
+        context = ray.get_runtime_context()
+        if context.was_current_actor_reconstructed:
+            # Our node died with the loop on it: continue it from disk, as adoption does.
+            spec = dataclasses.replace(spec, resume=False, adopt=True)
+        spec = dataclasses.replace(
+            spec,
+            extra_env={
+                **spec.extra_env,
+                RAY_NODE_ID_ENV: context.get_node_id() or "",
+                RAY_WORKER_ID_ENV: context.get_worker_id() or "",
+                RAY_JOB_ID_ENV: context.get_job_id() or "",
+                RAY_NODE_NAME_ENV: socket.gethostname(),
+                LOOP_EXECUTOR_ENV: "ray",
+                LOOP_TASK_ENV: f"{spec.project_id}/{spec.task_id}",
+            },
+        )
+        self._exit_grace = exit_grace
+        self._exited = threading.Event()
+        self._code = _UNKNOWN_EXIT
+        self._proc = launch(spec)
+        threading.Thread(target=self._reap, name="loop-reaper", daemon=True).start()
+
+    def _reap(self) -> None:
+        self._code = self._proc.wait()
+        self._exited.set()
+        time.sleep(self._exit_grace)
+        import ray
+
+        ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def exit_code(self) -> int:
+        """The loop process's exit status, once it has exited."""
+        self._exited.wait()
+        return self._code
+
+
+class RayLoop:
+    """The orchestrator's view of a loop actor: ``poll`` and ``wait`` on its exit."""
+
+    def __init__(self, ray: Any, actor: Any) -> None:
+        self._ray = ray
+        self._actor = actor
+        self._exit_ref = actor.exit_code.remote()
+        self._code: int | None = None
+        self.pid = -1  # the loop's process is on another node
+
+    def poll(self) -> int | None:
+        if self._code is None:
+            ready, _ = self._ray.wait([self._exit_ref], timeout=0)
+            if ready:
+                self._code = self._result()
+        return self._code
+
+    def wait(self, timeout: float | None = None) -> int:
+        ready, _ = self._ray.wait([self._exit_ref], timeout=timeout)
+        if not ready:
+            raise subprocess.TimeoutExpired("ray actor", timeout or 0)
+        self._code = self._result()
+        return self._code
+
+    def _result(self) -> int:
+        try:
+            return int(self._ray.get(self._exit_ref))
+        except Exception:  # the actor died (killed, node lost for good): no status
+            return _UNKNOWN_EXIT
+
+
+class RayExecutor:
+    """Launches loops as actors on the cluster ``config.address`` names."""
+
+    name = "ray"
+
+    def __init__(self, config: ExecutorConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._actor_class: Any = None
+
+    def connect(self) -> Any:
+        """Ray, connected to the cluster (once per process)."""
+        ray = import_ray()
+        with self._lock:
+            if not ray.is_initialized():
+                try:
+                    ray.init(
+                        address=self.config.address,
+                        namespace=self.config.namespace,
+                        logging_level="warning",
+                        log_to_driver=False,
+                    )
+                except Exception as exc:  # Ray raises ConnectionError, RuntimeError, …
+                    raise LaunchError(
+                        f"cannot reach the Ray cluster at {self.config.address}: {exc}"
+                    ) from exc
+            if self._actor_class is None:
+                self._actor_class = ray.remote(LoopActor)
+        return ray
+
+    def launch(self, spec: LaunchSpec) -> RayLoop:
+        ray = self.connect()
+        options: dict[str, Any] = {
+            "name": actor_name(spec.project_id, spec.task_id),
+            "namespace": self.config.namespace,
+            "lifetime": "detached",
+            "get_if_exists": True,
+            "num_cpus": 0,
+            "resources": dict(self.config.resources),
+            "max_restarts": self.config.max_retries,
+            "max_task_retries": -1,  # exit_code() is asked again of a restarted actor
+            "max_concurrency": 4,  # exit_code() waits while pid() answers
+        }
+        spec = dataclasses.replace(spec, extra_env=dict(spec.extra_env))
+        try:
+            actor = self._actor_class.options(**options).remote(spec)
+        except Exception as exc:
+            raise LaunchError(
+                f"could not submit the loop of {spec.project_id}/{spec.task_id} to Ray: {exc}"
+            ) from exc
+        return RayLoop(ray, actor)
+
+    def slots(self) -> tuple[float, float]:
+        """(total, in use) of the ``agent_slots`` the cluster's nodes offer."""
+        ray = self.connect()
+        total = float(ray.cluster_resources().get(SLOTS_RESOURCE, 0.0))
+        free = float(ray.available_resources().get(SLOTS_RESOURCE, 0.0))
+        return total, max(0.0, total - free)
