@@ -91,9 +91,10 @@ def rig(tmp_path: Path, runs_root: RunsRoot) -> Iterator[Rig]:
             _end(proc)
 
 
-def _end(proc: subprocess.Popen[bytes]) -> None:
-    """End a loop the test left running, with its agents (its own process group)."""
-    if proc.poll() is None:
+def _end(proc: object) -> None:
+    """End a loop the test left running, with its agents (its own process group). Ray's
+    loops (no local process) end with the test's Ray."""
+    if isinstance(proc, subprocess.Popen) and proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -24,6 +24,7 @@ for its slots: the default install has no Ray, and nothing else pays for it.
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 import subprocess
 import threading
@@ -99,8 +100,15 @@ class LoopActor:
 
         ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
 
-    def pid(self) -> int:
-        return self._proc.pid
+    def where(self) -> dict[str, int | str]:
+        """Where the loop runs: its node, this actor's process and the loop's."""
+        import ray
+
+        return {
+            "node_id": ray.get_runtime_context().get_node_id() or "",
+            "actor_pid": os.getpid(),
+            "loop_pid": self._proc.pid,
+        }
 
     def exit_code(self) -> int:
         """The loop process's exit status, once it has exited."""

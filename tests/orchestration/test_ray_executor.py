@@ -1,0 +1,131 @@
+"""The Ray executor on a local Ray (started in this process; the ``ray`` extra): loops
+run as detached named actors, record where they ran, free their slot at the end, are
+submitted once, and a loop whose actor and process die is continued by Ray's restart
+through adoption. Few tests: starting Ray costs seconds. The cluster case (two worker
+nodes, a killed node) is tests/docker/test_ray.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conductor_loop.bus.reader import read_all
+from conductor_loop.orchestration.executors.ray import actor_name
+from conductor_loop.orchestration.orchestrator import Orchestrator, TaskRequest
+from conductor_loop.runner.task_loop import read_loop_state
+from conductor_loop.storage.runinfo import read_run_info
+from tests.orchestration.conftest import Rig
+from tests.support import wait_until
+
+NAMESPACE = "conductor-loop-test"
+SLOTS = 2
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[Any]:
+    try:
+        import ray
+    except ImportError:
+        pytest.fail("the ray extra is not installed: pip install -e '.[dev,ray]'", pytrace=False)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        resources={"agent_slots": SLOTS},
+        include_dashboard=False,
+        namespace=NAMESPACE,
+        logging_level="warning",
+        log_to_driver=False,
+    )
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _orchestrator(rig: Rig) -> Orchestrator:
+    orch = rig.orchestrator()
+    with rig.config_path.open("a", encoding="utf-8") as handle:
+        handle.write(f"executor:\n  type: ray\n  address: local\n  namespace: {NAMESPACE}\n")
+    again = rig.orchestrator()
+    rig.made.remove(orch)
+    assert again.executor.name == "ray"
+    return again
+
+
+def _free_slots(ray: Any) -> float:
+    return float(ray.available_resources().get("agent_slots", 0.0))
+
+
+def _actor_gone(ray: Any, name: str) -> bool:
+    try:
+        ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError:
+        return True
+    return False
+
+
+def test_a_loop_runs_as_a_named_ray_actor_once_and_frees_its_slot(
+    rig: Rig, ray_cluster: Any
+) -> None:
+    ray = ray_cluster
+    orch = _orchestrator(rig)
+    gate = rig.tmp / "gate"
+    started = orch.create(TaskRequest("p", f"FAKE: wait-file {gate} 60\nFAKE: write-done\n", "t"))
+    assert started.status == "running" and started.run_id, started
+    actor = ray.get_actor(actor_name("p", "t"), namespace=NAMESPACE)
+    where = ray.get(actor.where.remote())
+    assert _free_slots(ray) == SLOTS - 1
+    # A second submit of the same loop (another replica, a retried request) finds it.
+    again = orch._launch("p", "t", orch_settings())
+    assert ray.get(actor.where.remote()) == where
+    assert again.poll() is None
+    info = read_run_info(rig.root.run_dir("p", "t", started.run_id))
+    assert info.ray_node_id == where["node_id"] and info.ray_job_id and info.ray_worker_id
+    assert info.ray_node_name
+    assert read_loop_state(rig.root.task_dir("p", "t"))["executor"] == "ray"
+    gate.touch()
+    rig.wait_status(orch, "t", "completed")
+    assert len(rig.root.run_ids("p", "t")) == 1  # one loop, one run
+    wait_until(lambda: _actor_gone(ray, actor_name("p", "t")), 30, "the actor to exit")
+    wait_until(lambda: _free_slots(ray) == SLOTS, 30, "the slot to be free again")
+    assert orch._procs[("p", "t")].wait(10) == 0
+
+
+def test_a_loop_whose_actor_and_process_die_is_continued_by_rays_restart(
+    rig: Rig, ray_cluster: Any
+) -> None:
+    ray = ray_cluster
+    orch = _orchestrator(rig)
+    gate = rig.tmp / "gate"
+    prompt = f"FAKE@1: wait-file {gate} 120\nFAKE@2+: write-done\n"
+    started = orch.create(TaskRequest("p", prompt, "t", max_restarts=5))
+    assert started.run_id
+    counter = rig.root.task_dir("p", "t") / ".fake-agent-count"
+    wait_until(counter.exists, 20, "the agent to read its prompt")
+    actor = ray.get_actor(actor_name("p", "t"), namespace=NAMESPACE)
+    where = ray.get(actor.where.remote())
+    # As when its node dies: the actor's process and the loop's go at once.
+    os.kill(int(where["actor_pid"]), signal.SIGKILL)
+    os.kill(int(where["loop_pid"]), signal.SIGKILL)
+    try:
+        wait_until(lambda: len(rig.root.run_ids("p", "t")) >= 2, 60, "the restarted loop's run")
+        rig.wait_status(orch, "t", "completed", timeout=60)
+    finally:
+        gate.touch()
+    runs = [read_run_info(rig.root.run_dir("p", "t", r)) for r in rig.root.run_ids("p", "t")]
+    assert [r.status for r in runs] == ["failed", "completed"]
+    bus = read_all(rig.root.task_bus("p", "t"))
+    assert [m.run_id for m in bus if m.type == "RUN_CRASH"] == [runs[0].run_id]
+    assert [m.run_id for m in bus if m.type == "RUN_START"] == [r.run_id for r in runs]
+    assert len([m for m in bus if m.meta.get("kind") == "adopted"]) == 1
+    wait_until(lambda: _actor_gone(ray, actor_name("p", "t")), 30, "the actor to exit")
+
+
+def orch_settings() -> Any:
+    from conductor_loop.orchestration.queue import LoopSettings
+
+    return LoopSettings()
