@@ -39,6 +39,10 @@ class Executor(Protocol):
 
     def launch(self, spec: LaunchSpec) -> LoopHandle: ...
 
+    def cluster_slots(self) -> tuple[float, float] | None:
+        """(total, used) agent slots of a cluster, as last seen; None: no cluster."""
+        ...
+
 
 def executor_for(config: ExecutorConfig) -> Executor:
     """The executor the config names; Ray is imported only once a loop is launched."""

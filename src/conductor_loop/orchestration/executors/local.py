@@ -13,3 +13,6 @@ class LocalExecutor:
 
     def launch(self, spec: LaunchSpec) -> subprocess.Popen[bytes]:
         return launch(spec)
+
+    def cluster_slots(self) -> tuple[float, float] | None:
+        return None

@@ -3,7 +3,8 @@ task`` on the node Ray placed it on.
 
 * **Placement.** The actor asks for the configured resources (``agent_slots: 1``) and no
   CPU, so only nodes that offer agent slots (those with the agent CLIs and the shared
-  runs root mounted at the same path) take loops, as many as they have slots.
+  runs root mounted at the same path) take loops, as many as they have slots; loops are
+  spread over those nodes (``SPREAD``), not packed onto the first.
 * **Once.** The actor is named ``loop:{project}/{task}`` in the configured namespace and
   created with ``get_if_exists``: a second submit of the same loop, from any server
   replica, finds the live actor instead of starting another.
@@ -24,6 +25,7 @@ for its slots: the default install has no Ray, and nothing else pays for it.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import socket
 import subprocess
@@ -46,8 +48,11 @@ from conductor_loop.runner.placement import (
 if TYPE_CHECKING:
     from conductor_loop.config.models import ExecutorConfig
 
+log = logging.getLogger("conductor_loop.orchestration")
+
 INSTALL_HINT = "executor ray needs `pip install conductor-loop[ray]`"
 EXIT_GRACE = 1.0  # seconds the actor outlives its loop, so that exit_code() answers
+SLOTS_TTL = 5.0  # seconds the cluster's slot figures are reused (/metrics)
 SLOTS_RESOURCE = "agent_slots"
 _UNKNOWN_EXIT = -1  # the actor is gone without telling how its loop ended
 
@@ -156,6 +161,9 @@ class RayExecutor:
         self.config = config
         self._lock = threading.Lock()
         self._actor_class: Any = None
+        self._slots: tuple[float, float] | None = None
+        self._slots_at = -SLOTS_TTL
+        self._refreshing = False
 
     def connect(self) -> Any:
         """Ray, connected to the cluster (once per process)."""
@@ -187,6 +195,7 @@ class RayExecutor:
             "num_cpus": 0,
             "resources": dict(self.config.resources),
             "max_restarts": self.config.max_retries,
+            "scheduling_strategy": "SPREAD",  # agents are heavy: spread them over the nodes
             "max_task_retries": -1,  # exit_code() is asked again of a restarted actor
             "max_concurrency": 4,  # exit_code() waits while pid() answers
         }
@@ -205,3 +214,21 @@ class RayExecutor:
         total = float(ray.cluster_resources().get(SLOTS_RESOURCE, 0.0))
         free = float(ray.available_resources().get(SLOTS_RESOURCE, 0.0))
         return total, max(0.0, total - free)
+
+    def cluster_slots(self) -> tuple[float, float] | None:
+        """``slots()`` as last seen, never waiting for the cluster: older than
+        ``SLOTS_TTL``, it is asked again in the background (None until first known)."""
+        with self._lock:
+            if time.monotonic() - self._slots_at >= SLOTS_TTL and not self._refreshing:
+                self._refreshing = True
+                threading.Thread(target=self._refresh_slots, name="ray-slots", daemon=True).start()
+            return self._slots
+
+    def _refresh_slots(self) -> None:
+        try:
+            figures: tuple[float, float] | None = self.slots()
+        except Exception as exc:  # the cluster is unreachable: no figures rather than old ones
+            log.warning("cannot read the Ray cluster's agent slots: %s", exc)
+            figures = None
+        with self._lock:
+            self._slots, self._slots_at, self._refreshing = figures, time.monotonic(), False
