@@ -10,6 +10,7 @@ the container figures (test-artifacts/docker/figures.json).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -23,6 +24,7 @@ import pytest
 
 from conductor_loop.bus.reader import read_all
 from conductor_loop.runner.liveness import parse_iso
+from conductor_loop.storage.runinfo import RunInfoError, read_run_info
 from tests.docker.conftest import open_stack
 from tests.docker.helpers import (
     REPO,
@@ -108,13 +110,11 @@ def slots(stack: Stack) -> tuple[float, float]:
 
 
 def root_runs(stack: Stack, task_id: str) -> list[dict[str, Any]]:
-    import yaml
-
+    """The task's root runs as recorded (our reader: times stay strings)."""
     infos = []
     for run_dir in stack.run_dirs(PROJECT, task_id):
-        path = run_dir / "run-info.yaml"
-        if path.is_file():
-            infos.append(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        with contextlib.suppress(FileNotFoundError, RunInfoError):
+            infos.append(read_run_info(run_dir).to_dict())
     return [i for i in infos if not i.get("parent_run_id")]
 
 
