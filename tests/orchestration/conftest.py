@@ -60,11 +60,18 @@ class Rig:
 
     def run_agent(self, *args: str) -> subprocess.CompletedProcess[str]:
         """The ``run-agent`` CLI on the same runs root and config."""
+        return self.run_agent_env({}, *args)
+
+    def run_agent_env(self, extra: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+        """``run_agent`` with ``extra`` environment variables."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JRUN_", "CONDUCTOR_"))}
         return subprocess.run(
             [str(VENV_BIN / "run-agent"), *args],
             env=dict(
-                env, CONDUCTOR_ROOT=str(self.root.path), CONDUCTOR_CONFIG=str(self.config_path)
+                env,
+                CONDUCTOR_ROOT=str(self.root.path),
+                CONDUCTOR_CONFIG=str(self.config_path),
+                **extra,
             ),
             capture_output=True,
             text=True,

@@ -6,6 +6,7 @@ nodes, a killed node) is tests/docker/test_ray.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -31,6 +32,10 @@ def ray_cluster() -> Iterator[Any]:
         import ray
     except ImportError:
         pytest.fail("the ray extra is not installed: pip install -e '.[dev,ray]'", pytrace=False)
+    # A cluster of this test alone, on loopback: no auth token (which Ray would keep under
+    # a HOME that every test moves), so that the `run-agent` processes here join it too.
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     ray.init(
         address="local",
         num_cpus=2,
@@ -44,6 +49,10 @@ def ray_cluster() -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+        if saved is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
 
 
 def _orchestrator(rig: Rig) -> Orchestrator:
@@ -76,6 +85,7 @@ def test_a_loop_runs_as_a_named_ray_actor_once_and_frees_its_slot(
     gate = rig.tmp / "gate"
     started = orch.create(TaskRequest("p", f"FAKE: wait-file {gate} 60\nFAKE: write-done\n", "t"))
     assert started.status == "running" and started.run_id, started
+    loop = orch._procs[("p", "t")]
     actor = ray.get_actor(actor_name("p", "t"), namespace=NAMESPACE)
     where = ray.get(actor.where.remote())
     assert _free_slots(ray) == SLOTS - 1
@@ -92,7 +102,7 @@ def test_a_loop_runs_as_a_named_ray_actor_once_and_frees_its_slot(
     assert len(rig.root.run_ids("p", "t")) == 1  # one loop, one run
     wait_until(lambda: _actor_gone(ray, actor_name("p", "t")), 30, "the actor to exit")
     wait_until(lambda: _free_slots(ray) == SLOTS, 30, "the slot to be free again")
-    assert orch._procs[("p", "t")].wait(10) == 0
+    assert loop.wait(10) == 0  # the loop's exit status, from its actor
 
 
 def test_a_loop_whose_actor_and_process_die_is_continued_by_rays_restart(
@@ -129,3 +139,31 @@ def orch_settings() -> Any:
     from conductor_loop.orchestration.queue import LoopSettings
 
     return LoopSettings()
+
+
+def test_run_agent_task_submits_to_ray_and_returns(rig: Rig, ray_cluster: Any) -> None:
+    ray = ray_cluster
+    _orchestrator(rig)  # writes the config with the Ray executor
+    gcs = ray.get_runtime_context().gcs_address  # the test's cluster, as HOST:PORT
+    gate = rig.tmp / "gate"
+    prompt = f"FAKE: wait-file {gate} 60\nFAKE: write-done\n"
+    refused = rig.run_agent(
+        "task", "--project", "p", "--task", "t", "--prompt", prompt, "--executor", "ray", "-f"
+    )
+    assert refused.returncode == 2 and "--follow cannot be used with --executor ray" in (
+        refused.stderr
+    )
+    submitted = rig.run_agent_env(
+        {"CONDUCTOR_RAY_ADDRESS": gcs},
+        "task", "--project", "p", "--task", "t", "--prompt", prompt, "--executor", "ray", "--json",
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    answer = json.loads(submitted.stdout)
+    assert (answer["status"], answer["executor"]) == ("running", "ray"), answer
+    # The command has returned; the loop goes on as a detached actor.
+    info = read_run_info(rig.root.run_dir("p", "t", answer["run_id"]))
+    assert info.status == "running" and info.ray_node_id
+    gate.touch()
+    orch = rig.orchestrator()
+    rig.wait_status(orch, "t", "completed")
+    wait_until(lambda: _actor_gone(ray, actor_name("p", "t")), 30, "the actor to exit")
