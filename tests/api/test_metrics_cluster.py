@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from conductor_loop.api.metrics import Metrics
 from conductor_loop.config.models import ExecutorConfig
 from conductor_loop.orchestration.executors.ray import RayExecutor
@@ -55,3 +57,49 @@ def test_a_scrape_never_waits_for_the_cluster_and_reuses_recent_figures() -> Non
     assert wait_until(executor.cluster_slots, 10, "the figures") == (4.0, 1.0)
     assert executor.cluster_slots() == (4.0, 1.0)  # recent: reused
     assert executor.asked == 1
+
+
+class _HangingRay:
+    """A ``ray`` module whose ``init`` waits until let go (a cluster slow to answer)."""
+
+    def __init__(self) -> None:
+        self.connecting = threading.Event()
+        self.release = threading.Event()
+
+    def is_initialized(self) -> bool:
+        return self.release.is_set()
+
+    def init(self, **_options: object) -> None:
+        self.connecting.set()
+        self.release.wait(30)
+
+    def remote(self, cls: type) -> type:
+        return cls
+
+    def cluster_resources(self) -> dict[str, float]:
+        return {"agent_slots": 2.0}
+
+    def available_resources(self) -> dict[str, float]:
+        return {"agent_slots": 2.0}
+
+
+def test_a_scrape_never_waits_for_a_connection_in_progress(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from conductor_loop.orchestration.executors import ray as ray_executor
+
+    fake = _HangingRay()
+    monkeypatch.setattr(ray_executor, "import_ray", lambda: fake)
+    executor = RayExecutor(ExecutorConfig(type="ray"))
+    assert executor.cluster_slots() is None  # starts connecting in the background
+    assert fake.connecting.wait(10)
+    answers: list[object] = []
+    scrape = threading.Thread(target=lambda: answers.append(executor.cluster_slots()))
+    scrape.start()
+    scrape.join(10)
+    try:
+        assert not scrape.is_alive(), "a scrape waited for the connection"
+        assert answers == [None]
+    finally:
+        fake.release.set()
+    assert wait_until(executor.cluster_slots, 10, "the figures") == (2.0, 0.0)

@@ -167,3 +167,18 @@ def test_run_agent_task_submits_to_ray_and_returns(rig: Rig, ray_cluster: Any) -
     orch = rig.orchestrator()
     rig.wait_status(orch, "t", "completed")
     wait_until(lambda: _actor_gone(ray, actor_name("p", "t")), 30, "the actor to exit")
+
+
+def test_a_resume_right_after_the_loop_ended_starts_a_new_loop(rig: Rig, ray_cluster: Any) -> None:
+    """The ended loop's actor lingers a moment under the loop's name: a resume in that
+    moment must not take it for the running loop."""
+    orch = _orchestrator(rig)
+    prompt = "FAKE@1: write-done\nFAKE@2+: answer resumed\nFAKE@2+: write-done\n"
+    assert orch.create(TaskRequest("p", prompt, "t")).run_id
+    task_dir = rig.root.task_dir("p", "t")
+    wait_until(lambda: read_loop_state(task_dir).get("state") == "exited", 30, "the loop's end")
+    resumed = orch.resume(rig.task(orch, "t"))
+    assert resumed.run_id, resumed
+    rig.wait_status(orch, "t", "completed")
+    runs = [read_run_info(rig.root.run_dir("p", "t", r)) for r in rig.root.run_ids("p", "t")]
+    assert [r.status for r in runs] == ["completed", "completed"]

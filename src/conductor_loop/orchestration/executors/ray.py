@@ -7,7 +7,8 @@ task`` on the node Ray placed it on.
   spread over those nodes (``SPREAD``), not packed onto the first.
 * **Once.** The actor is named ``loop:{project}/{task}`` in the configured namespace and
   created with ``get_if_exists``: a second submit of the same loop, from any server
-  replica, finds the live actor instead of starting another.
+  replica, finds the live actor instead of starting another. An actor whose loop has
+  recorded its end is on its way out: a new start (a resume) waits for it to go.
 * **Detached.** The loop outlives the server that submitted it (Ray's driver).
 * **Node loss.** Ray restarts the actor elsewhere (``max_restarts = max_retries``). The
   constructor then runs again and starts ``run-agent task --adopt``: the same path a
@@ -24,6 +25,7 @@ for its slots: the default install has no Ray, and nothing else pays for it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -52,6 +54,8 @@ log = logging.getLogger("conductor_loop.orchestration")
 
 INSTALL_HINT = "executor ray needs `pip install conductor-loop[ray]`"
 EXIT_GRACE = 1.0  # seconds the actor outlives its loop, so that exit_code() answers
+PROBE_WAIT = 2.0  # seconds a launch waits to learn whether a named actor's loop runs
+NAME_RELEASE_WAIT = 15.0  # seconds a launch waits for an ended loop's actor to exit
 SLOTS_TTL = 5.0  # seconds the cluster's slot figures are reused (/metrics)
 SLOTS_RESOURCE = "agent_slots"
 _UNKNOWN_EXIT = -1  # the actor is gone without telling how its loop ended
@@ -92,6 +96,7 @@ class LoopActor:
             },
         )
         self._exit_grace = exit_grace
+        self._task_dir = spec.task_dir
         self._exited = threading.Event()
         self._code = _UNKNOWN_EXIT
         self._proc = launch(spec)
@@ -115,6 +120,17 @@ class LoopActor:
             "loop_pid": self._proc.pid,
         }
 
+    def running(self) -> bool:
+        """Whether this actor's loop still runs. False once the loop has recorded its end
+        in ``.loop.json`` (its process may take a moment longer to exit): this actor is
+        on its way out, and a new start of the task needs an actor of its own."""
+        if self._exited.is_set():
+            return False
+        from conductor_loop.runner.task_loop import read_loop_state
+
+        state = read_loop_state(self._task_dir)
+        return not (state.get("pid") == self._proc.pid and state.get("state") == "exited")
+
     def exit_code(self) -> int:
         """The loop process's exit status, once it has exited."""
         self._exited.wait()
@@ -132,8 +148,14 @@ class RayLoop:
         self.pid = -1  # the loop's process is on another node
 
     def poll(self) -> int | None:
+        """The loop's exit status, or None while it runs, or while the cluster does not
+        answer (the task lock on disk still tells whether a loop runs)."""
         if self._code is None:
-            ready, _ = self._ray.wait([self._exit_ref], timeout=0)
+            try:
+                ready, _ = self._ray.wait([self._exit_ref], timeout=0)
+            except Exception as exc:  # the connection to the cluster is down
+                log.debug("cannot ask Ray about a loop: %s", exc)
+                return None
             if ready:
                 self._code = self._result()
         return self._code
@@ -152,6 +174,25 @@ class RayLoop:
             return _UNKNOWN_EXIT
 
 
+def _gone(ray: Any, name: str, namespace: str) -> bool:
+    try:
+        ray.get_actor(name, namespace=namespace)
+    except ValueError:
+        return True
+    return False
+
+
+def _reachable(url: str | None) -> str | None:
+    """The server's URL as other nodes can use it: a loopback one names their own host
+    (the runner then falls back to the config's ``api.public_url``)."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname if url else None
+    if host is None or host == "localhost" or host == "::1" or host.startswith("127."):
+        return None
+    return url
+
+
 class RayExecutor:
     """Launches loops as actors on the cluster ``config.address`` names."""
 
@@ -159,7 +200,8 @@ class RayExecutor:
 
     def __init__(self, config: ExecutorConfig) -> None:
         self.config = config
-        self._lock = threading.Lock()
+        self._connect_lock = threading.Lock()  # held while connecting: may take seconds
+        self._lock = threading.Lock()  # the slot figures only: never held for long
         self._actor_class: Any = None
         self._slots: tuple[float, float] | None = None
         self._slots_at = -SLOTS_TTL
@@ -168,7 +210,7 @@ class RayExecutor:
     def connect(self) -> Any:
         """Ray, connected to the cluster (once per process)."""
         ray = import_ray()
-        with self._lock:
+        with self._connect_lock:
             if not ray.is_initialized():
                 try:
                     ray.init(
@@ -197,16 +239,49 @@ class RayExecutor:
             "max_restarts": self.config.max_retries,
             "scheduling_strategy": "SPREAD",  # agents are heavy: spread them over the nodes
             "max_task_retries": -1,  # exit_code() is asked again of a restarted actor
-            "max_concurrency": 4,  # exit_code() waits while pid() answers
+            "max_concurrency": 4,  # exit_code() waits while where() answers
         }
-        spec = dataclasses.replace(spec, extra_env=dict(spec.extra_env))
+        spec = dataclasses.replace(
+            spec, extra_env=dict(spec.extra_env), conductor_url=_reachable(spec.conductor_url)
+        )
+        actor = self._submit(options, spec)
+        if self._ended(ray, actor):
+            # The name belongs to the actor of a loop that has just ended (a resume right
+            # after a stop): it is on its way out. Let it go, then start ours.
+            with contextlib.suppress(Exception):
+                ray.kill(actor, no_restart=True)
+            deadline = time.monotonic() + NAME_RELEASE_WAIT
+            while not _gone(ray, options["name"], options["namespace"]):
+                if time.monotonic() >= deadline:
+                    raise LaunchError(
+                        f"the previous loop of {spec.project_id}/{spec.task_id} on Ray "
+                        f"did not exit within {NAME_RELEASE_WAIT:g}s"
+                    )
+                time.sleep(0.05)
+            actor = self._submit(options, spec)
+        return RayLoop(ray, actor)
+
+    def _submit(self, options: dict[str, Any], spec: LaunchSpec) -> Any:
         try:
-            actor = self._actor_class.options(**options).remote(spec)
+            return self._actor_class.options(**options).remote(spec)
         except Exception as exc:
             raise LaunchError(
                 f"could not submit the loop of {spec.project_id}/{spec.task_id} to Ray: {exc}"
             ) from exc
-        return RayLoop(ray, actor)
+
+    @staticmethod
+    def _ended(ray: Any, actor: Any) -> bool:
+        """Whether ``actor`` is one whose loop has ended. An actor that does not answer
+        within ``PROBE_WAIT`` is taken as live: it is being placed (Ray queues it until
+        a node has a free slot) or it runs."""
+        probe = actor.running.remote()
+        ready, _ = ray.wait([probe], timeout=PROBE_WAIT)
+        if not ready:
+            return False
+        try:
+            return not ray.get(probe)
+        except Exception:  # it died meanwhile
+            return True
 
     def slots(self) -> tuple[float, float]:
         """(total, in use) of the ``agent_slots`` the cluster's nodes offer."""
