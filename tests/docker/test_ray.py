@@ -242,9 +242,11 @@ def test_a_killed_workers_loop_continues_on_the_other_node(ray_stack: Stack) -> 
     assert (state["executor"], state["outcome"]) == ("ray", "completed"), state
 
 
-def test_a_stop_through_the_api_reaches_a_loop_on_a_worker(ray_stack: Stack) -> None:
+def test_a_stop_and_a_resume_through_the_api_reach_loops_on_workers(ray_stack: Stack) -> None:
     task_id = "stopped"
-    created = ray_stack.create_task(PROJECT, task_id, "FAKE: sleep 300\nFAKE: write-done")
+    created = ray_stack.create_task(
+        PROJECT, task_id, "FAKE@1: sleep 300\nFAKE@2+: answer resumed\nFAKE@2+: write-done"
+    )
     run_id = created["run_id"]
     assert run_id, created
     info = ray_stack.run_info(run_id)
@@ -266,3 +268,10 @@ def test_a_stop_through_the_api_reaches_a_loop_on_a_worker(ray_stack: Stack) -> 
     task = ray_stack.http.get(f"/api/projects/{PROJECT}/tasks/{task_id}").json()
     assert task["status"] == "stopped", task
     wait_until(lambda: slots(ray_stack)[1] == 0, 30, "the loop's slot to be free again")
+
+    response = ray_stack.http.post(f"/api/projects/{PROJECT}/tasks/{task_id}/resume")
+    assert response.status_code == 202, response.text
+    infos = wait_task_finished(ray_stack, PROJECT, task_id, timeout=120)
+    assert [i["status"] for i in infos] == ["stopped", "completed"], infos
+    assert infos[1]["ray_node_name"] in worker_nodes(ray_stack), infos[1]
+    assert loop_state(ray_stack, task_id)["executor"] == "ray"
