@@ -62,6 +62,7 @@ def ray_stack(
                 "CONDUCTOR_RAY_WORKERS": str(WORKERS),
                 "CONDUCTOR_RAY_AGENT_SLOTS": str(SLOTS_PER_WORKER),
                 "CONDUCTOR_RAY_DASHBOARD_PORT": str(free_port()),
+                "CONDUCTOR_RAY_HEALTH_INTERVAL": "1s",
             }
         )
         project_dir = stack.data_dir / PROJECT

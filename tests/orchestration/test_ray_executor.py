@@ -182,3 +182,30 @@ def test_a_resume_right_after_the_loop_ended_starts_a_new_loop(rig: Rig, ray_clu
     rig.wait_status(orch, "t", "completed")
     runs = [read_run_info(rig.root.run_dir("p", "t", r)) for r in rig.root.run_ids("p", "t")]
     assert [r.status for r in runs] == ["completed", "completed"]
+
+
+def test_a_loop_interrupted_by_its_nodes_shutdown_is_continued_by_rays_restart(
+    rig: Rig, ray_cluster: Any
+) -> None:
+    """A node being stopped sends SIGTERM: the loop records that it is to be resumed and
+    exits; its actor must not end for good then, but be restarted to adopt it."""
+    ray = ray_cluster
+    orch = _orchestrator(rig)
+    gate = rig.tmp / "gate"
+    prompt = f"FAKE@1: wait-file {gate} 120\nFAKE@2+: write-done\n"
+    assert orch.create(TaskRequest("p", prompt, "t", max_restarts=5)).run_id
+    counter = rig.root.task_dir("p", "t") / ".fake-agent-count"
+    wait_until(counter.exists, 20, "the agent to read its prompt")
+    actor = ray.get_actor(actor_name("p", "t"), namespace=NAMESPACE)
+    where = ray.get(actor.where.remote())
+    os.kill(int(where["loop_pid"]), signal.SIGTERM)
+    try:
+        wait_until(lambda: len(rig.root.run_ids("p", "t")) >= 2, 60, "the adopting loop's run")
+        rig.wait_status(orch, "t", "completed", timeout=60)
+    finally:
+        gate.touch()
+    runs = [read_run_info(rig.root.run_dir("p", "t", r)) for r in rig.root.run_ids("p", "t")]
+    assert runs[-1].status == "completed" and len(runs) == 2, runs
+    bus = read_all(rig.root.task_bus("p", "t"))
+    # Adopted by the restarted actor: the orchestrator's sweep leaves Ray's loops alone.
+    assert len([m for m in bus if m.meta.get("kind") == "adopted"]) == 1

@@ -17,7 +17,9 @@ task`` on the node Ray placed it on.
   failed with one ``RUN_CRASH`` and the loop continues from disk. The sweep itself
   leaves these loops to Ray (``.loop.json`` says ``executor: ray``).
 * **End.** When the loop process exits, the actor kills itself without restart, so its
-  slot and its name are free again.
+  slot and its name are free again. A loop that a shutdown interrupted (a node being
+  stopped sends SIGTERM) records that it is to be resumed; its actor then exits as if it
+  had crashed, so that Ray restarts it and it adopts the loop.
 
 Ray is imported here only, and only when a loop is launched or the cluster is asked
 for its slots: the default install has no Ray, and nothing else pays for it.
@@ -104,11 +106,28 @@ class LoopActor:
 
     def _reap(self) -> None:
         self._code = self._proc.wait()
+        if self._cut_off():
+            # The loop was interrupted (its node is shutting down: SIGTERM) and left itself
+            # to be resumed. Exit as a crashed actor: Ray restarts it, on another node if
+            # this one goes, and the restarted actor adopts the loop.
+            os._exit(1)
         self._exited.set()
         time.sleep(self._exit_grace)
         import ray
 
         ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+
+    def _cut_off(self) -> bool:
+        """Whether the task's loop is unfinished (``.loop.json`` still says running) with
+        nobody running it. While another process holds its lock (an interrupted loop
+        finishing, which refused our adoption), wait and see how that one ends."""
+        from conductor_loop.runner.task_loop import read_loop_state, task_loop_active
+
+        while read_loop_state(self._task_dir).get("state") == "running":
+            if not task_loop_active(self._task_dir):
+                return True
+            time.sleep(0.5)
+        return False
 
     def where(self) -> dict[str, int | str]:
         """Where the loop runs: its node, this actor's process and the loop's."""
