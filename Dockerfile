@@ -62,7 +62,7 @@ COPY pyproject.toml README.md ./
 RUN python3 -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
       > /tmp/requirements.txt \
  && /opt/conductor/bin/pip install -r /tmp/requirements.txt
-# The optional Ray extra, in a layer of its own (about 300 MB: the default image stays small).
+# The optional Ray extra, in a layer of its own (about 330 MB: the default image stays small).
 RUN if [ "$WITH_RAY" = 1 ]; then \
       python3 -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['ray'], sep='\\n')" \
         > /tmp/ray-requirements.txt \
