@@ -10,7 +10,8 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@# the ray extra too: tests/orchestration/test_ray_executor.py starts a local Ray
+	$(BIN)/pip install --quiet -e '.[dev,ray]'
 	@# byte-compile now: CLIs start ~2x faster where PYTHONDONTWRITEBYTECODE is set
 	$(BIN)/python -m compileall -q src > /dev/null
 	touch $(STAMP)

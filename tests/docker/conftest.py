@@ -51,6 +51,8 @@ FAKE_AGENT = REPO / "tests" / "fakes" / "fake_agent.py"
 IMAGE_TAG = "conductor-loop:pytest"
 AGENT_IMAGE_TAG = "conductor-loop:pytest-agent"
 LB_IMAGE_TAG = "conductor-loop-lb:pytest"
+RAY_IMAGE_TAG = "conductor-loop:pytest-ray"
+RAY_AGENT_IMAGE_TAG = "conductor-loop:pytest-ray-agent"
 
 
 def _asked_for(config: pytest.Config) -> bool:
@@ -99,6 +101,25 @@ def _build_args() -> list[str]:
     return args
 
 
+def _build_image(tag: str, *extra_args: str, log_name: str = "build.log") -> float:
+    """``docker build`` of the repository's Dockerfile; fails the test with its output."""
+    started = time.monotonic()
+    done = docker(
+        "build", "--force-rm", "-t", tag, *_build_args(), *extra_args, str(REPO),
+        check=False, timeout=1200,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / log_name).write_text(done.stdout + done.stderr, encoding="utf-8")
+    if done.returncode != 0:
+        pytest.fail(
+            f"docker build failed (exit {done.returncode}); end of its output:\n"
+            f"{(done.stdout + done.stderr)[-6000:]}",
+            pytrace=False,
+        )
+    return elapsed
+
+
 @pytest.fixture(scope="session")
 def conductor_image(compose_cmd: list[str]) -> str:
     """The image from the repository's Dockerfile, built once per session."""
@@ -106,28 +127,13 @@ def conductor_image(compose_cmd: list[str]) -> str:
     if prebuilt:
         docker("image", "inspect", prebuilt)
         return prebuilt
-    started = time.monotonic()
-    done = docker(
-        "build", "--force-rm", "-t", IMAGE_TAG, *_build_args(), str(REPO), check=False, timeout=1200
-    )
-    elapsed = time.monotonic() - started
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "build.log").write_text(done.stdout + done.stderr, encoding="utf-8")
-    if done.returncode != 0:
-        pytest.fail(
-            f"docker build failed (exit {done.returncode}); end of its output:\n"
-            f"{(done.stdout + done.stderr)[-6000:]}",
-            pytrace=False,
-        )
-    record_figure("image_build_seconds", elapsed)
+    record_figure("image_build_seconds", _build_image(IMAGE_TAG))
     return IMAGE_TAG
 
 
-@pytest.fixture(scope="session")
-def agent_image(conductor_image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """conductor_image plus the stand-in agent as ``claude`` (prints claude stream-json)."""
+def _with_fake_agent(base: str, tag: str, context: Path) -> str:
+    """``base`` plus the stand-in agent as ``claude`` (prints claude stream-json)."""
     assert FAKE_AGENT.is_file(), f"{FAKE_AGENT} is missing"
-    context = tmp_path_factory.mktemp("agent-image")
     shutil.copy(FAKE_AGENT, context / "claude")
     (context / "Dockerfile").write_text(
         "ARG BASE\n"
@@ -138,11 +144,34 @@ def agent_image(conductor_image: str, tmp_path_factory: pytest.TempPathFactory) 
         "USER 10001:10001\n",
         encoding="utf-8",
     )
-    docker(
-        "build", "-t", AGENT_IMAGE_TAG, "--build-arg", f"BASE={conductor_image}", str(context),
-        timeout=300,
-    )  # fmt: skip
-    return AGENT_IMAGE_TAG
+    docker("build", "-t", tag, "--build-arg", f"BASE={base}", str(context), timeout=300)
+    return tag
+
+
+@pytest.fixture(scope="session")
+def agent_image(conductor_image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """conductor_image plus the stand-in agent as ``claude`` (prints claude stream-json)."""
+    return _with_fake_agent(conductor_image, AGENT_IMAGE_TAG, tmp_path_factory.mktemp("agent"))
+
+
+@pytest.fixture(scope="session")
+def ray_image(compose_cmd: list[str]) -> str:
+    """The image built with ``WITH_RAY=1`` (the ``ray`` extra), once per session; or the
+    tag in ``CONDUCTOR_TEST_RAY_IMAGE``, built beforehand."""
+    prebuilt = SESSION_ENV.get("CONDUCTOR_TEST_RAY_IMAGE", "")
+    if prebuilt:
+        docker("image", "inspect", prebuilt)
+        return prebuilt
+    elapsed = _build_image(RAY_IMAGE_TAG, "--build-arg", "WITH_RAY=1", log_name="build-ray.log")
+    record_figure("ray_image_build_seconds", elapsed)
+    return RAY_IMAGE_TAG
+
+
+@pytest.fixture(scope="session")
+def ray_agent_image(ray_image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """ray_image plus the stand-in agent as ``claude``: the Ray worker nodes' image."""
+    context = tmp_path_factory.mktemp("ray-agent")
+    return _with_fake_agent(ray_image, RAY_AGENT_IMAGE_TAG, context)
 
 
 def _noise(log_line: str) -> bool:

@@ -60,11 +60,18 @@ class Rig:
 
     def run_agent(self, *args: str) -> subprocess.CompletedProcess[str]:
         """The ``run-agent`` CLI on the same runs root and config."""
+        return self.run_agent_env({}, *args)
+
+    def run_agent_env(self, extra: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+        """``run_agent`` with ``extra`` environment variables."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JRUN_", "CONDUCTOR_"))}
         return subprocess.run(
             [str(VENV_BIN / "run-agent"), *args],
             env=dict(
-                env, CONDUCTOR_ROOT=str(self.root.path), CONDUCTOR_CONFIG=str(self.config_path)
+                env,
+                CONDUCTOR_ROOT=str(self.root.path),
+                CONDUCTOR_CONFIG=str(self.config_path),
+                **extra,
             ),
             capture_output=True,
             text=True,
@@ -91,9 +98,10 @@ def rig(tmp_path: Path, runs_root: RunsRoot) -> Iterator[Rig]:
             _end(proc)
 
 
-def _end(proc: subprocess.Popen[bytes]) -> None:
-    """End a loop the test left running, with its agents (its own process group)."""
-    if proc.poll() is None:
+def _end(proc: object) -> None:
+    """End a loop the test left running, with its agents (its own process group). Ray's
+    loops (no local process) end with the test's Ray."""
+    if isinstance(proc, subprocess.Popen) and proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         try:

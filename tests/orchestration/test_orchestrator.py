@@ -6,14 +6,25 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 
 import pytest
 
 from conductor_loop.bus.reader import read_all
 from conductor_loop.errors import ConflictError
 from conductor_loop.orchestration.errors import DependencyCycleError
+from conductor_loop.orchestration.executors.local import LocalExecutor
+from conductor_loop.orchestration.launcher import LaunchSpec, launch
 from conductor_loop.orchestration.orchestrator import LaunchCount, Orchestrator, TaskRequest
-from conductor_loop.runner.task_loop import loop_died
+from conductor_loop.runner.placement import (
+    LOOP_EXECUTOR_ENV,
+    LOOP_TASK_ENV,
+    RAY_JOB_ID_ENV,
+    RAY_NODE_ID_ENV,
+    RAY_NODE_NAME_ENV,
+    RAY_WORKER_ID_ENV,
+)
+from conductor_loop.runner.task_loop import loop_died, read_loop_state
 from conductor_loop.storage.layout import DONE_FILE, TASK_FILE
 from conductor_loop.storage.runinfo import read_run_info
 from tests.orchestration.conftest import Rig
@@ -130,3 +141,82 @@ def test_run_agent_task_applies_the_same_rules_before_writing_anything(rig: Rig)
     unknown_agent = rig.run_agent(*base, "--agent", "nope")
     assert unknown_agent.returncode == 2 and "unknown agent 'nope'" in unknown_agent.stderr
     assert not rig.root.task_dir("p", "later").exists()
+
+
+class _AsIfOnRay(LocalExecutor):
+    """Starts loops as local processes, in the environment a Ray loop actor gives them."""
+
+    name = "as-if-ray"
+
+    def launch(self, spec: LaunchSpec) -> subprocess.Popen[bytes]:
+        spec.extra_env.update(
+            {
+                LOOP_EXECUTOR_ENV: "ray",
+                LOOP_TASK_ENV: f"{spec.project_id}/{spec.task_id}",
+                RAY_NODE_ID_ENV: "node-1",
+                RAY_WORKER_ID_ENV: "worker-1",
+                RAY_JOB_ID_ENV: "01000000",
+                RAY_NODE_NAME_ENV: "worker-host-1",
+            }
+        )
+        return launch(spec)
+
+
+def test_the_adoption_sweep_leaves_loops_that_ray_runs_to_ray(rig: Rig) -> None:
+    gate = rig.tmp / "gate"
+    prompt = f"FAKE@1: wait-file {gate} 60\nFAKE@2+: write-done\n"
+    orch = rig.orchestrator()
+    orch.executor = _AsIfOnRay()
+    started = orch.create(TaskRequest("p", prompt, "t", max_restarts=5))
+    assert started.run_id is not None
+    first = rig.root.run_dir("p", "t", started.run_id)
+    info = read_run_info(first)
+    assert (info.ray_node_id, info.ray_worker_id, info.ray_job_id, info.ray_node_name) == (
+        "node-1",
+        "worker-1",
+        "01000000",
+        "worker-host-1",
+    )
+    assert "ray_node_id: node-1" in (first / "run-info.yaml").read_text()
+    wait_until(lambda: agent_pid(first) > 0, 20, "agent start")
+    counter = rig.root.task_dir("p", "t") / ".fake-agent-count"
+    wait_until(counter.exists, 20, "the agent to read its prompt")
+    loop = orch._procs[("p", "t")]
+    os.kill(loop.pid, signal.SIGKILL)  # its node died (the agent keeps waiting)
+    loop.wait(10)
+    task_dir = rig.root.task_dir("p", "t")
+    try:
+        assert loop_died(task_dir)
+        assert read_loop_state(task_dir)["executor"] == "ray"
+        for _ in range(2):
+            orch.index.apply_rescan()
+            orch.sweep()
+        assert _launches(orch) == 1  # the loop only: Ray restarts it, not our sweep
+        assert orch.adopt_orphaned_loops() == 0
+        assert loop_died(task_dir)
+        # What Ray's restarted actor runs: the adoption, which completes the task.
+        adopted = rig.run_agent("task", "--project", "p", "--task", "t", "--adopt")
+        assert adopted.returncode == 0, adopted.stderr
+    finally:
+        gate.touch()
+    runs = [read_run_info(rig.root.run_dir("p", "t", r)) for r in rig.root.run_ids("p", "t")]
+    assert [r.status for r in runs] == ["failed", "completed"]
+    assert runs[1].ray_node_id == ""  # run outside Ray: no placement recorded
+    assert (
+        "ray_node_id"
+        not in (rig.root.run_dir("p", "t", runs[1].run_id) / "run-info.yaml").read_text()
+    )
+    bus = read_all(rig.root.task_bus("p", "t"))
+    assert [m.run_id for m in bus if m.type == "RUN_CRASH"] == [runs[0].run_id]
+    assert read_loop_state(task_dir)["executor"] == "local"
+
+
+def test_a_loop_started_by_an_agent_inside_a_ray_loop_is_not_taken_for_ray(rig: Rig) -> None:
+    from conductor_loop.runner.placement import loop_executor
+
+    env = {LOOP_EXECUTOR_ENV: "ray", LOOP_TASK_ENV: "p/t"}
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        assert loop_executor("p", "t") == "ray"
+        assert loop_executor("p", "child") == "local"

@@ -96,6 +96,35 @@ def test_environment_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert load_config().api.port == 2000
 
 
+def test_executor_is_local_by_default_and_takes_a_bare_type_or_a_mapping() -> None:
+    assert parse_config("").executor.type == "local"
+    assert parse_config("executor:\n").executor.type == "local"
+    assert parse_config("executor: ray\n").executor.type == "ray"
+    executor = parse_config(
+        "executor:\n  type: ray\n  address: ray://head:10001\n  max_retries: 5\n"
+        "  resources: {agent_slots: 2}\n  namespace: ns\n"
+    ).executor
+    assert (executor.type, executor.address, executor.max_retries) == ("ray", "ray://head:10001", 5)
+    assert (executor.resources, executor.namespace) == ({"agent_slots": 2}, "ns")
+    assert parse_config("executor: ray\n").executor.resources == {"agent_slots": 1}
+
+
+def test_executor_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("executor:\n  type: local\n  max_retries: 7\n")
+    monkeypatch.setenv("CONDUCTOR_EXECUTOR", "ray")
+    monkeypatch.setenv("CONDUCTOR_RAY_ADDRESS", "ray://ray-head:10001")
+    executor = load_config(str(path)).executor
+    assert (executor.type, executor.address, executor.max_retries) == (
+        "ray",
+        "ray://ray-head:10001",
+        7,
+    )
+    monkeypatch.setenv("CONDUCTOR_EXECUTOR", "slurm")
+    with pytest.raises(ConfigError, match=r"CONDUCTOR_EXECUTOR.*\n.*type"):
+        load_config(str(path))
+
+
 def test_bad_port_from_environment_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONDUCTOR_PORT", "not-a-port")
     with pytest.raises(ConfigError, match=r"CONDUCTOR_\*.*\n.*port"):
@@ -114,6 +143,14 @@ def test_bad_port_from_environment_is_named(monkeypatch: pytest.MonkeyPatch) -> 
         ("api:\n  port: 99999\n", "api.port"),
         ("api:\n  cors_origins: http://x\n", "api.cors_origins"),
         ("storage:\n  runs_dir: [a]\n", "storage.runs_dir"),
+        ("executor: kubernetes\n", "executor.type"),
+        ("executor:\n  type: ray\n  address: head\n", "executor.address"),
+        ("executor:\n  type: ray\n  max_retries: -1\n", "executor.max_retries"),
+        (
+            "executor:\n  type: ray\n  resources: {agent_slots: x}\n",
+            "executor.resources.agent_slots",
+        ),
+        ("executor:\n  type: ray\n  adress: auto\n", "executor.adress"),
     ],
 )
 def test_validation_errors_name_the_key_path(text: str, key_path: str) -> None:

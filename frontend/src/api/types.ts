@@ -47,6 +47,11 @@ export interface RunDetail extends RunSummary {
   heartbeat_time: string;
   /** file name → size in bytes, for the files present */
   files: Record<string, number>;
+  /** where the Ray executor placed the run: empty outside Ray, absent from older servers */
+  ray_node_id?: string;
+  ray_worker_id?: string;
+  ray_job_id?: string;
+  ray_node_name?: string;
 }
 
 export interface RunList {

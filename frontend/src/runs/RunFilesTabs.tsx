@@ -9,7 +9,7 @@ import { useResource } from "../app/useResource";
 import { looksLikeJsonLines } from "../transcript/streamJson";
 import { TranscriptView } from "../transcript/TranscriptView";
 import { ErrorText } from "../widgets/ErrorText";
-import { formatBytes, formatDateTime } from "../widgets/format";
+import { formatBytes, formatDateTime, formatRayNode } from "../widgets/format";
 import { formatCost } from "../widgets/usage";
 import { LogView } from "./LogView";
 import type { RunOutput } from "./useRunOutput";
@@ -160,6 +160,9 @@ function RunInfoTab({ run }: { run: RunDetail }) {
     ["pid", String(run.pid)],
     ["process_ownership", run.process_ownership],
     ["host", run.host],
+    ["ray_node", formatRayNode(run.ray_node_name, run.ray_node_id)],
+    ["ray_worker_id", run.ray_worker_id ?? ""],
+    ["ray_job_id", run.ray_job_id ?? ""],
     ["run_dir", run.run_dir],
     ["cwd", run.cwd],
     ["commandline", run.commandline],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { formatAgo, formatDuration } from "./format";
+import { formatAgo, formatDuration, formatRayNode } from "./format";
 
 describe("formatAgo", () => {
   const now = Date.parse("2026-01-02T12:00:00Z");
@@ -22,5 +22,16 @@ describe("formatAgo", () => {
 
   it("leaves durations as they were", () => {
     expect(formatDuration(7_400)).toBe("7.4 s");
+  });
+});
+
+describe("formatRayNode", () => {
+  it("names the node a Ray executor placed the run on, and nothing outside Ray", () => {
+    const id = "5f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978879";
+    expect(formatRayNode("worker-1", id)).toBe("worker-1 (node 5f1e2d3c4b5a…)");
+    expect(formatRayNode("", "abc")).toBe("node abc");
+    expect(formatRayNode("worker-1", undefined)).toBe("worker-1");
+    expect(formatRayNode("", "")).toBe("");
+    expect(formatRayNode(undefined, undefined)).toBe("");
   });
 });

@@ -63,3 +63,11 @@ export function formatAgo(iso: string | null | undefined, now: number): string {
   if (hours < 48) return `${hours}h ago`;
   return `${Math.floor(hours / 24)}d ago`;
 }
+
+/** Where the Ray executor placed a run: the node's host name and the start of its id;
+ * "" for a run outside Ray (neither is set, or an older server sent neither). */
+export function formatRayNode(name: string | undefined, id: string | undefined): string {
+  const shortId = id ? (id.length > 12 ? `${id.slice(0, 12)}…` : id) : "";
+  if (name && shortId) return `${name} (node ${shortId})`;
+  return name || (shortId ? `node ${shortId}` : "");
+}

@@ -98,6 +98,8 @@ def build_app(
         first_run_timeout=settings.first_run_timeout,
         launched=metrics.tasks_launched,
     )
+    if orchestrator.executor.name == "ray":
+        metrics.track_cluster(orchestrator.executor.cluster_slots)
     svc = Services(
         root=root,
         config=config,

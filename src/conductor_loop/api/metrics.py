@@ -44,6 +44,30 @@ class _RunCounts(Collector):
         yield family
 
 
+class _ClusterSlots(Collector):
+    """The Ray cluster's agent slots (``executor: ray``), as the executor last saw them."""
+
+    def __init__(self, slots: Callable[[], tuple[float, float] | None]) -> None:
+        self._slots = slots
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())  # registering must not ask the cluster
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        figures = self._slots()
+        if figures is None:
+            return
+        total, used = figures
+        yield GaugeMetricFamily(
+            "conductor_ray_agent_slots_total",
+            "Agent slots (concurrent task loops) the Ray cluster's nodes offer.",
+            value=total,
+        )
+        yield GaugeMetricFamily(
+            "conductor_ray_agent_slots_used", "Agent slots taken by running loops.", value=used
+        )
+
+
 _USAGE_COUNTERS = (
     ("input_tokens", "conductor_agent_input_tokens", "Input tokens (cached ones included)"),
     ("output_tokens", "conductor_agent_output_tokens", "Output tokens"),
@@ -218,6 +242,10 @@ class Metrics:
 
     def track_usage(self, totals: Callable[[], dict[tuple[str, str], Usage]]) -> None:
         self.registry.register(_AgentUsage(totals))
+
+    def track_cluster(self, slots: Callable[[], tuple[float, float] | None]) -> None:
+        """Report a cluster's slot gauges (each worker its own view: never summed)."""
+        self.registry.register(_ClusterSlots(slots))
 
     @property
     def uptime_seconds(self) -> float:

@@ -109,6 +109,10 @@ class RunDetail(RunSummary):
     instance_id: str
     heartbeat_time: str
     files: dict[str, int] = Field(description="file name → size in bytes, for files present")
+    ray_node_id: str = Field("", description="the Ray node the run ran on; empty outside Ray")
+    ray_worker_id: str = Field("", description="the Ray worker of the loop's actor")
+    ray_job_id: str = Field("", description="the Ray job that submitted the loop")
+    ray_node_name: str = Field("", description="the Ray node's host name")
 
 
 class RunList(BaseModel):

@@ -132,6 +132,10 @@ class RunService:
             agent_version=info.agent_version,
             instance_id=info.instance_id,
             heartbeat_time=info.heartbeat_time,
+            ray_node_id=info.ray_node_id,
+            ray_worker_id=info.ray_worker_id,
+            ray_job_id=info.ray_job_id,
+            ray_node_name=info.ray_node_name,
             files=self._file_sizes(entry.run_dir),
         )
         return data

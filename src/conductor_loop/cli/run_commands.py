@@ -29,6 +29,7 @@ from conductor_loop.cli.context import load, stop_on_signals
 if TYPE_CHECKING:
     from conductor_loop.cli.follow import RunFollower
     from conductor_loop.config import Config
+    from conductor_loop.orchestration.orchestrator import TaskRequest
     from conductor_loop.runner.task_loop import TaskSettings
     from conductor_loop.storage.layout import RunsRoot
     from conductor_loop.storage.runinfo import RunInfo
@@ -307,6 +308,14 @@ def _task_options(func: F) -> F:
     is_flag=True,
     help="Take over a loop whose runner died (its saved settings apply); no-op otherwise.",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where the loop runs: in this process (local), or on the Ray cluster the config's "
+    "executor section names (ray: submits the loop, prints its first run, and returns).",
+)
 @_output_options("Print each run's transcript in turn until the loop ends (--raw: as is).")
 @click.pass_context
 @reports_errors
@@ -332,6 +341,7 @@ def task(
     max_tokens: int | None,
     budget_action: str | None,
     adopt: bool,
+    executor: str,
     follow: bool,
     raw: bool,
     as_json: bool,
@@ -343,9 +353,14 @@ def task(
     its prompt. Prints the task id at the end (--json: the task and its runs as a
     JSON object); progress goes to stderr.
 
+    With --executor ray the loop is submitted to the Ray cluster instead (a detached
+    actor on a node with agent slots) and the command returns once its first run has
+    started: it prints the task id (--json: the task's status and first run).
+
     \b
-    Exit status: 0 completed, 1 failed or stopped, 3 stopped by its budget (the reason
-    is printed), 2 a bad request or config, 74 the runs root could not be written.
+    Exit status: 0 completed (ray: submitted), 1 failed or stopped, 3 stopped by its
+    budget (the reason is printed), 2 a bad request or config, 74 the runs root could not
+    be written.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -360,9 +375,42 @@ def task(
         raise click.UsageError("give --resume or --force, not both")
     if resume and text is not None:
         raise click.UsageError("--resume keeps the task's TASK.md: use --force to replace it")
+    if executor == "ray":
+        refused = [
+            flag
+            for flag, given in (
+                ("--force", force),
+                ("--adopt", adopt),
+                ("--follow", follow),
+                ("--child-wait-timeout", child_wait_timeout is not None),
+                ("--child-poll-interval", child_poll_interval is not None),
+            )
+            if given
+        ]
+        if refused:
+            raise click.UsageError(f"{', '.join(refused)} cannot be used with --executor ray")
     spec = new_task(project, task_id, text, depends_on)
     task_id = spec.task_id
     runs_root, config = load(root, config_path)
+    if executor == "ray":
+        from conductor_loop.orchestration.orchestrator import TaskRequest
+
+        request = TaskRequest(
+            project_id=project,
+            prompt=text or "",
+            task_id=task_id,
+            agent=agent,
+            depends_on=spec.depends_on,
+            max_restarts=max_restarts,
+            restart_delay=restart_delay,
+            timeout=timeout,
+            cwd=str(cwd.resolve()) if cwd is not None else None,
+            max_cost_usd=max_cost,
+            max_tokens=max_tokens,
+            budget_action=budget_action,
+        )
+        _submit_to_ray(runs_root, config, request, resume=resume, as_json=as_json)
+        return
     if not adopt:  # an adopted loop runs with the settings it was started with
         check_agent(config, agent)
         check_cycle(task_id, spec.depends_on, waiting_on_disk(runs_root, project))
@@ -392,6 +440,52 @@ def task(
         replace=force,
         output=_Output(follow=follow, raw=raw, as_json=as_json),
     )
+
+
+def _submit_to_ray(
+    runs_root: RunsRoot, config: Config, request: TaskRequest, *, resume: bool, as_json: bool
+) -> None:
+    """``task --executor ray``: the server's way of starting a loop (the same admission,
+    queue and ``depends_on`` rules), with the config's Ray executor. A task that has to
+    wait is queued on disk, and a server's sweep starts it."""
+    import dataclasses
+
+    from conductor_loop.errors import InvalidRequestError, NotFoundError
+    from conductor_loop.orchestration.index import Index
+    from conductor_loop.orchestration.orchestrator import Orchestrator, loop_active
+
+    if not resume and not request.prompt:
+        raise InvalidRequestError("give --prompt or --prompt-file (or --resume)")
+    ray_config = dataclasses.replace(
+        config, executor=dataclasses.replace(config.executor, type="ray")
+    )
+    index = Index(runs_root, loop_probe=loop_active)
+    index.build()
+    orchestrator = Orchestrator(runs_root, ray_config, index, config_path=config.source)
+    if resume:
+        entry = index.task(request.project_id, request.task_id or "")
+        if entry is None:
+            raise NotFoundError(f"task {request.project_id}/{request.task_id} not found")
+        started = orchestrator.resume(entry)
+    else:
+        started = orchestrator.create(request)
+    where = f"run {started.run_id}" if started.run_id else started.status
+    if started.queue_position is not None:
+        where += f" at position {started.queue_position}"
+    note(f"task {started.project_id}/{started.task_id}: submitted to Ray ({where})")
+    if as_json:
+        _echo_json(
+            {
+                "project_id": started.project_id,
+                "task_id": started.task_id,
+                "status": started.status,
+                "run_id": started.run_id,
+                "queue_position": started.queue_position,
+                "executor": "ray",
+            }
+        )
+    else:
+        click.echo(started.task_id)
 
 
 @dataclass(frozen=True, slots=True)

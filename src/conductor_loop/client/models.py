@@ -101,6 +101,11 @@ class RunDetail(RunSummary):
     instance_id: str
     heartbeat_time: str
     files: dict[str, int]
+    # Where a Ray executor placed the run; empty outside Ray (and from older servers).
+    ray_node_id: str = ""
+    ray_worker_id: str = ""
+    ray_job_id: str = ""
+    ray_node_name: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -31,6 +31,7 @@ from conductor_loop.config.models import (
     ApiConfig,
     Config,
     DefaultsConfig,
+    ExecutorConfig,
     Pricing,
     Secret,
     StorageConfig,
@@ -39,7 +40,12 @@ from conductor_loop.storage.atomic import atomic_write_text
 
 FORMAT = 2  # 2: texts with unknown top-level keys are no longer cached
 KEEP_ENTRIES = 64
-_SECTIONS = {"defaults": DefaultsConfig, "api": ApiConfig, "storage": StorageConfig}
+_SECTIONS = {
+    "defaults": DefaultsConfig,
+    "api": ApiConfig,
+    "storage": StorageConfig,
+    "executor": ExecutorConfig,
+}
 
 
 def cache_dir() -> Path | None:

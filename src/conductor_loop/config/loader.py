@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from conductor_loop.config import cache, dirs
-from conductor_loop.config.models import ApiConfig, Config
+from conductor_loop.config.models import ApiConfig, Config, ExecutorConfig
 from conductor_loop.config.validation import validate
 from conductor_loop.errors import ConfigError
 
-SECTIONS = ("agents", "defaults", "api", "storage")
+SECTIONS = ("agents", "defaults", "api", "storage", "executor")
 # A line that starts one of our sections: a config.yaml that has none is not ours.
-_OUR_SECTION = re.compile(r"^[\"']?(?:agents|defaults|api|storage)[\"']?[ \t]*:", re.MULTILINE)
+_OUR_SECTION = re.compile(
+    r"^[\"']?(?:agents|defaults|api|storage|executor)[\"']?[ \t]*:", re.MULTILINE
+)
 
 Warn = Callable[[str], None]
 
@@ -127,7 +129,9 @@ def parse_config(
 
 
 def apply_env_overrides(config: Config) -> Config:
-    """``CONDUCTOR_HOST``, ``CONDUCTOR_PORT``, ``CONDUCTOR_API_KEY`` win over the file."""
+    """``CONDUCTOR_HOST``, ``CONDUCTOR_PORT``, ``CONDUCTOR_API_KEY``, ``CONDUCTOR_EXECUTOR``
+    and ``CONDUCTOR_RAY_ADDRESS`` win over the file."""
+    config = _executor_overrides(config)
     updates: dict[str, Any] = {}
     if host := os.environ.get("CONDUCTOR_HOST"):
         updates["host"] = host
@@ -140,6 +144,23 @@ def apply_env_overrides(config: Config) -> Config:
     merged = {f.name: getattr(config.api, f.name) for f in dataclasses.fields(ApiConfig)}
     api = validate(ApiConfig, merged | updates, "environment (CONDUCTOR_*)")
     return dataclasses.replace(config, api=api)
+
+
+def _executor_overrides(config: Config) -> Config:
+    """``CONDUCTOR_EXECUTOR`` (``local`` or ``ray``) and ``CONDUCTOR_RAY_ADDRESS``: a
+    container picks its executor without a config file of its own."""
+    updates: dict[str, Any] = {}
+    if kind := os.environ.get("CONDUCTOR_EXECUTOR"):
+        updates["type"] = kind
+    if address := os.environ.get("CONDUCTOR_RAY_ADDRESS"):
+        updates["address"] = address
+    if not updates:
+        return config
+    merged = {f.name: getattr(config.executor, f.name) for f in dataclasses.fields(ExecutorConfig)}
+    executor = validate(
+        ExecutorConfig, merged | updates, "environment (CONDUCTOR_EXECUTOR, CONDUCTOR_RAY_ADDRESS)"
+    )
+    return dataclasses.replace(config, executor=executor)
 
 
 def load_config(

@@ -256,6 +256,67 @@ class StorageConfig:
     bus_rotate_bytes: NonNegative = 0  # 0 = never rotate
 
 
+ExecutorType = Literal["local", "ray"]
+# ``auto`` (the cluster this node belongs to), ``local`` (start one in-process: tests),
+# ``ray://HOST:PORT`` (Ray Client) or ``HOST:PORT`` (the GCS of a cluster this host joins).
+_RAY_ADDRESS = (
+    r"^(auto|local|ray://[A-Za-z0-9.\-_\[\]:]+:[0-9]{1,5}|[A-Za-z0-9.\-_\[\]:]+:[0-9]{1,5})$"
+)
+
+
+class _Shorthand:
+    """Lets ``executor: local`` (a bare type) stand for ``executor: {type: local}``."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_before_validator_function(
+            lambda value: {"type": value} if isinstance(value, str) else value, handler(source)
+        )
+
+
+class _Pattern:
+    """A string matching ``pattern``, with a message that says what is expected."""
+
+    def __init__(self, pattern: str, expected: str) -> None:
+        self.pattern, self.expected = pattern, expected
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        import re
+
+        from pydantic_core import PydanticCustomError, core_schema
+
+        def check(value: str) -> str:
+            if not re.match(self.pattern, value):
+                raise PydanticCustomError(
+                    "bad_value",
+                    "'{value}' is not {expected}",
+                    {"value": value, "expected": self.expected},
+                )
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+
+RayAddress = Annotated[str, _Pattern(_RAY_ADDRESS, "auto, local, ray://HOST:PORT or HOST:PORT")]
+Slots = Annotated[float, _Range(ge=0)]
+
+
+@dataclass(slots=True)
+class ExecutorConfig:
+    """Where task loops run (``orchestration.executors``): ``local`` processes on the
+    server's host, or ``ray`` actors placed on a Ray cluster's nodes."""
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = _SECTION
+
+    type: ExecutorType = "local"
+    address: RayAddress = "auto"  # ray only: which cluster
+    # ray only: what one loop needs of a node (custom resources the worker nodes offer).
+    resources: dict[str, Slots] = field(default_factory=lambda: {"agent_slots": 1.0})
+    max_retries: NonNegative = 3  # ray only: restarts of a loop whose node died
+    namespace: str = "conductor-loop"  # ray only: the namespace of the loops' named actors
+
+
 @dataclass(slots=True)
 class Config:
     """The whole configuration. Unknown top-level sections are ignored for compatibility."""
@@ -266,6 +327,7 @@ class Config:
     defaults: DefaultsConfig = field(default_factory=DefaultsConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    executor: Annotated[ExecutorConfig, _Shorthand()] = field(default_factory=ExecutorConfig)
     source: str | None = field(default=None, compare=False)  # the file it was read from
 
     def agent(self, name: str | None) -> tuple[str, AgentConfig]:

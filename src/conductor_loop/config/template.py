@@ -74,4 +74,15 @@ storage:
   # state_dir: ~/.local/state/conductor-loop   # our own state (generated key, …), outside runs_dir
   bus_fsync: false
   bus_rotate_bytes: 0          # rotate message bus files past this size, 0 = never
+
+# Where the server runs task loops: `local` (processes on its host), or a Ray cluster
+# (`pip install conductor-loop[ray]`; docs/scale-out.md). Environment: CONDUCTOR_EXECUTOR,
+# CONDUCTOR_RAY_ADDRESS.
+executor: local
+# executor:
+#   type: ray
+#   address: ray://ray-head:10001   # or auto: the cluster this host is a node of
+#   resources: {agent_slots: 1}     # what one loop needs of a node
+#   max_retries: 3                  # restarts of a loop whose node died
+#   namespace: conductor-loop
 """

@@ -1,7 +1,8 @@
 """Starting, queueing, resuming, stopping, deleting and adopting task loops.
 
-A started task is a separate ``run-agent task`` process (see ``launcher``); the
-orchestrator only decides *when* to start it. Waiting tasks are kept on disk as a
+A started task is a separate ``run-agent task`` process, on this host or on a Ray
+node (``executors``: the config's ``executor``); the orchestrator only decides *when*
+to start it. Waiting tasks are kept on disk as a
 ``QUEUED`` marker (see ``queue``), so a restarted server — or another replica — sees the
 same queue. Every decision that must happen once across processes rests on the file
 system: renaming a queue marker, and the task lock every loop holds (an adopting loop
@@ -35,8 +36,9 @@ from conductor_loop.errors import (
     storage_error,
 )
 from conductor_loop.orchestration.errors import LaunchError
+from conductor_loop.orchestration.executors import Executor, LoopHandle, executor_for
 from conductor_loop.orchestration.index import QUEUED_FILE, Index, RunEntry, TaskEntry
-from conductor_loop.orchestration.launcher import RUNNER_LOG, LaunchSpec, launch
+from conductor_loop.orchestration.launcher import RUNNER_LOG, LaunchSpec
 from conductor_loop.orchestration.queue import (
     LoopSettings,
     claim,
@@ -154,6 +156,7 @@ class Orchestrator:
         conductor_url: str | None = None,
         first_run_timeout: float = 15.0,
         launched: Counter | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.root = root
         self.config = config
@@ -163,7 +166,8 @@ class Orchestrator:
         self.first_run_timeout = first_run_timeout
         self.launched: Counter = launched if launched is not None else LaunchCount()
         self._lock = threading.Lock()
-        self._procs: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
+        self.executor = executor if executor is not None else executor_for(config.executor)
+        self._procs: dict[tuple[str, str], LoopHandle] = {}
         self._seq = itertools.count(1)
 
     def queue_positions(self) -> dict[tuple[str, str], int]:
@@ -271,7 +275,7 @@ class Orchestrator:
 
     def _launch(
         self, project_id: str, task_id: str, settings: LoopSettings, *, adopt: bool = False
-    ) -> subprocess.Popen[bytes]:
+    ) -> LoopHandle:
         task_dir = self.root.task_dir(project_id, task_id)
         spec = LaunchSpec(
             project_id=project_id,
@@ -292,7 +296,7 @@ class Orchestrator:
             conductor_url=self.conductor_url,
         )
         try:
-            proc = launch(spec)
+            proc = self.executor.launch(spec)
         except ContainmentError:
             raise
         except OSError as exc:
@@ -304,17 +308,15 @@ class Orchestrator:
         self.index.mark_launched(project_id, task_id)
         self.launched.inc()
         log.info(
-            "started %s for task %s/%s (pid %d)",
+            "started %s for task %s/%s (%s)",
             "adoption" if adopt else "resume" if settings.resume else "loop",
             project_id,
             task_id,
-            proc.pid,
+            f"pid {proc.pid}" if self.executor.name == "local" else f"on {self.executor.name}",
         )
         return proc
 
-    def _wait_first_run(
-        self, task_dir: Path, before: set[str], proc: subprocess.Popen[bytes]
-    ) -> str | None:
+    def _wait_first_run(self, task_dir: Path, before: set[str], proc: LoopHandle) -> str | None:
         """The id of the loop's first new run, once its run-info exists (or None on timeout)."""
         runs_dir = task_dir / RUNS_SUBDIR
         deadline = time.monotonic() + self.first_run_timeout
@@ -465,14 +467,17 @@ class Orchestrator:
         """Resume loops whose runner died (server or container restart, replica lost).
 
         Several servers may try at once: the adopting ``run-agent task --adopt`` must take
-        the task's lock, so exactly one loop runs and the others exit quietly.
+        the task's lock, so exactly one loop runs and the others exit quietly. Loops a
+        Ray actor ran are Ray's to restart (``executors.ray``): never both.
         """
-        from conductor_loop.runner.task_loop import loop_died
+        from conductor_loop.runner.task_loop import loop_died, read_loop_state
 
         adopted = 0
         for task in self.index.tasks():
             key = (task.project_id, task.task_id)
             if key in self._procs or not loop_died(task.task_dir):
+                continue
+            if read_loop_state(task.task_dir).get("executor") == "ray":
                 continue
             try:
                 self._launch(task.project_id, task.task_id, LoopSettings(), adopt=True)
@@ -506,7 +511,7 @@ def _started(project_id: str, task_id: str, run_id: str | None) -> Started:
     return Started(project_id, task_id, run_id, "running" if run_id else "starting")
 
 
-def _loop_exited(task_dir: Path, proc: subprocess.Popen[bytes]) -> bool:
+def _loop_exited(task_dir: Path, proc: LoopHandle) -> bool:
     """Whether the loop ``proc`` runs has recorded its end and let go of the task lock."""
     from conductor_loop.runner.task_loop import read_loop_state
 

@@ -39,6 +39,7 @@ from conductor_loop.runner.environment import (
 )
 from conductor_loop.runner.identity import host_name, instance_id
 from conductor_loop.runner.liveness import hold_run_lock
+from conductor_loop.runner.placement import ray_placement
 from conductor_loop.runner.process import exit_code_of, start_agent_process, terminate_tree
 from conductor_loop.runner.prompt import build_prompt
 from conductor_loop.runner.slots import run_slot, slots_dir
@@ -279,6 +280,8 @@ class JobRunner:
             runner_pid=os.getpid(),
             heartbeat_time=iso_utc(),
         )
+        for name, value in ray_placement().items():
+            setattr(info, name, value)
         write_run_info(run_dir, info, root=root)
         started_at = time.time()
         self._post(

@@ -41,6 +41,7 @@ from conductor_loop.runner.budget import (
 )
 from conductor_loop.runner.job import JobResult, JobRunner, JobSpec
 from conductor_loop.runner.liveness import reconcile_run
+from conductor_loop.runner.placement import loop_executor
 from conductor_loop.runner.stop_request import (
     STOP_REQUEST_FILE,
     clear_stop_request,
@@ -370,6 +371,7 @@ class TaskLoop:
             )
             state = {
                 "state": "running",
+                "executor": loop_executor(self.project_id, self.task_id),
                 "instance_id": instance_id(),
                 "pid": os.getpid(),
                 "started_at": iso_utc(),

@@ -69,6 +69,12 @@ class RunInfo:
     instance_id: str = ""
     runner_pid: int = 0
     heartbeat_time: str = ""
+    # Where a Ray executor placed the run (runner.placement); left out of the file when
+    # empty, as every run outside Ray has them.
+    ray_node_id: str = ""
+    ray_worker_id: str = ""
+    ray_job_id: str = ""
+    ray_node_name: str = ""
     usage: Usage | None = None  # token and cost figures, known at the run's end
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -81,14 +87,15 @@ class RunInfo:
 
         ``end_time`` is left out while it is empty: the Go tool reads it as a time, and
         an empty string there fails its whole read of the record (a missing key is its
-        zero time, which it takes as "not ended"). The one nested mapping, ``usage``,
+        zero time, which it takes as "not ended"); so are the ``ray_*`` fields, which
+        only runs placed by Ray have. The one nested mapping, ``usage``,
         comes last (and only when a figure is known), so that everything before it is
         flat ``key: value`` lines.
         """
         lines = [
             f"{name}: {render(value)}"
             for name, render in _RENDERERS
-            if (value := getattr(self, name)) != "" or name != "end_time"
+            if (value := getattr(self, name)) != "" or name not in _OMIT_EMPTY
         ]
         # Keys written by other tools (e.g. the Go implementation) survive a rewrite.
         for key, value in self.extra.items():
@@ -147,6 +154,7 @@ _RENDERERS: list[tuple[str, Callable[[Any], str]]] = [
     )
     for f in _FIELDS
 ]
+_OMIT_EMPTY = frozenset({"end_time", "ray_node_id", "ray_worker_id", "ray_job_id", "ray_node_name"})
 _EXTRA_KEY = re.compile(r"[a-z][a-z0-9_]*\Z")
 _FIELD_NAMES = frozenset(f.name for f in _FIELDS)
 _DEFAULTS = {f.name: f.default for f in _FIELDS}
