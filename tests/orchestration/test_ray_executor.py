@@ -55,8 +55,8 @@ def ray_cluster() -> Iterator[Any]:
             os.environ["RAY_AUTH_MODE"] = saved
 
 
-def _orchestrator(rig: Rig) -> Orchestrator:
-    orch = rig.orchestrator()
+def _orchestrator(rig: Rig, **defaults: object) -> Orchestrator:
+    orch = rig.orchestrator(**defaults)
     with rig.config_path.open("a", encoding="utf-8") as handle:
         handle.write(f"executor:\n  type: ray\n  address: local\n  namespace: {NAMESPACE}\n")
     again = rig.orchestrator()
@@ -133,6 +133,32 @@ def test_a_loop_whose_actor_and_process_die_is_continued_by_rays_restart(
     assert [m.run_id for m in bus if m.type == "RUN_START"] == [r.run_id for r in runs]
     assert len([m for m in bus if m.meta.get("kind") == "adopted"]) == 1
     wait_until(lambda: _actor_gone(ray, actor_name("p", "t")), 30, "the actor to exit")
+
+
+def test_the_queue_and_depends_on_stay_ours_with_the_ray_executor(
+    rig: Rig, ray_cluster: Any
+) -> None:
+    """Waiting tasks hold no Ray slot: the orchestrator's queue (a cap of one root task)
+    and ``depends_on`` decide when a loop is submitted; Ray only places it."""
+    ray = ray_cluster
+    orch = _orchestrator(rig, max_concurrent_root_tasks=1)
+    gate = rig.tmp / "gate"
+    first = orch.create(TaskRequest("p", f"FAKE: wait-file {gate} 60\nFAKE: write-done\n", "a"))
+    assert first.status == "running", first
+    queued = orch.create(TaskRequest("p", "FAKE: write-done\n", "b"))
+    waiting = orch.create(TaskRequest("p", "FAKE: write-done\n", "c", depends_on=["b"]))
+    assert (queued.status, queued.queue_position) == ("queued", 1), queued
+    assert waiting.status == "queued", waiting
+    assert orch.schedule() == 0  # the cap is taken
+    assert _free_slots(ray) == SLOTS - 1  # only the running loop holds a slot
+    gate.touch()
+    for task_id in "abc":
+        rig.wait_status(orch, task_id, "completed", timeout=90)
+    infos = {t: read_run_info(rig.root.run_dir("p", t, rig.root.run_ids("p", t)[0])) for t in "abc"}
+    assert all(info.ray_node_id for info in infos.values()), infos  # each ran on Ray
+    assert infos["a"].end_time <= infos["b"].start_time  # the cap: one at a time
+    assert infos["b"].end_time <= infos["c"].start_time  # c waited for b's DONE
+    wait_until(lambda: _free_slots(ray) == SLOTS, 30, "every slot to be free again")
 
 
 def orch_settings() -> Any:
