@@ -258,3 +258,22 @@ def test_no_change_is_lost_while_the_watch_is_re_created(
         stop.set()
         churner.join(5)
         watcher.stop()
+
+
+def test_lookups_by_id_find_what_another_process_just_created(runs_root: RunsRoot) -> None:
+    """A run or task another worker or replica created a moment ago, before this index's
+    watch has reported it: a lookup by id reads it from disk rather than answering 404
+    (a stop sent through another worker right after the start was refused)."""
+    seed_run(runs_root, "p", "old", status="completed")
+    index = Index(runs_root)
+    index.build()  # complete, and nothing watches the disk here
+    assert index.complete
+    fresh = seed_run(runs_root, "p", "fresh", status="running")
+    in_new_project = seed_run(runs_root, "q", "other", status="completed")
+    found = index.run(fresh.name)
+    assert found is not None and found.info.task_id == "fresh"
+    assert index.task("q", "other") is not None
+    assert index.has_project("q")
+    assert index.run(in_new_project.name) is not None
+    assert index.run("20990101-0000000000-1-1") is None  # absent stays absent
+    assert index.task("p", "missing") is None

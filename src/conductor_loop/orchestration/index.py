@@ -392,19 +392,23 @@ class Index:
 
     def run(self, run_id: str) -> RunEntry | None:
         entry = self._runs.get(run_id)
-        if self.ready.is_set():
-            return entry
-        # Until the walk is done nothing watches the disk: read the run afresh.
         if entry is None:
+            # Not indexed (yet): another worker or replica may have created it a moment
+            # ago, before the watch reported it. Look on disk before saying "not found".
             return self._run_from_disk(run_id)
-        self._task_from_disk(entry.info.project_id, entry.info.task_id)
-        return self._runs.get(run_id)
+        if not self.ready.is_set():
+            # Until the walk is done nothing watches the disk: read the run afresh.
+            self._task_from_disk(entry.info.project_id, entry.info.task_id)
+            return self._runs.get(run_id)
+        return entry
 
     def task(self, project_id: str, task_id: str) -> TaskEntry | None:
         if not self.ready.is_set():
             # Until the walk is done nothing watches the disk: read the task afresh.
             return self._task_from_disk(project_id, task_id)
-        return self._tasks.get((project_id, task_id))
+        entry = self._tasks.get((project_id, task_id))
+        # A miss may be a task created elsewhere a moment ago (see ``run``).
+        return entry if entry is not None else self._task_from_disk(project_id, task_id)
 
     def find_tasks(self, task_id: str) -> list[TaskEntry]:
         if not self.ready.is_set() and _safe_id(task_id):
@@ -421,7 +425,7 @@ class Index:
     def has_project(self, project_id: str) -> bool:
         if project_id in self._projects:
             return True
-        if self.ready.is_set() or not _safe_id(project_id):
+        if not _safe_id(project_id):
             return False
         if not _is_real_dir(self.root.path / project_id):
             return False
@@ -441,7 +445,8 @@ class Index:
             return self._tasks.get((project_id, task_id))
 
     def _run_from_disk(self, run_id: str) -> RunEntry | None:
-        """Find a run the start-up walk has not reached yet: look in every task."""
+        """Find a run the index has not seen (the start-up walk or the watch has not
+        reached it yet): look in every task, a directory check each."""
         if not _safe_id(run_id):
             return None
         root = self.root.path
