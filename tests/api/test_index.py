@@ -277,3 +277,7 @@ def test_lookups_by_id_find_what_another_process_just_created(runs_root: RunsRoo
     assert index.run(in_new_project.name) is not None
     assert index.run("20990101-0000000000-1-1") is None  # absent stays absent
     assert index.task("p", "missing") is None
+    # Event streams ask without the disk walk (once per change and client, on the loop).
+    unseen = seed_run(runs_root, "p", "fresh", status="completed").name
+    assert index.indexed_run(unseen) is None
+    assert index.indexed_run(fresh.name) is not None  # indexed by the lookup above

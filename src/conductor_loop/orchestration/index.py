@@ -402,6 +402,15 @@ class Index:
             return self._runs.get(run_id)
         return entry
 
+    def indexed_run(self, run_id: str) -> RunEntry | None:
+        """``run`` without looking on disk for a run the index has not seen: for event
+        streams, which ask on the event loop once per change and client (a bulk delete
+        must not become a directory walk per run and client), and follow the watch."""
+        entry = self._runs.get(run_id)
+        if entry is None or self.ready.is_set():
+            return entry
+        return self.run(run_id)
+
     def task(self, project_id: str, task_id: str) -> TaskEntry | None:
         if not self.ready.is_set():
             # Until the walk is done nothing watches the disk: read the task afresh.
