@@ -112,15 +112,30 @@ class EventTimes:
     def close(self) -> None:
         self._client.close()
 
+    def latencies(self, sent: dict[int, float], timeout: float = 5) -> list[float]:
+        """Milliseconds from each send (marker -> time) to its event, once every event
+        arrived or ``timeout`` passed; the stream is closed then. Lost events are left out."""
+        deadline = time.monotonic() + timeout
+        while len(self.arrived) < len(sent) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.close()
+        return [(self.arrived[i] - sent[i]) * 1000 for i in sent if i in self.arrived]
 
-def output_latency(server: Started, root: RunsRoot, samples: int = 200) -> list[float]:
-    run_dir = running_run(root, "project-00", "task-20260223-191700-bench-00")
+
+def served_running_run(server: Started, root: RunsRoot, project: str) -> Path:
+    """A new running run in ``project``, once the server answers for it."""
+    run_dir = running_run(root, project, "task-20260223-191700-bench-00")
     with httpx.Client(base_url=server.url) as client:
         deadline = time.monotonic() + 5
         while client.get(f"/api/v1/runs/{run_dir.name}").status_code != 200:
             if time.monotonic() > deadline:
                 raise RuntimeError("running run was not indexed")
             time.sleep(0.01)
+    return run_dir
+
+
+def output_latency(server: Started, root: RunsRoot, samples: int = 200) -> list[float]:
+    run_dir = served_running_run(server, root, "project-00")
     reader = EventTimes(
         f"{server.url}/api/v1/runs/{run_dir.name}/stream", "log", re.compile(r"probe (\d+)")
     )
@@ -132,11 +147,7 @@ def output_latency(server: Started, root: RunsRoot, samples: int = 200) -> list[
             out.write(f"probe {i}\n")
             out.flush()
             time.sleep(0.02)
-    deadline = time.monotonic() + 5
-    while len(reader.arrived) < samples and time.monotonic() < deadline:
-        time.sleep(0.01)
-    reader.close()
-    return [(reader.arrived[i] - sent[i]) * 1000 for i in sent if i in reader.arrived]
+    return reader.latencies(sent)
 
 
 def message_latency(server: Started, samples: int = 200) -> list[float]:
@@ -153,11 +164,7 @@ def message_latency(server: Started, samples: int = 200) -> list[float]:
             response = client.post("/api/projects/project-01/messages", json={"body": f"probe {i}"})
             response.raise_for_status()
             time.sleep(0.01)
-    deadline = time.monotonic() + 5
-    while len(reader.arrived) < samples and time.monotonic() < deadline:
-        time.sleep(0.01)
-    reader.close()
-    return [(reader.arrived[i] - sent[i]) * 1000 for i in sent if i in reader.arrived]
+    return reader.latencies(sent)
 
 
 async def _many_clients(server: Started, run_dir: Path, count: int) -> dict[str, float]:
@@ -202,10 +209,7 @@ async def _many_clients(server: Started, run_dir: Path, count: int) -> dict[str,
 
 
 def many_clients(server: Started, root: RunsRoot) -> dict[str, float]:
-    run_dir = running_run(root, "project-02", "task-20260223-191700-bench-00")
-    with httpx.Client(base_url=server.url) as client:
-        while client.get(f"/api/v1/runs/{run_dir.name}").status_code != 200:
-            time.sleep(0.01)
+    run_dir = served_running_run(server, root, "project-02")
     return asyncio.run(_many_clients(server, run_dir, SSE_CLIENTS))
 
 

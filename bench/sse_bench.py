@@ -84,18 +84,7 @@ def external_message_latency(url: str, root: RunsRoot, samples: int = SAMPLES) -
             sent[i] = time.perf_counter()
             writer.append(Message(type="INFO", project_id="project-02", body=f"external {i}"))
             time.sleep(0.01)
-    deadline = time.monotonic() + 5
-    while len(reader.arrived) < samples and time.monotonic() < deadline:
-        time.sleep(0.01)
-    reader.close()
-    return [(reader.arrived[i] - sent[i]) * 1000 for i in sent if i in reader.arrived]
-
-
-class _Server:
-    """What ``api_bench``'s latency probes need of a server."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
+    return reader.latencies(sent)
 
 
 def main() -> int:
@@ -109,9 +98,8 @@ def main() -> int:
         try:
             server.wait_indexed()
             time.sleep(1.0)  # the watcher settles on the new directories
-            probe: Any = _Server(server.url)
-            out = output_latency(probe, root, SAMPLES)
-            msg = message_latency(probe, SAMPLES)
+            out = output_latency(server, root, SAMPLES)
+            msg = message_latency(server, SAMPLES)
             ext = external_message_latency(server.url, root, SAMPLES)
         finally:
             server.stop()
