@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from conductor_loop.api.access import API_KEY_FILE, is_loopback
+from conductor_loop.api.access import API_KEY_FILE
 from conductor_loop.config.models import ApiConfig
+from conductor_loop.hosts import is_loopback
 from conductor_loop.storage.layout import RunsRoot
 from tests.api.helpers import VENV_BIN, ServerFactory, server_env, write_config
 

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -21,23 +20,10 @@ from pathlib import Path
 
 from conductor_loop.config.models import ApiConfig
 from conductor_loop.errors import ConfigError
+from conductor_loop.hosts import is_loopback
 from conductor_loop.storage.state import ensure_private_dir
 
 API_KEY_FILE = "api-key"
-# Names of this machine's loopback interface: a bind to one needs no key, and a Host
-# header naming one is accepted (``middleware.request_guard``).
-LOCAL_NAMES = frozenset(("localhost", "localhost.localdomain", "ip6-localhost"))
-
-
-def is_loopback(host: str) -> bool:
-    """Whether binding ``host`` reaches this machine only (``localhost``, 127/8, ::1)."""
-    name = host.strip().strip("[]").lower()
-    if name in LOCAL_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def api_key_path(state_dir: Path) -> Path:

@@ -24,8 +24,9 @@ def key(config_path: str | None, raw: bool) -> None:
     else the one the server generated in its state directory when it first started on a
     non-loopback address. Exits 1 when the server needs no key or has none yet.
     """
-    from conductor_loop.api.access import base_url, is_loopback, login_url, read_generated_key
+    from conductor_loop.api.access import base_url, login_url, read_generated_key
     from conductor_loop.config.loader import load_config
+    from conductor_loop.hosts import is_loopback
     from conductor_loop.storage.state import resolve_state_dir
 
     config = load_config(config_path)

@@ -68,8 +68,9 @@ def local_generated_key(server: str, state_dir: Path | None = None) -> str | Non
     """The key a server on this machine generated (in ``state_dir``, default: the one
     ``CONDUCTOR_STATE_DIR`` or the platform names), for loopback URLs only: a key is
     never offered to another host."""
-    from conductor_loop.api.access import is_loopback, read_generated_key
+    from conductor_loop.api.access import read_generated_key
     from conductor_loop.errors import ConductorError
+    from conductor_loop.hosts import is_loopback
     from conductor_loop.storage.state import resolve_state_dir
 
     if not is_loopback(urlsplit(server).hostname or ""):

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from conductor_loop.api.access import LOCAL_NAMES
 from conductor_loop.api.errors import send_error
+from conductor_loop.hosts import LOCAL_NAMES
 
 STATE_CHANGING = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 _DEFAULT_PORTS = {"http": "80", "https": "443"}

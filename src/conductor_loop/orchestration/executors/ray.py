@@ -206,8 +206,10 @@ def _reachable(url: str | None) -> str | None:
     (the runner then falls back to the config's ``api.public_url``)."""
     from urllib.parse import urlsplit
 
+    from conductor_loop.hosts import is_loopback
+
     host = urlsplit(url).hostname if url else None
-    if host is None or host == "localhost" or host == "::1" or host.startswith("127."):
+    if host is None or is_loopback(host):
         return None
     return url
 
