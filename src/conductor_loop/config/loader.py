@@ -9,12 +9,14 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from conductor_loop.config import cache, dirs
 from conductor_loop.config.models import ApiConfig, Config, ExecutorConfig
 from conductor_loop.config.validation import validate
 from conductor_loop.errors import ConfigError
+
+S = TypeVar("S", ApiConfig, ExecutorConfig)  # a config section the environment overrides
 
 SECTIONS = ("agents", "defaults", "api", "storage", "executor")
 # A line that starts one of our sections: a config.yaml that has none is not ours.
@@ -130,37 +132,35 @@ def parse_config(
 
 def apply_env_overrides(config: Config) -> Config:
     """``CONDUCTOR_HOST``, ``CONDUCTOR_PORT``, ``CONDUCTOR_API_KEY``, ``CONDUCTOR_EXECUTOR``
-    and ``CONDUCTOR_RAY_ADDRESS`` win over the file."""
-    config = _executor_overrides(config)
-    updates: dict[str, Any] = {}
-    if host := os.environ.get("CONDUCTOR_HOST"):
-        updates["host"] = host
-    if port := os.environ.get("CONDUCTOR_PORT"):
-        updates["port"] = port
-    if api_key := os.environ.get("CONDUCTOR_API_KEY"):
-        updates["api_key"] = api_key
-    if not updates:
-        return config
-    merged = {f.name: getattr(config.api, f.name) for f in dataclasses.fields(ApiConfig)}
-    api = validate(ApiConfig, merged | updates, "environment (CONDUCTOR_*)")
-    return dataclasses.replace(config, api=api)
-
-
-def _executor_overrides(config: Config) -> Config:
-    """``CONDUCTOR_EXECUTOR`` (``local`` or ``ray``) and ``CONDUCTOR_RAY_ADDRESS``: a
-    container picks its executor without a config file of its own."""
-    updates: dict[str, Any] = {}
-    if kind := os.environ.get("CONDUCTOR_EXECUTOR"):
-        updates["type"] = kind
-    if address := os.environ.get("CONDUCTOR_RAY_ADDRESS"):
-        updates["address"] = address
-    if not updates:
-        return config
-    merged = {f.name: getattr(config.executor, f.name) for f in dataclasses.fields(ExecutorConfig)}
-    executor = validate(
-        ExecutorConfig, merged | updates, "environment (CONDUCTOR_EXECUTOR, CONDUCTOR_RAY_ADDRESS)"
+    (``local`` or ``ray``) and ``CONDUCTOR_RAY_ADDRESS`` win over the file: a container
+    picks its bind, key and executor without a config file of its own."""
+    env = os.environ
+    executor = _overridden(
+        config.executor,
+        {"type": env.get("CONDUCTOR_EXECUTOR"), "address": env.get("CONDUCTOR_RAY_ADDRESS")},
+        "environment (CONDUCTOR_EXECUTOR, CONDUCTOR_RAY_ADDRESS)",
     )
-    return dataclasses.replace(config, executor=executor)
+    api = _overridden(
+        config.api,
+        {
+            "host": env.get("CONDUCTOR_HOST"),
+            "port": env.get("CONDUCTOR_PORT"),
+            "api_key": env.get("CONDUCTOR_API_KEY"),
+        },
+        "environment (CONDUCTOR_*)",
+    )
+    if api is config.api and executor is config.executor:
+        return config
+    return dataclasses.replace(config, api=api, executor=executor)
+
+
+def _overridden(section: S, values: dict[str, str | None], source: str) -> S:
+    """``section`` with the set (non-empty) ``values`` put in, checked as the file is."""
+    updates = {key: value for key, value in values.items() if value}
+    if not updates:
+        return section
+    merged = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}
+    return validate(type(section), merged | updates, source)
 
 
 def load_config(
