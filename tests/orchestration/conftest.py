@@ -18,6 +18,7 @@ from conductor_loop.config.loader import load_config
 from conductor_loop.orchestration.index import Index, TaskEntry
 from conductor_loop.orchestration.orchestrator import Orchestrator, loop_active
 from conductor_loop.storage.layout import RunsRoot
+from conductor_loop.storage.runinfo import RunInfo, read_run_info
 from tests.conftest import VENV_BIN
 from tests.fakes import fake_agents_config_text, install_fake_agents
 from tests.support import wait_until
@@ -51,6 +52,13 @@ class Rig:
         entry = orch.index.task(project_id, task_id)
         assert entry is not None, f"{project_id}/{task_id} is not in the index"
         return entry
+
+    def runs(self, task_id: str, project_id: str = "p") -> list[RunInfo]:
+        """The task's run records, oldest first."""
+        return [
+            read_run_info(self.root.run_dir(project_id, task_id, run_id))
+            for run_id in self.root.run_ids(project_id, task_id)
+        ]
 
     def status(self, orch: Orchestrator, task_id: str) -> str:
         """The task's status after a sweep, as the server's periodic sweep would see it."""

@@ -46,7 +46,7 @@ def test_the_queue_is_first_come_first_served(rig: Rig) -> None:
     gate.touch()
     for task_id in ("a", "b", "c"):
         rig.wait_status(orch, task_id, "completed")
-    starts = [read_run_info(rig.root.run_dir("p", t, rig.root.run_ids("p", t)[0])) for t in "bc"]
+    starts = [rig.runs(t)[0] for t in "bc"]
     assert starts[0].start_time < starts[1].start_time
 
 
@@ -113,7 +113,7 @@ def test_a_dead_loop_is_adopted_exactly_once_across_orchestrators(rig: Rig) -> N
         gate.touch()
     adopted = [m for m in read_all(rig.root.task_bus("p", "t")) if m.meta.get("kind") == "adopted"]
     assert len(adopted) == 1, "exactly one adopter may run the loop"
-    runs = [read_run_info(rig.root.run_dir("p", "t", r)) for r in rig.root.run_ids("p", "t")]
+    runs = rig.runs("t")
     assert [r.status for r in runs] == ["failed", "completed"]
     assert not loop_died(task_dir)
     for orch in replicas:
@@ -199,7 +199,7 @@ def test_the_adoption_sweep_leaves_loops_that_ray_runs_to_ray(rig: Rig) -> None:
         assert adopted.returncode == 0, adopted.stderr
     finally:
         gate.touch()
-    runs = [read_run_info(rig.root.run_dir("p", "t", r)) for r in rig.root.run_ids("p", "t")]
+    runs = rig.runs("t")
     assert [r.status for r in runs] == ["failed", "completed"]
     assert runs[1].ray_node_id == ""  # run outside Ray: no placement recorded
     assert (

@@ -126,7 +126,7 @@ def test_a_loop_whose_actor_and_process_die_is_continued_by_rays_restart(
         rig.wait_status(orch, "t", "completed", timeout=60)
     finally:
         gate.touch()
-    runs = [read_run_info(rig.root.run_dir("p", "t", r)) for r in rig.root.run_ids("p", "t")]
+    runs = rig.runs("t")
     assert [r.status for r in runs] == ["failed", "completed"]
     bus = read_all(rig.root.task_bus("p", "t"))
     assert [m.run_id for m in bus if m.type == "RUN_CRASH"] == [runs[0].run_id]
@@ -154,7 +154,7 @@ def test_the_queue_and_depends_on_stay_ours_with_the_ray_executor(
     gate.touch()
     for task_id in "abc":
         rig.wait_status(orch, task_id, "completed", timeout=90)
-    infos = {t: read_run_info(rig.root.run_dir("p", t, rig.root.run_ids("p", t)[0])) for t in "abc"}
+    infos = {t: rig.runs(t)[0] for t in "abc"}
     assert all(info.ray_node_id for info in infos.values()), infos  # each ran on Ray
     assert infos["a"].end_time <= infos["b"].start_time  # the cap: one at a time
     assert infos["b"].end_time <= infos["c"].start_time  # c waited for b's DONE
@@ -206,7 +206,7 @@ def test_a_resume_right_after_the_loop_ended_starts_a_new_loop(rig: Rig, ray_clu
     resumed = orch.resume(rig.task(orch, "t"))
     assert resumed.run_id, resumed
     rig.wait_status(orch, "t", "completed")
-    runs = [read_run_info(rig.root.run_dir("p", "t", r)) for r in rig.root.run_ids("p", "t")]
+    runs = rig.runs("t")
     assert [r.status for r in runs] == ["completed", "completed"]
 
 
@@ -230,7 +230,7 @@ def test_a_loop_interrupted_by_its_nodes_shutdown_is_continued_by_rays_restart(
         rig.wait_status(orch, "t", "completed", timeout=60)
     finally:
         gate.touch()
-    runs = [read_run_info(rig.root.run_dir("p", "t", r)) for r in rig.root.run_ids("p", "t")]
+    runs = rig.runs("t")
     assert runs[-1].status == "completed" and len(runs) == 2, runs
     bus = read_all(rig.root.task_bus("p", "t"))
     # Adopted by the restarted actor: the orchestrator's sweep leaves Ray's loops alone.
