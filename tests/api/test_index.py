@@ -279,5 +279,5 @@ def test_lookups_by_id_find_what_another_process_just_created(runs_root: RunsRoo
     assert index.task("p", "missing") is None
     # Event streams ask without the disk walk (once per change and client, on the loop).
     unseen = seed_run(runs_root, "p", "fresh", status="completed").name
-    assert index.indexed_run(unseen) is None
-    assert index.indexed_run(fresh.name) is not None  # indexed by the lookup above
+    assert index.run(unseen, find_on_disk=False) is None
+    assert index.run(fresh.name, find_on_disk=False) is not None  # indexed by the lookup above

@@ -207,7 +207,7 @@ def run_stream(
     async def body(pump: _Pump) -> AsyncIterator[bytes]:
         sent_status: tuple[str, int] | None = None
         while not pump.closed:
-            current = ctx.index.indexed_run(run_id)
+            current = ctx.index.run(run_id, find_on_disk=False)
             finished = current is None or current.info.status in FINISHED_STATUSES
             for tail in active:
                 while True:
@@ -275,7 +275,7 @@ def all_runs_stream(ctx: StreamContext, last_event_id: str | None) -> AsyncItera
         while not pump.closed:
             chunks = []
             for run_id in pending:
-                entry = index.indexed_run(run_id)
+                entry = index.run(run_id, find_on_disk=False)
                 data = entry.summary() if entry else {"run_id": run_id, "status": "deleted"}
                 chunks.append(encode_event("status", data, f"{ctx.boot_id}-{seq}"))
             if chunks:

@@ -390,26 +390,20 @@ class Index:
     def run_count(self) -> int:
         return len(self._runs)
 
-    def run(self, run_id: str) -> RunEntry | None:
+    def run(self, run_id: str, *, find_on_disk: bool = True) -> RunEntry | None:
+        """The run's entry. One not indexed (yet) may have been created by another worker
+        or replica a moment ago, before the watch reported it: it is looked for on disk
+        before the answer is "not found", unless ``find_on_disk`` is False (event streams:
+        they ask on the event loop once per change and client, and a bulk delete must not
+        become a walk over every task per run and client)."""
         entry = self._runs.get(run_id)
         if entry is None:
-            # Not indexed (yet): another worker or replica may have created it a moment
-            # ago, before the watch reported it. Look on disk before saying "not found".
-            return self._run_from_disk(run_id)
+            return self._run_from_disk(run_id) if find_on_disk else None
         if not self.ready.is_set():
             # Until the walk is done nothing watches the disk: read the run afresh.
             self._task_from_disk(entry.info.project_id, entry.info.task_id)
             return self._runs.get(run_id)
         return entry
-
-    def indexed_run(self, run_id: str) -> RunEntry | None:
-        """``run`` without looking on disk for a run the index has not seen: for event
-        streams, which ask on the event loop once per change and client (a bulk delete
-        must not become a directory walk per run and client), and follow the watch."""
-        entry = self._runs.get(run_id)
-        if entry is None or self.ready.is_set():
-            return entry
-        return self.run(run_id)
 
     def task(self, project_id: str, task_id: str) -> TaskEntry | None:
         if not self.ready.is_set():
