@@ -50,39 +50,20 @@ def core_count() -> int:
         return os.cpu_count() or 1
 
 
-class Server:
-    """A server to start for one measurement (``bench.serving.Started``), stopped after."""
-
-    def __init__(
-        self, name: str, argv: list[str], work: Path, workers: int, url: str = "", app: bool = False
-    ) -> None:
-        """``app``: ours, whose app is built after health answers: wait for it and the
-        index too (``Started.wait_indexed``) before measuring."""
-        self.name, self.argv, self.work, self.workers, self.fixed_url, self.app = (
-            name, argv, work, workers, url, app,
-        )  # fmt: skip
-        self.started: Started | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.started is not None
-        return self.started.url
-
-    def start(self) -> Server:
-        self.started = Started(
-            self.argv,
-            self.fixed_url or None,
-            self.work / f"{self.name}.log",
-            clean_env(),
-            workers=self.workers,
-        )
-        if self.app:
-            self.started.wait_indexed()
-        return self
-
-    def stop(self) -> None:
-        if self.started is not None:
-            self.started.stop()
+def serve(
+    name: str, argv: list[str], work: Path, workers: int, url: str | None = None, app: bool = False
+) -> Started:
+    """A server started for one measurement, its log in ``work``. ``app``: ours, whose
+    app is built after health answers: wait for it and the index too
+    (``Started.wait_indexed``) before measuring."""
+    started = Started(argv, url, work / f"{name}.log", clean_env(), workers=workers)
+    if app:
+        try:
+            started.wait_indexed()
+        except BaseException:
+            started.stop()
+            raise
+    return started
 
 
 @dataclass
@@ -129,7 +110,7 @@ def messages_on_disk(root: Path) -> int:
     return sum(1 for m in messages if m.body == "hello from wrk")
 
 
-def measure(server: Server, script: Path, root: Path | None, figures: Figures) -> None:
+def measure(server: Started, script: Path, root: Path | None, figures: Figures) -> None:
     duration = f"{SECONDS}s"
     health = wrk(["-t2", "-c50", f"-d{duration}", f"{server.url}/api/v1/health"])
     figures.health.append(_rps(health))
@@ -174,15 +155,15 @@ def main() -> int:
         script = work / "post.lua"
         script.write_text(POST_SCRIPT, encoding="utf-8")
 
-        def ours(count: int) -> Server:
+        def ours(count: int) -> Started:
             argv = [str(BIN / "conductor"), "--host", "127.0.0.1", "--port", "0"]
             argv += ["--root", str(root), "--config", str(config), "--workers", str(count)]
-            return Server(f"conductor-{count}", argv, work, count, app=True)
+            return serve(f"conductor-{count}", argv, work, count, app=True)
 
-        def floor(count: int, parser: str = "httptools", loop: str = "uvloop") -> Server:
+        def floor(count: int, parser: str = "httptools", loop: str = "uvloop") -> Started:
             argv = [sys.executable, "-m", "bench.floor_server", "--workers", str(count)]
             argv += ["--parser", parser, "--loop", loop]
-            return Server(f"floor-{parser}-{loop}-{count}", argv, work, count)
+            return serve(f"floor-{parser}-{loop}-{count}", argv, work, count)
 
         subjects: dict[str, tuple[Any, bool]] = {
             "ours-1": (lambda: ours(1), True),
@@ -194,13 +175,13 @@ def main() -> int:
         if shutil.which("granian") or (BIN / "granian").exists():
             granian = shutil.which("granian") or str(BIN / "granian")
 
-            def granian_server() -> Server:
+            def granian_server() -> Started:
                 port = free_port()
                 argv = [granian, "--interface", "asgi", "--host", "127.0.0.1"]
                 argv += ["--port", str(port), "--workers", "1", "--log-level", "warning"]
                 argv += ["bench.floor_server:empty_app"]
                 # granian names no worker: one, and its URL is known
-                return Server("granian-1", argv, work, 1, f"http://127.0.0.1:{port}")
+                return serve("granian-1", argv, work, 1, f"http://127.0.0.1:{port}")
 
             subjects["granian-floor-1"] = (granian_server, False)
         results = {name: Figures() for name in subjects}
@@ -208,7 +189,6 @@ def main() -> int:
             for name, (make, on_disk) in subjects.items():
                 server = make()
                 try:
-                    server.start()
                     measure(server, script, root if on_disk else None, results[name])
                 finally:
                     server.stop()
