@@ -53,7 +53,7 @@ def test_no_server_errors_and_responses_match_the_schema(tmp_path: Path) -> None
                 "examples,coverage,fuzzing",
                 "--generation-deterministic",
                 # One worker thread: with two, schemathesis's threads compile lambdas at
-                # once, and CPython 3.11 before 3.11.9 can crash in that ("SystemError:
+                # once, and CPython 3.11.7 (ours) can crash in that ("SystemError:
                 # AST constructor recursion depth mismatch", seen in CI). Not slower here.
                 "--workers",
                 "1",
