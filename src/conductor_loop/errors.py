@@ -134,6 +134,15 @@ def storage_error(
     return StorageError(exc.errno, path)
 
 
+def os_error_text(exc: OSError) -> str:
+    """An OSError that is not the disk's fault (a directory where a file should be, a
+    permission) as one line for people: the path it names and why."""
+    reason = exc.strerror or str(exc)
+    if isinstance(exc.filename, str | bytes | os.PathLike):
+        return f"cannot use {os.fsdecode(exc.filename)!r}: {reason}"
+    return reason
+
+
 def storage_writes(path: str | os.PathLike[str]) -> _StorageWrites:
     """Writes to ``path`` inside (``with storage_writes(path): ...``): a full or
     unwritable disk raises StorageError naming it (a failed ``write`` on an open file

@@ -42,12 +42,22 @@ NEEDS_RE = ("re", "enum", "functools", "collections")
 ENTRY = """
 import os, sys
 sys.argv[0] = "run-agent"
+
+def record():
+    with open(os.environ["IMPORTS_TO"], "w") as out:
+        out.write("\\n".join(sorted(sys.modules)))
+
+exit_now = os._exit
+def record_and_exit(status):  # a fast post ends in os._exit, without the teardown
+    record()
+    exit_now(status)
+
+os._exit = record_and_exit
 try:
     from conductor_loop.cli.run_agent import main
     main()
 finally:
-    with open(os.environ["IMPORTS_TO"], "w") as out:
-        out.write("\\n".join(sorted(sys.modules)))
+    record()
 """
 CLICK = 'import sys; sys.argv[0] = "run-agent"; from conductor_loop.cli.app import cli; cli()'
 
@@ -239,6 +249,7 @@ def test_fast_path_posts_what_the_click_command_posts(tmp_path: Path, case: str)
     assert fast.buses and all("MSG-ID" in text for text in fast.buses.values())
     fast.same_as(slow)
     # The entry point took the fast path: it imported none of the heavy modules.
+    assert "conductor_loop.cli.run_agent" in fast.imports  # the list was taken
     heavy = fast.imports & {*FORBIDDEN, *HEAVY_STDLIB}
     assert heavy <= needs if took_fast_path else "click" in heavy, heavy
 
@@ -270,6 +281,9 @@ REFUSED_CASES: dict[str, dict[str, object]] = {
     "bad-meta": dict(args=["bus", "post", "--meta", "novalue", "--body", "x"], env=BUS_ENV),
     "nowhere-to-go": dict(args=["bus", "post", "--body", "x"], cwd="{S}/outside"),
     "no-project": dict(args=["bus", "post", "--bus", "{S}/outside/b.md", "--body", "x"]),
+    "bus-is-a-directory": dict(
+        args=["bus", "post", "--bus", "{S}/outside", "--body", "x"], env={"JRUN_PROJECT_ID": "p"}
+    ),
     "symlink-in-the-runs-root": dict(
         args=["bus", "post", "--root", "{S}/runs", "--project", "p", "--task", "t", "--body", "x"],
         setup="symlinked-task",

@@ -86,7 +86,9 @@ def test_the_server_environment_does_not_reach_the_agent(rig: RunnerEnv) -> None
     assert env["ANTHROPIC_API_KEY"] == OWN_ENV_TOKEN  # the agent's own token variable
     assert env["AGENT_SETTING"] == "from-config"
     assert env["TZ"] == "UTC" and env["LC_TIME"] == "C" and env["HOME"] == os.environ["HOME"]
-    assert env["PATH"].split(os.pathsep)[0] == str(rig.run_agent_exe.parent)
+    launcher_dir, console_dir = env["PATH"].split(os.pathsep)[:2]
+    assert Path(launcher_dir).parent == Path(env["CONDUCTOR_STATE_DIR"], "bin")
+    assert console_dir == str(rig.run_agent_exe.parent)
     assert env["JRUN_ID"] == read_run_info(run_dir).run_id
     assert env["CONDUCTOR_ROOT"] == str(rig.root.path)
     assert Path(env["CONDUCTOR_STATE_DIR"]).is_dir()

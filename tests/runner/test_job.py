@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 
 from conductor_loop.bus.reader import read_all
@@ -151,7 +152,9 @@ def test_agent_env_contract(rig: RunnerEnv) -> None:
     assert env["JRUN_PARENT_ID"] == "caller-tried-this" == info.parent_run_id
     assert env["ANTHROPIC_API_KEY"] == TOKEN
     path_dirs = env["PATH"].split(os.pathsep)
-    assert path_dirs[0] == str(rig.run_agent_exe.parent)
+    # first the agents' run-agent launcher (runner.agent_launcher), then the console scripts
+    assert Path(path_dirs[0], "run-agent").read_text().startswith(f"#!{sys.executable} -S\n")
+    assert path_dirs[1] == str(rig.run_agent_exe.parent)
     assert path_dirs.count(str(rig.run_agent_exe.parent)) == 1
 
 

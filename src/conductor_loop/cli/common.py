@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from conductor_loop.cli.group_help import CONFIG_HELP, ROOT_HELP
-from conductor_loop.errors import EXIT_STORAGE, ConductorError, StorageError, storage_error
+from conductor_loop.errors import (
+    EXIT_STORAGE,
+    ConductorError,
+    StorageError,
+    os_error_text,
+    storage_error,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -101,8 +107,9 @@ def root_and_config_options(func: F) -> F:
 
 
 def reports_errors(func: F) -> F:
-    """Turn ConductorError into a one-line message on stderr and exit status 2; a full or
-    unwritable disk (StorageError, or an OSError saying so) exits with EXIT_STORAGE."""
+    """Turn ConductorError, and an OSError (a path that cannot be used), into a one-line
+    message on stderr and exit status 2; a full or unwritable disk (StorageError, or an
+    OSError saying so) exits with EXIT_STORAGE."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -114,7 +121,8 @@ def reports_errors(func: F) -> F:
         except OSError as exc:
             error = storage_error(exc, writing=False)
             if error is None:
-                raise
+                note(f"error: {os_error_text(exc)}")
+                sys.exit(2)
             note(f"error: {error.message}")
             sys.exit(EXIT_STORAGE)
 

@@ -17,7 +17,13 @@ from __future__ import annotations
 import os
 import sys
 
-from conductor_loop.errors import EXIT_STORAGE, ConductorError, StorageError, storage_error
+from conductor_loop.errors import (
+    EXIT_STORAGE,
+    ConductorError,
+    StorageError,
+    os_error_text,
+    storage_error,
+)
 
 # ``post``'s options that take one value (the last given wins, as in click), and the
 # repeatable ones; ``--root``/``--config`` may also come before ``bus``.
@@ -133,7 +139,8 @@ def try_post(args: list[str]) -> int | None:
     except OSError as exc:
         error = storage_error(exc, writing=False)
         if error is None:
-            raise
+            _note(f"error: {os_error_text(exc)}")
+            return 2
         _note(f"error: {error.message}")
         return EXIT_STORAGE
     sys.stdout.write(msg.msg_id + "\n")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import stat
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,8 +20,7 @@ from pathlib import Path
 from conductor_loop.config.agent_view import agent_view_text
 from conductor_loop.config.models import Config
 from conductor_loop.errors import ConductorError
-from conductor_loop.storage.atomic import atomic_write_text
-from conductor_loop.storage.state import STATE_DIR_ENV, ensure_private_dir, resolve_state_dir
+from conductor_loop.storage.state import STATE_DIR_ENV, keep_private_file, resolve_state_dir
 
 AGENT_CONFIGS_DIR = "agent-configs"
 
@@ -108,10 +106,12 @@ def build_agent_env(
     conductor_url: str | None,
     inherited: Iterable[str] = (),
     state_dir: str | None = None,
+    launcher_dir: str | None = None,
 ) -> dict[str, str]:
     """``base`` (the runner's environment) through the allow-list, then ``agent_env``,
     then the runner-owned values. ``inherited``: extra names the backend takes from
-    ``base`` (``Backend.inherited_env``)."""
+    ``base`` (``Backend.inherited_env``). ``launcher_dir``: where the agents' quicker
+    ``run-agent`` is (``runner.agent_launcher``), put before the console scripts."""
     env = allowed_env(base, inherited)
     env.update(agent_env)
     owned = {
@@ -135,7 +135,8 @@ def build_agent_env(
         env[STATE_DIR_ENV] = state_dir
     if conductor_url:
         env["JRUN_CONDUCTOR_URL"] = conductor_url
-    env["PATH"] = prepend_path_once(env.get("PATH", os.defpath), run_agent_bin_dir())
+    path = prepend_path_once(env.get("PATH", os.defpath), run_agent_bin_dir())
+    env["PATH"] = prepend_path_once(path, launcher_dir) if launcher_dir else path
     return env
 
 
@@ -155,28 +156,12 @@ def write_agent_config(config: Config) -> AgentConfigCopy:
     """
     state_dir = resolve_state_dir(config.storage.state_dir)
     text = agent_view_text(config)
-    data = text.encode("utf-8")
-    directory = state_dir / AGENT_CONFIGS_DIR
-    path = directory / f"{hashlib.sha256(data).hexdigest()}.yaml"
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    path = state_dir / AGENT_CONFIGS_DIR / f"{digest}.yaml"
     try:
-        if not _holds(path, data):
-            ensure_private_dir(directory)
-            atomic_write_text(path, text, mode=0o600)
+        keep_private_file(path, text)
     except OSError as exc:
         raise ConductorError(
             f"cannot write the agents' config copy {str(path)!r}: {exc.strerror or exc}"
         ) from None
     return AgentConfigCopy(path, state_dir)
-
-
-def _holds(path: Path, data: bytes) -> bool:
-    """Whether ``path`` is a private regular file (not a symlink) holding exactly ``data``."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return False
-    with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(handle.fileno()).st_mode
-        if not stat.S_ISREG(mode) or mode & 0o077:
-            return False
-        return handle.read(len(data) + 1) == data

@@ -32,6 +32,7 @@ from conductor_loop.errors import (
     storage_writes,
 )
 from conductor_loop.runner.agent_home import create_agent_home
+from conductor_loop.runner.agent_launcher import agent_launcher_dir
 from conductor_loop.runner.environment import (
     AgentConfigCopy,
     build_agent_env,
@@ -153,6 +154,7 @@ class JobRunner:
         self.shutdown = shutdown or threading.Event()
         self.on_start = on_start
         self._agent_config: AgentConfigCopy  # the config copy agents see, set by ``run``
+        self._launcher_dir: str | None = None  # their quicker run-agent, set by ``run``
         self._probe: VersionProbe | None = None  # the current run's agent version
 
     # -- public -----------------------------------------------------------------------
@@ -178,6 +180,7 @@ class JobRunner:
             raise ConfigError(problem)
         # before the run exists, so that a failure to write it leaves nothing half-made
         self._agent_config = write_agent_config(self.config)
+        self._launcher_dir = agent_launcher_dir(self._agent_config.state_dir)
         timeout = spec.timeout
         if timeout is None:
             timeout = (
@@ -306,6 +309,7 @@ class JobRunner:
             task_bus=task_bus,
             config_path=str(self._agent_config.path),
             state_dir=str(self._agent_config.state_dir),
+            launcher_dir=self._launcher_dir,
             conductor_url=os.environ.get("JRUN_CONDUCTOR_URL") or self.config.api.public_url,
         )
         ctx = RunContext(

@@ -9,9 +9,11 @@ user state dir (``$XDG_STATE_HOME/conductor-loop``, ``~/.local/state/conductor-l
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from conductor_loop.errors import ConfigError
+from conductor_loop.storage.atomic import atomic_write_text
 
 STATE_DIR_ENV = "CONDUCTOR_STATE_DIR"
 
@@ -42,3 +44,25 @@ def ensure_private_dir(path: Path) -> Path:
     if path.stat().st_mode & 0o077:
         os.chmod(path, 0o700)
     return path
+
+
+def keep_private_file(path: Path, text: str, *, mode: int = 0o600) -> None:
+    """Have ``path``, an owner-only file in an owner-only directory, hold exactly ``text``:
+    written atomically, and only when it is missing or differs (many runs share it)."""
+    data = text.encode("utf-8")
+    if not _holds_private(path, data):
+        ensure_private_dir(path.parent)
+        atomic_write_text(path, text, mode=mode)
+
+
+def _holds_private(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is a private regular file (not a symlink) holding exactly ``data``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if not stat.S_ISREG(mode) or mode & 0o077:
+            return False
+        return handle.read(len(data) + 1) == data
