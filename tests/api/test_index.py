@@ -281,3 +281,46 @@ def test_lookups_by_id_find_what_another_process_just_created(runs_root: RunsRoo
     unseen = seed_run(runs_root, "p", "fresh", status="completed").name
     assert index.run(unseen, find_on_disk=False) is None
     assert index.run(fresh.name, find_on_disk=False) is not None  # indexed by the lookup above
+
+
+def test_the_change_log_answers_from_any_point_it_still_reaches(tmp_path: Path) -> None:
+    """``changes_since``: each changed run once, oldest first, for any sequence number the
+    log (here 3 changes long) still reaches; None for one it no longer reaches."""
+    root = RunsRoot.at(tmp_path / "runs")
+    index = Index(root, change_log_size=3)
+    index.build()
+    assert index.changes_since(0) == ([], 0)
+    runs = [seed_run(root, "p", "t").name for _ in range(2)]
+    index.rescan()
+    assert index.changes_since(0) == (runs, 2)
+    assert index.changes_since(1) == (runs[1:], 2)
+    assert index.changes_since(2) == ([], 2)
+    assert index.changes_since(3) == (None, 2)  # from a sequence it never had
+    info = read_run_info(root.run_dir("p", "t", runs[0]))
+    info.status = "failed"
+    write_run_info(root.run_dir("p", "t", runs[0]), info)
+    third = seed_run(root, "p", "t").name
+    index.rescan()
+    seq = index.seq
+    assert seq == 4 and sorted(index.changes_since(2)[0] or []) == sorted([runs[0], third])
+    assert index.changes_since(1) == ([runs[1], *index.changes_since(2)[0]], 4)  # type: ignore[misc]
+    assert index.changes_since(0) == (None, 4)  # seq 1 has left the log
+
+
+def test_indexed_runs_share_what_they_can_and_read_back_whole(tmp_path: Path) -> None:
+    """The index keeps each run small (idle memory at 10,000s of runs, bench/startup):
+    its pgid is its pid's int, its empty ``extra`` one shared mapping, which nothing can
+    write through; every field still reads back as on disk."""
+    root = RunsRoot.at(tmp_path / "runs")
+    dirs = [seed_run(root, "p", "t", pid=40001 + i, pgid=40001 + i) for i in range(2)]
+    index = Index(root)
+    index.build()
+    entries = [index.run(d.name) for d in dirs]
+    for entry, run_dir in zip(entries, dirs, strict=True):
+        assert entry is not None
+        assert entry.info.to_dict() == read_run_info(run_dir).to_dict()
+        assert entry.info.pgid is entry.info.pid
+    first, second = (e.info for e in entries if e is not None)
+    assert first.extra is second.extra and not first.extra
+    with pytest.raises(TypeError):
+        first.extra["key"] = "value"

@@ -97,6 +97,26 @@ def test_every_path_parameter_rejects_traversal_without_touching_files(
     assert _snapshot(root, set()) == before_root
 
 
+def test_the_app_takes_no_route_that_skips_the_id_check() -> None:
+    """The app takes its routers' routes as they are (``app._add_routes``): one declared
+    on a plain router, without ``validate_path_ids``, is refused at start-up."""
+    from fastapi import APIRouter, FastAPI
+
+    from conductor_loop.api.app import _add_routes
+    from conductor_loop.api.routes import api_router
+
+    checked, plain = api_router(), APIRouter()
+    for router in (checked, plain):
+        router.add_api_route("/api/v1/projects/{project_id}/x", lambda project_id: None)
+    app = FastAPI()
+    _add_routes(app, checked)
+    with pytest.raises(TypeError, match="does not check its path ids"):
+        _add_routes(app, plain)
+    assert [getattr(r, "path", "") for r in app.router.routes].count(
+        "/api/v1/projects/{project_id}/x"
+    ) == 1
+
+
 @pytest.mark.parametrize(("label", "hostile"), SAMPLE_HOSTILE_IDS, ids=SAMPLE_HOSTILE_LABELS)
 def test_ids_in_query_and_body_are_validated(
     seeded_server: ServerProcess, label: str, hostile: str

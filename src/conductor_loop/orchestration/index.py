@@ -15,6 +15,7 @@ import bisect
 import contextlib
 import dataclasses
 import gc
+import itertools
 import json
 import os
 import re
@@ -330,12 +331,30 @@ class IndexedRunInfo(RunInfo):
     stderr_path = _derived_file("stderr_path", STDERR_FILE)
 
 
+class _NoExtra(dict[str, Any]):
+    """The empty ``extra`` that all indexed runs without unknown keys share: read-only."""
+
+    def _refuse(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise TypeError("an indexed run's extra keys are read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+
+_NO_EXTRA = _NoExtra()
+
+
 def _compact(info: RunInfo, parent: str, name: str) -> RunInfo:
-    """``info`` for the run in directory ``parent/name``, as the index keeps it."""
+    """``info`` for the run in directory ``parent/name``, as the index keeps it: one int
+    object for a pgid equal to the pid, one shared mapping for no ``extra`` keys."""
     compact = IndexedRunInfo.__new__(IndexedRunInfo)
     compact._runs_dir = parent
     for _field, slot in _RUN_INFO_SLOTS:
         slot.__set__(compact, slot.__get__(info, RunInfo))
+    if info.pgid == info.pid:
+        compact.pgid = info.pid
+    if not info.extra:
+        compact.extra = _NO_EXTRA
     if info.run_id == name:
         run_dir = f"{parent}/{name}"
         for field_name, file_name in _FILE_FIELDS:
@@ -370,7 +389,9 @@ class Index:
         self._tasks: dict[tuple[str, str], TaskEntry] = {}
         self._projects: dict[str, set[str]] = {}  # project id → task ids
         self.seq = 0
-        self._changes: deque[tuple[int, str]] = deque(maxlen=change_log_size)
+        # The ids of the last changed runs, oldest first: change number ``seq`` is the last,
+        # and the numbers before it are consecutive (``_record_change``).
+        self._changes: deque[str] = deque(maxlen=change_log_size)
         # Run directories seen without a readable run-info.yaml yet (being created).
         self._pending_runs: set[str] = set()
         # Bumped whenever the set of directories worth watching may have changed.
@@ -656,13 +677,13 @@ class Index:
                 return None, current
             if seq == current:
                 return [], current
-            if not self._changes or self._changes[0][0] > seq + 1:
+            first = current - len(self._changes) + 1  # the oldest change still logged
+            if not self._changes or first > seq + 1:
                 return None, current
             seen: dict[str, None] = {}
-            for change_seq, run_id in self._changes:
-                if change_seq > seq:
-                    seen.pop(run_id, None)
-                    seen[run_id] = None
+            for run_id in itertools.islice(self._changes, seq + 1 - first, None):
+                seen.pop(run_id, None)
+                seen[run_id] = None
             return list(seen), current
 
     # -- building and updating -------------------------------------------------------
@@ -712,7 +733,7 @@ class Index:
 
     def _record_change(self, run_id: str, keys: set[str]) -> None:
         self.seq += 1
-        self._changes.append((self.seq, run_id))
+        self._changes.append(run_id)
         keys.add(run_key(run_id))
         keys.add(KEY_RUNS)
 

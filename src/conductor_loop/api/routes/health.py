@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from starlette.responses import Response
 
 from conductor_loop import __version__
 from conductor_loop.api.deps import services
 from conductor_loop.api.metrics import CONTENT_TYPE
 from conductor_loop.api.models import Health, ServerStatus, Version
+from conductor_loop.api.routes import api_router
 from conductor_loop.api.services import Services
 
-router = APIRouter()
+router = api_router()
 Svc = Annotated[Services, Depends(services)]
 
 

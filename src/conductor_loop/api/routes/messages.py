@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import Depends, Header, Query
 from starlette.responses import StreamingResponse
 
 from conductor_loop.api.deps import services, sse_response
@@ -16,13 +16,14 @@ from conductor_loop.api.models import (
     MessageOut,
     MessagePost,
 )
+from conductor_loop.api.routes import api_router
 from conductor_loop.api.services import Services
 from conductor_loop.api.sse import message_stream
 from conductor_loop.bus.message import Message
 from conductor_loop.errors import InvalidRequestError
 from conductor_loop.storage.ids import validate_id
 
-router = APIRouter(tags=["messages"], responses=ERROR_RESPONSES)
+router = api_router(tags=["messages"], responses=ERROR_RESPONSES)
 Svc = Annotated[Services, Depends(services)]
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=200)]
 ProjectParam = Annotated[str, Query(min_length=1, max_length=128)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import Depends, Header, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
@@ -36,6 +36,7 @@ from conductor_loop.api.models import (
     TaskFile,
     TaskList,
 )
+from conductor_loop.api.routes import api_router
 from conductor_loop.api.routes.messages import (
     AfterParam,
     BeforeParam,
@@ -47,7 +48,7 @@ from conductor_loop.api.routes.messages import (
 from conductor_loop.api.services import DEFAULT_FILE_LIMIT, Services
 from conductor_loop.api.sse import STREAM_FILES, run_stream
 
-router = APIRouter(tags=["projects"], responses=ERROR_RESPONSES)
+router = api_router(tags=["projects"], responses=ERROR_RESPONSES)
 Svc = Annotated[Services, Depends(services)]
 Partial = Annotated[bool, Depends(index_partial)]
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=200)]

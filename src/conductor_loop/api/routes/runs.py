@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import Depends, Header, Query
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from conductor_loop.api.deps import JSON, index_partial, partial_headers, services, sse_response
@@ -17,10 +17,11 @@ from conductor_loop.api.models import (
     RunList,
     StopAccepted,
 )
+from conductor_loop.api.routes import api_router
 from conductor_loop.api.services import Services
 from conductor_loop.api.sse import STREAM_FILES, all_runs_stream, run_stream
 
-router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
+router = api_router(tags=["runs"], responses=ERROR_RESPONSES)
 Svc = Annotated[Services, Depends(services)]
 Partial = Annotated[bool, Depends(index_partial)]
 RunStatus = Literal["running", "completed", "failed", "stopped"]

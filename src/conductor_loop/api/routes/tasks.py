@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from conductor_loop.api.deps import index_complete, index_partial, services
@@ -18,10 +18,11 @@ from conductor_loop.api.models import (
     TaskDetail,
     TaskList,
 )
+from conductor_loop.api.routes import api_router
 from conductor_loop.api.services import Services
 from conductor_loop.orchestration.orchestrator import TaskRequest
 
-router = APIRouter(tags=["tasks"], responses=ERROR_RESPONSES)
+router = api_router(tags=["tasks"], responses=ERROR_RESPONSES)
 Svc = Annotated[Services, Depends(services)]
 Partial = Annotated[bool, Depends(index_partial)]
 TaskStatus = Literal["queued", "running", "completed", "failed", "stopped", "idle"]
