@@ -99,6 +99,8 @@ def test_the_launcher_runs_every_other_command_with_site(tmp_path: Path) -> None
     read = _run([launcher, "bus", "read", "--bus", str(bus)], env)
     assert read.returncode == 0, read.stderr
     assert posted.stdout.strip() in read.stdout and "hello" in read.stdout
+    top = _run([launcher, "--help"], env)  # the group's own help: without site, too
+    assert top.returncode == 0 and "Commands:" in top.stdout and "bus" in top.stdout
     help_text = _run([launcher, "status", "--help"], env)
     assert help_text.returncode == 0 and help_text.stdout.startswith("Usage: run-agent status")
     unknown = _run([launcher, "no-such-command"], env)
