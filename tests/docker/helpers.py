@@ -22,6 +22,7 @@ import httpx
 import yaml
 
 from conductor_loop.runner.task_loop import LOOP_STATE_FILE
+from conductor_loop.storage.runinfo import RunInfoError, read_run_info
 from tests import support
 
 REPO = Path(__file__).resolve().parents[2]
@@ -325,6 +326,24 @@ class Stack:
     def run_dirs(self, project_id: str, task_id: str) -> list[Path]:
         runs = self.task_dir(project_id, task_id) / "runs"
         return sorted(p for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
+
+    def recorded_run(self, project_id: str, task_id: str, run_id: str) -> dict[str, Any] | None:
+        """The run's run-info.yaml as recorded on the host, read by our reader (times stay
+        strings); None while it is missing or half-written."""
+        try:
+            info = read_run_info(self.task_dir(project_id, task_id) / "runs" / run_id)
+        except (FileNotFoundError, RunInfoError):
+            return None
+        return info.to_dict()
+
+    def root_runs(self, project_id: str, task_id: str) -> list[dict[str, Any]]:
+        """The task's root runs (no parent run) as recorded on the host, oldest first."""
+        infos = [
+            info
+            for run_dir in self.run_dirs(project_id, task_id)
+            if (info := self.recorded_run(project_id, task_id, run_dir.name)) is not None
+        ]
+        return [i for i in infos if not i.get("parent_run_id")]
 
     def host_run_infos(self) -> list[tuple[Path, dict[str, Any]]]:
         found = []

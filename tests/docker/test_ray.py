@@ -10,7 +10,6 @@ the container figures (test-artifacts/docker/figures.json).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -24,7 +23,6 @@ import pytest
 
 from conductor_loop.bus.reader import read_all
 from conductor_loop.runner.liveness import parse_iso
-from conductor_loop.storage.runinfo import RunInfoError, read_run_info
 from tests.docker.conftest import open_stack
 from tests.docker.helpers import (
     REPO,
@@ -110,15 +108,6 @@ def slots(stack: Stack) -> tuple[float, float]:
     )
 
 
-def root_runs(stack: Stack, task_id: str) -> list[dict[str, Any]]:
-    """The task's root runs as recorded (our reader: times stay strings)."""
-    infos = []
-    for run_dir in stack.run_dirs(PROJECT, task_id):
-        with contextlib.suppress(FileNotFoundError, RunInfoError):
-            infos.append(read_run_info(run_dir).to_dict())
-    return [i for i in infos if not i.get("parent_run_id")]
-
-
 def task_bus(stack: Stack, task_id: str) -> list[Any]:
     return read_all(stack.task_dir(PROJECT, task_id) / "TASK-MESSAGE-BUS.md")
 
@@ -199,7 +188,7 @@ def test_a_killed_workers_loop_continues_on_the_other_node(ray_stack: Stack) -> 
     task_dir = ray_stack.task_dir(PROJECT, task_id)
     created = ray_stack.create_task(PROJECT, task_id, KILL_PROMPT)
     wait_until((task_dir / "iteration-1-started").exists, 60, "iteration 1 to start")
-    [first] = root_runs(ray_stack, task_id)
+    [first] = ray_stack.root_runs(PROJECT, task_id)
     assert first["status"] == "running" and first["run_id"] == created["run_id"], first
     victim_name = first["ray_node_name"]
     victim = nodes[victim_name]
@@ -216,7 +205,7 @@ def test_a_killed_workers_loop_continues_on_the_other_node(ray_stack: Stack) -> 
         posted.append(response.json()["msg_id"])
 
     def resumed() -> dict[str, Any] | None:
-        runs = root_runs(ray_stack, task_id)
+        runs = ray_stack.root_runs(PROJECT, task_id)
         return runs[1] if len(runs) >= 2 else None
 
     second = wait_until(resumed, RESUME_DEADLINE, "the loop to resume on another node", 0.1)

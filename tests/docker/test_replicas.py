@@ -34,7 +34,6 @@ import pytest
 from bench.report import Row, write_results
 from conductor_loop.bus.reader import read_all
 from conductor_loop.runner.liveness import parse_iso
-from conductor_loop.storage.runinfo import RunInfoError, read_run_info
 from tests.docker.conftest import open_stack
 from tests.docker.helpers import (
     REPLICAS_FILE,
@@ -230,24 +229,6 @@ class Poller:
         return {int(k): float(v) for k, v in data["seen"].items()}
 
 
-def host_run_info(stack: Stack, task_id: str, run_id: str) -> dict[str, Any] | None:
-    """The run's run-info.yaml on the host (None until it exists)."""
-    try:
-        info = read_run_info(stack.task_dir(PROJECT, task_id) / "runs" / run_id)
-    except (FileNotFoundError, RunInfoError):
-        return None
-    return info.to_dict()
-
-
-def root_runs(stack: Stack, task_id: str) -> list[dict[str, Any]]:
-    infos = [
-        info
-        for run_dir in stack.run_dirs(PROJECT, task_id)
-        if (info := host_run_info(stack, task_id, run_dir.name)) is not None
-    ]
-    return [i for i in infos if not i.get("parent_run_id")]
-
-
 def post_burst(stack: Stack, label: str) -> tuple[float, Counter[str]]:
     """BURST_MESSAGES posts to the project bus through the balancer from BURST_CLIENTS
     threads, each with its own HTTP client; returns (seconds, answers per instance).
@@ -388,11 +369,11 @@ def test_a_change_through_one_replica_shows_on_every_replica(cluster: Stack) -> 
     assert run_id, created
 
     def completed_at() -> float | None:
-        info = host_run_info(cluster, task_id, run_id)
+        info = cluster.recorded_run(PROJECT, task_id, run_id)
         return time.time() if info and info.get("status") == "completed" else None
 
     done_at = wait_until(completed_at, 60, "the run to complete", interval=0.02)
-    owner = host_run_info(cluster, task_id, run_id)
+    owner = cluster.recorded_run(PROJECT, task_id, run_id)
     assert owner is not None
     results = {iid: poller.result() for iid, poller in pollers.items()}
     delays: dict[str, list[float]] = {}
@@ -489,7 +470,7 @@ def test_any_replica_stops_a_run_it_does_not_own(cluster: Stack) -> None:
     created = cluster.create_task(PROJECT, task_id, "FAKE: sleep 300\nFAKE: write-done")
     run_id = created["run_id"]
     assert run_id, created
-    info = host_run_info(cluster, task_id, run_id)
+    info = cluster.recorded_run(PROJECT, task_id, run_id)
     assert info and info["status"] == "running", info
     owner = info["instance_id"]
     assert owner in found, f"run owned by {owner}, replicas {sorted(found)}"
@@ -503,7 +484,7 @@ def test_any_replica_stops_a_run_it_does_not_own(cluster: Stack) -> None:
     assert answer["instance"] != owner
 
     def stopped_at() -> float | None:
-        now = host_run_info(cluster, task_id, run_id)
+        now = cluster.recorded_run(PROJECT, task_id, run_id)
         return time.time() if now and now.get("status") == "stopped" else None
 
     stopped = wait_until(stopped_at, 30, "the run to stop", interval=0.02)
@@ -511,7 +492,7 @@ def test_any_replica_stops_a_run_it_does_not_own(cluster: Stack) -> None:
     FIGURES["stop_through_other_replica_seconds"] = round(took, 3)
     print(f"run owned by {owner}, stopped through {answer['instance']} in {took:.2f}s")
     # The agent sleeps 300 s: only the stop can have ended it, by its owner's runner.
-    ended = host_run_info(cluster, task_id, run_id)
+    ended = cluster.recorded_run(PROJECT, task_id, run_id)
     assert ended and ended["exit_code"] == 143, ended
     assert ended["instance_id"] == owner, ended
     assert not (cluster.task_dir(PROJECT, task_id) / "DONE").exists()
@@ -520,7 +501,7 @@ def test_any_replica_stops_a_run_it_does_not_own(cluster: Stack) -> None:
         assert 0 in seen, f"replica {iid} never showed the run stopped"
     # The loop ended with the run: no restart, on any replica.
     time.sleep(1)
-    assert [r["run_id"] for r in root_runs(cluster, task_id)] == [run_id]
+    assert [r["run_id"] for r in cluster.root_runs(PROJECT, task_id)] == [run_id]
 
 
 ADOPT_PROMPT = (
@@ -563,7 +544,7 @@ def test_killed_replica_loop_is_adopted_by_exactly_one_other(cluster: Stack) -> 
     task_dir = cluster.task_dir(PROJECT, task_id)
     created = cluster.create_task(PROJECT, task_id, ADOPT_PROMPT)
     wait_until((task_dir / "iteration-1-started").exists, 60, "iteration 1 to start")
-    [first] = root_runs(cluster, task_id)
+    [first] = cluster.root_runs(PROJECT, task_id)
     assert first["status"] == "running" and first["run_id"] == created["run_id"], first
     owner = first["instance_id"]
     victim = found[owner]
@@ -576,7 +557,7 @@ def test_killed_replica_loop_is_adopted_by_exactly_one_other(cluster: Stack) -> 
     assert owner not in failover, failover
 
     def adopted_run() -> dict[str, Any] | None:
-        runs = root_runs(cluster, task_id)
+        runs = cluster.root_runs(PROJECT, task_id)
         return runs[1] if len(runs) >= 2 else None
 
     # A guard, not a target: how soon is the adoption_seconds figure (target below).
@@ -589,17 +570,19 @@ def test_killed_replica_loop_is_adopted_by_exactly_one_other(cluster: Stack) -> 
           f"{adoption:.2f}s later")  # fmt: skip
     assert second["instance_id"] != owner and second["instance_id"] in found, second
     assert second["previous_run_id"] == first["run_id"], second
-    first_after = wait_until(
-        lambda: (i := host_run_info(cluster, task_id, first["run_id"])) and i["status"] != "running"
-        and i, 10, "the cut-off run to be marked failed",
-    )  # fmt: skip
+
+    def first_ended() -> dict[str, Any] | None:
+        info = cluster.recorded_run(PROJECT, task_id, first["run_id"])
+        return info if info and info["status"] != "running" else None
+
+    first_after = wait_until(first_ended, 10, "the cut-off run to be marked failed")
     assert first_after["status"] == "failed", first_after
 
     # The killed replica comes back while the adopter is still running the loop.
     docker("start", victim)
     wait_ready(cluster, REPLICAS)
     back_at = time.time()
-    overlap = host_run_info(cluster, task_id, second["run_id"])
+    overlap = cluster.recorded_run(PROJECT, task_id, second["run_id"])
     FIGURES["killed_replica_back_while_adopter_ran"] = bool(
         overlap and overlap["status"] == "running"
     )
@@ -607,9 +590,11 @@ def test_killed_replica_loop_is_adopted_by_exactly_one_other(cluster: Stack) -> 
     # Let the returned replica sweep a few times (every 2 s) after the loop ended too.
     time.sleep(max(0.0, back_at + 5 - time.time()) + 4.5)
 
-    runs = root_runs(cluster, task_id)
+    runs = cluster.root_runs(PROJECT, task_id)
     assert [r["run_id"] for r in runs] == [first["run_id"], second["run_id"]], runs
-    assert host_run_info(cluster, task_id, first["run_id"]) == first_after, "cut-off run changed"
+    assert cluster.recorded_run(PROJECT, task_id, first["run_id"]) == first_after, (
+        "cut-off run changed"
+    )
     assert [r["status"] for r in runs] == ["failed", "completed"], runs
     assert "exited without recording" in runs[0]["error_summary"], runs[0]
     # One runner at a time: different owners, and the second started after the first ended.

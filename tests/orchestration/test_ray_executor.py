@@ -77,6 +77,16 @@ def _actor_gone(ray: Any, name: str) -> bool:
     return False
 
 
+def _loop_processes(ray: Any, rig: Rig) -> dict[str, Any]:
+    """Once task p/t's agent has read its prompt: where its loop's actor runs (node id,
+    actor and loop pids)."""
+    counter = rig.root.task_dir("p", "t") / ".fake-agent-count"
+    wait_until(counter.exists, 20, "the agent to read its prompt")
+    actor = ray.get_actor(actor_name("p", "t"), namespace=NAMESPACE)
+    where: dict[str, Any] = ray.get(actor.where.remote())
+    return where
+
+
 def test_a_loop_runs_as_a_named_ray_actor_once_and_frees_its_slot(
     rig: Rig, ray_cluster: Any
 ) -> None:
@@ -114,10 +124,7 @@ def test_a_loop_whose_actor_and_process_die_is_continued_by_rays_restart(
     prompt = f"FAKE@1: wait-file {gate} 120\nFAKE@2+: write-done\n"
     started = orch.create(TaskRequest("p", prompt, "t", max_restarts=5))
     assert started.run_id
-    counter = rig.root.task_dir("p", "t") / ".fake-agent-count"
-    wait_until(counter.exists, 20, "the agent to read its prompt")
-    actor = ray.get_actor(actor_name("p", "t"), namespace=NAMESPACE)
-    where = ray.get(actor.where.remote())
+    where = _loop_processes(ray, rig)
     # As when its node dies: the actor's process and the loop's go at once.
     os.kill(int(where["actor_pid"]), signal.SIGKILL)
     os.kill(int(where["loop_pid"]), signal.SIGKILL)
@@ -220,10 +227,7 @@ def test_a_loop_interrupted_by_its_nodes_shutdown_is_continued_by_rays_restart(
     gate = rig.tmp / "gate"
     prompt = f"FAKE@1: wait-file {gate} 120\nFAKE@2+: write-done\n"
     assert orch.create(TaskRequest("p", prompt, "t", max_restarts=5)).run_id
-    counter = rig.root.task_dir("p", "t") / ".fake-agent-count"
-    wait_until(counter.exists, 20, "the agent to read its prompt")
-    actor = ray.get_actor(actor_name("p", "t"), namespace=NAMESPACE)
-    where = ray.get(actor.where.remote())
+    where = _loop_processes(ray, rig)
     os.kill(int(where["loop_pid"]), signal.SIGTERM)
     try:
         wait_until(lambda: len(rig.root.run_ids("p", "t")) >= 2, 60, "the adopting loop's run")
