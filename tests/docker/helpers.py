@@ -30,6 +30,9 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 REPLICAS_FILE = REPO / "docker-compose.replicas.yml"
 ARTIFACTS = REPO / "test-artifacts" / "docker"
 SERVER_UID = 10001
+# The first line of a prompt whose loop a test waits for: iteration 1 marks its start.
+ITERATION_1_MARKER = "iteration-1-started"
+MARK_ITERATION_1 = f'FAKE@1: run touch "$JRUN_TASK_FOLDER/{ITERATION_1_MARKER}"\n'
 
 # Taken once at import: the repository's autouse fixture strips CONDUCTOR_* variables
 # and moves HOME for every test, but the docker CLI (plugins, config) and the build
@@ -344,6 +347,16 @@ class Stack:
             if (info := self.recorded_run(project_id, task_id, run_dir.name)) is not None
         ]
         return [i for i in infos if not i.get("parent_run_id")]
+
+    def start_loop(self, project_id: str, task_id: str, prompt: str) -> dict[str, Any]:
+        """Create the task (``prompt`` begins with ``MARK_ITERATION_1``); once its first
+        iteration has begun, its first root run, which must be the one created, running."""
+        created = self.create_task(project_id, task_id, prompt)
+        marker = self.task_dir(project_id, task_id) / ITERATION_1_MARKER
+        wait_until(marker.exists, 60, "iteration 1 to start")
+        [first] = self.root_runs(project_id, task_id)
+        assert first["status"] == "running" and first["run_id"] == created["run_id"], first
+        return first
 
     def host_run_infos(self) -> list[tuple[Path, dict[str, Any]]]:
         found = []

@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 from tests.docker.helpers import (
+    ITERATION_1_MARKER,
+    MARK_ITERATION_1,
     Stack,
     record_figure,
     tree_snapshot,
@@ -24,11 +26,8 @@ FINISHED = "task-20260101-000000-finished"
 MID_LOOP = "task-20260101-000000-mid-loop"
 
 # Iteration 1 is still running when the container restarts; a later iteration finishes.
-MID_LOOP_PROMPT = (
-    'FAKE@1: run touch "$JRUN_TASK_FOLDER/iteration-1-started"\n'
-    "FAKE@1: sleep 600\n"
-    "FAKE@2+: answer finished after the restart\n"
-    "FAKE@2+: write-done\n"
+MID_LOOP_PROMPT = MARK_ITERATION_1 + (
+    "FAKE@1: sleep 600\nFAKE@2+: answer finished after the restart\nFAKE@2+: write-done\n"
 )
 
 
@@ -131,7 +130,7 @@ def test_persistence_task_mid_loop_at_restart_finishes_afterwards(stack: Stack) 
     stack.up()
     stack.wait_healthy()
     stack.create_task(PROJECT, MID_LOOP, MID_LOOP_PROMPT)
-    marker = stack.task_dir(PROJECT, MID_LOOP) / "iteration-1-started"
+    marker = stack.task_dir(PROJECT, MID_LOOP) / ITERATION_1_MARKER
     wait_until(marker.exists, 60, "iteration 1 of the task to start")
 
     stack.compose("restart")

@@ -25,6 +25,7 @@ from conductor_loop.bus.reader import read_all
 from conductor_loop.runner.liveness import parse_iso
 from tests.docker.conftest import open_stack
 from tests.docker.helpers import (
+    MARK_ITERATION_1,
     REPO,
     SERVER_UID,
     Stack,
@@ -174,22 +175,15 @@ def test_six_tasks_spread_over_both_workers_and_complete(ray_stack: Stack) -> No
     wait_until(lambda: slots(ray_stack)[1] == 0, 30, "every slot to be free again")
 
 
-KILL_PROMPT = (
-    'FAKE@1: run touch "$JRUN_TASK_FOLDER/iteration-1-started"\n'
-    "FAKE@1: sleep 600\n"
-    "FAKE@2+: answer finished on the other node\n"
-    "FAKE@2+: write-done\n"
+KILL_PROMPT = MARK_ITERATION_1 + (
+    "FAKE@1: sleep 600\nFAKE@2+: answer finished on the other node\nFAKE@2+: write-done\n"
 )
 
 
 def test_a_killed_workers_loop_continues_on_the_other_node(ray_stack: Stack) -> None:
     nodes = worker_nodes(ray_stack)
     task_id = "node-lost"
-    task_dir = ray_stack.task_dir(PROJECT, task_id)
-    created = ray_stack.create_task(PROJECT, task_id, KILL_PROMPT)
-    wait_until((task_dir / "iteration-1-started").exists, 60, "iteration 1 to start")
-    [first] = ray_stack.root_runs(PROJECT, task_id)
-    assert first["status"] == "running" and first["run_id"] == created["run_id"], first
+    first = ray_stack.start_loop(PROJECT, task_id, KILL_PROMPT)
     victim_name = first["ray_node_name"]
     victim = nodes[victim_name]
 

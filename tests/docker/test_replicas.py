@@ -36,6 +36,7 @@ from conductor_loop.bus.reader import read_all
 from conductor_loop.runner.liveness import parse_iso
 from tests.docker.conftest import open_stack
 from tests.docker.helpers import (
+    MARK_ITERATION_1,
     REPLICAS_FILE,
     SERVER_UID,
     Stack,
@@ -504,8 +505,7 @@ def test_any_replica_stops_a_run_it_does_not_own(cluster: Stack) -> None:
     assert [r["run_id"] for r in cluster.root_runs(PROJECT, task_id)] == [run_id]
 
 
-ADOPT_PROMPT = (
-    'FAKE@1: run touch "$JRUN_TASK_FOLDER/iteration-1-started"\n'
+ADOPT_PROMPT = MARK_ITERATION_1 + (
     "FAKE@1: sleep 600\n"
     # long enough for the killed replica to be back while the adopter still runs
     "FAKE@2+: sleep 10\n"
@@ -542,10 +542,7 @@ def test_killed_replica_loop_is_adopted_by_exactly_one_other(cluster: Stack) -> 
     found = wait_ready(cluster, REPLICAS)
     task_id = "task-adopted"
     task_dir = cluster.task_dir(PROJECT, task_id)
-    created = cluster.create_task(PROJECT, task_id, ADOPT_PROMPT)
-    wait_until((task_dir / "iteration-1-started").exists, 60, "iteration 1 to start")
-    [first] = cluster.root_runs(PROJECT, task_id)
-    assert first["status"] == "running" and first["run_id"] == created["run_id"], first
+    first = cluster.start_loop(PROJECT, task_id, ADOPT_PROMPT)
     owner = first["instance_id"]
     victim = found[owner]
 
