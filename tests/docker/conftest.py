@@ -31,7 +31,6 @@ import pytest
 from tests.docker.helpers import (
     ARTIFACTS,
     REPO,
-    SERVER_UID,
     SESSION_ENV,
     SESSION_FIGURES,
     DockerError,
@@ -42,6 +41,7 @@ from tests.docker.helpers import (
     new_project_name,
     record_figure,
     remove_tree,
+    server_writable_dir,
     stack_config_text,
 )
 from tests.support import suite_requested
@@ -199,11 +199,7 @@ def open_stack(compose_cmd: list[str], image: str) -> Iterator[Stack]:
         workdir=workdir,
         token=f"sk-test-{uuid.uuid4().hex}",
     )
-    the_stack.data_dir.mkdir()
-    if os.geteuid() == 0:
-        os.chown(the_stack.data_dir, SERVER_UID, SERVER_UID)
-    else:  # the container's uid must be able to write the bind mount
-        os.chmod(the_stack.data_dir, 0o777)
+    server_writable_dir(the_stack.data_dir)
     the_stack.config_path.write_text(stack_config_text(REPO / "config.docker.yaml"), "utf-8")
     the_stack.secrets_dir.mkdir()
     token_file = the_stack.secrets_dir / "claude.token"

@@ -371,6 +371,17 @@ class Stack:
             self._client = None
 
 
+def server_writable_dir(path: Path) -> Path:
+    """Create directory ``path`` for the container's server (uid ``SERVER_UID``) to write
+    through a bind mount: owned by it when we are root, else writable by anyone."""
+    path.mkdir()
+    if os.geteuid() == 0:
+        os.chown(path, SERVER_UID, SERVER_UID)
+    else:
+        path.chmod(0o777)
+    return path
+
+
 def new_project_name() -> str:
     """Compose project names: lowercase letters and digits work with v1 and v2 alike."""
     return f"cltest{os.getpid()}{uuid.uuid4().hex[:8]}"

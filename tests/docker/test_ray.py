@@ -11,7 +11,6 @@ the container figures (test-artifacts/docker/figures.json).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -27,12 +26,12 @@ from tests.docker.conftest import open_stack
 from tests.docker.helpers import (
     MARK_ITERATION_1,
     REPO,
-    SERVER_UID,
     Stack,
     docker,
     free_port,
     image_size,
     record_figure,
+    server_writable_dir,
     wait_task_finished,
     wait_until,
 )
@@ -64,12 +63,7 @@ def ray_stack(
                 "CONDUCTOR_RAY_HEALTH_INTERVAL": "1s",
             }
         )
-        project_dir = stack.data_dir / PROJECT
-        project_dir.mkdir()
-        if os.geteuid() == 0:
-            os.chown(project_dir, SERVER_UID, SERVER_UID)
-        else:
-            project_dir.chmod(0o777)
+        server_writable_dir(stack.data_dir / PROJECT)
         stack.up()
         stack.wait_healthy(timeout=120)
         wait_until(lambda: len(worker_nodes(stack)) == WORKERS, 60, "the worker containers")

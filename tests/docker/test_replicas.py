@@ -38,11 +38,11 @@ from tests.docker.conftest import open_stack
 from tests.docker.helpers import (
     MARK_ITERATION_1,
     REPLICAS_FILE,
-    SERVER_UID,
     Stack,
     docker,
     record_figure,
     run,
+    server_writable_dir,
     wait_task_finished,
     wait_until,
 )
@@ -132,12 +132,7 @@ def cluster(compose_cmd: list[str], agent_image: str, lb_image: str) -> Iterator
                 "CONDUCTOR_LB_REFRESH": "1",
             }
         )
-        project_dir = stack.data_dir / PROJECT
-        project_dir.mkdir()
-        if os.geteuid() == 0:
-            os.chown(project_dir, SERVER_UID, SERVER_UID)
-        else:
-            project_dir.chmod(0o777)
+        server_writable_dir(stack.data_dir / PROJECT)
         started = time.monotonic()
         stack.up()
         wait_ready(stack, REPLICAS)
