@@ -243,8 +243,14 @@ def test_a_stop_and_a_resume_through_the_api_reach_loops_on_workers(ray_stack: S
     )
     assert loop_state(ray_stack, task_id)["outcome"] == "stopped"
     assert not (ray_stack.task_dir(PROJECT, task_id) / "DONE").exists()
-    task = ray_stack.http.get(f"/api/projects/{PROJECT}/tasks/{task_id}").json()
-    assert task["status"] == "stopped", task
+
+    # The loop writes its end before it lets go of the task's lock, and a task reads
+    # running while its loop holds the lock: "stopped" follows a moment later.
+    def task_status() -> str:
+        task = ray_stack.http.get(f"/api/projects/{PROJECT}/tasks/{task_id}").json()
+        return str(task["status"])
+
+    wait_until(lambda: task_status() == "stopped", 10, "the task to read stopped")
     wait_until(lambda: slots(ray_stack)[1] == 0, 30, "the loop's slot to be free again")
 
     response = ray_stack.http.post(f"/api/projects/{PROJECT}/tasks/{task_id}/resume")
